@@ -1,0 +1,36 @@
+"""Tortoise models, one module per domain. Every tenant-owned row carries `organization`."""
+
+from aim_identity.models.agents import (
+    Agent,
+    AgentFeedback,
+    AgentKey,
+    AgentStatus,
+    AgentType,
+    CapabilityGrant,
+    TrustScoreRecord,
+)
+from aim_identity.models.actions import ActionDecision, ActionNonce
+from aim_identity.models.api_keys import ApiKey
+from aim_identity.models.audit import AuditChainHead, AuditLogEntry
+from aim_identity.models.mcp import AgentMCPServer, MCPServer, MCPServerStatus, HealthStatus
+from aim_identity.models.organizations import Organization
+from aim_identity.models.outbox import OutboxEvent
+from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
+from aim_identity.models.service import ServiceSecret
+from aim_identity.models.threats import Severity, Threat, ThreatStatus, ThreatType
+from aim_identity.models.users import Role, User
+from aim_identity.models.verification import (
+    VerificationChallenge,
+    VerificationEvent,
+    VerificationFailureReason,
+    VerificationResult,
+)
+
+__all__ = [
+    "ActionDecision", "ActionNonce", "Agent", "AgentFeedback", "AgentKey", "AgentMCPServer",
+    "AgentStatus", "AgentType", "ApiKey", "AuditChainHead", "AuditLogEntry", "AuthFailure",
+    "CapabilityGrant", "HealthStatus", "MCPServer", "MCPServerStatus", "Organization",
+    "OutboxEvent", "RefreshToken", "RevokedAccessToken", "Role", "ServiceSecret", "Severity",
+    "Threat", "ThreatStatus", "ThreatType", "TrustScoreRecord", "User", "VerificationChallenge",
+    "VerificationEvent", "VerificationFailureReason", "VerificationResult",
+]

@@ -1,0 +1,41 @@
+import uuid
+
+from tortoise import fields
+from tortoise.models import Model
+
+from aim_identity.models.threats import Severity
+
+
+class ActionDecision(Model):
+    """An `authorizeAction` answer, and later the result the agent reported."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="action_decisions", on_delete=fields.CASCADE)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="action_decisions", on_delete=fields.CASCADE)
+    capability = fields.CharField(max_length=200)
+    resource = fields.CharField(max_length=2000, null=True)
+    allowed = fields.BooleanField()
+    reason = fields.CharField(max_length=500)
+    risk_level = fields.CharEnumField(Severity, max_length=16)
+    threat = fields.ForeignKeyField("aim.Threat", related_name="decisions", null=True, on_delete=fields.SET_NULL)
+    succeeded = fields.BooleanField(null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    reported_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "action_decisions"
+        indexes = (("agent", "created_at"),)
+
+
+class ActionNonce(Model):
+    """Nonces already seen per agent. The unique pair is what refuses a replay."""
+
+    id = fields.BigIntField(primary_key=True)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="nonces", on_delete=fields.CASCADE)
+    nonce = fields.CharField(max_length=128)
+    seen_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "action_nonces"
+        unique_together = (("agent", "nonce"),)

@@ -1,0 +1,104 @@
+import uuid
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AgentStatus(str, Enum):
+    PENDING = "PENDING"
+    VERIFIED = "VERIFIED"
+    SUSPENDED = "SUSPENDED"
+    REVOKED = "REVOKED"
+
+
+class AgentType(str, Enum):
+    AI_AGENT = "AI_AGENT"
+    MCP_CLIENT = "MCP_CLIENT"
+    LANGCHAIN = "LANGCHAIN"
+    CREWAI = "CREWAI"
+    AUTOGEN = "AUTOGEN"
+    CLAUDE = "CLAUDE"
+    GPT = "GPT"
+    GEMINI = "GEMINI"
+    CUSTOM = "CUSTOM"
+
+
+class Agent(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="agents", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=200)
+    display_name = fields.CharField(max_length=200, null=True)
+    description = fields.TextField(null=True)
+    agent_type = fields.CharEnumField(AgentType, max_length=16, db_index=True)
+    status = fields.CharEnumField(AgentStatus, max_length=16, default=AgentStatus.PENDING, db_index=True)
+    public_key = fields.CharField(max_length=64)
+    key_fingerprint = fields.CharField(max_length=64)
+    key_created_at = fields.DatetimeField()
+    # The latest computed score, kept on the row so lists can filter, sort and show it without
+    # recomputing; `trust_factors` holds the explained factors of that computation.
+    trust_score = fields.FloatField(default=0.0, db_index=True)
+    trust_confidence = fields.FloatField(default=0.0)
+    trust_factors = fields.JSONField(default=list)
+    trust_computed_at = fields.DatetimeField(null=True)
+    last_verified_at = fields.DatetimeField(null=True, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    created_by = fields.ForeignKeyField("aim.User", related_name="agents", null=True, on_delete=fields.SET_NULL)
+
+    class Meta:
+        table = "agents"
+        unique_together = (("organization", "name"),)
+        indexes = (("organization", "created_at"), ("organization", "trust_score"), ("organization", "name"))
+
+
+class AgentKey(Model):
+    """Every public key an agent has held. Retired keys stay so their later use is recognised."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="keys", on_delete=fields.CASCADE)
+    public_key = fields.CharField(max_length=64)
+    fingerprint = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    retired_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "agent_keys"
+
+
+class CapabilityGrant(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="grants", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=200)
+    granted_at = fields.DatetimeField(auto_now_add=True)
+    granted_by = fields.ForeignKeyField("aim.User", related_name="grants", null=True, on_delete=fields.SET_NULL)
+
+    class Meta:
+        table = "capability_grants"
+        unique_together = (("agent", "name"),)
+
+
+class AgentFeedback(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="feedback", on_delete=fields.CASCADE)
+    user = fields.ForeignKeyField("aim.User", related_name="feedback", null=True, on_delete=fields.SET_NULL)
+    rating = fields.SmallIntField()
+    comment = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "agent_feedback"
+
+
+class TrustScoreRecord(Model):
+    """One point of an agent's trust history."""
+
+    id = fields.BigIntField(primary_key=True)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="trust_history", on_delete=fields.CASCADE)
+    score = fields.FloatField()
+    reason = fields.CharField(max_length=200)
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "trust_score_history"
+        indexes = (("agent", "at"),)

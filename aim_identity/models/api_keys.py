@@ -1,0 +1,23 @@
+import uuid
+
+from tortoise import fields
+from tortoise.models import Model
+
+from aim_identity.models.users import Role
+
+
+class ApiKey(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="api_keys", on_delete=fields.CASCADE)
+    created_by = fields.ForeignKeyField("aim.User", related_name="api_keys", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=200)
+    prefix = fields.CharField(max_length=16, db_index=True)
+    key_hash = fields.CharField(max_length=64)
+    role = fields.CharEnumField(Role, max_length=16)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    last_used_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_keys"

@@ -1,0 +1,39 @@
+import uuid
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AuditLogEntry(Model):
+    """Append-only. The database refuses UPDATE, DELETE and TRUNCATE (see the migrations)."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="audit_entries", on_delete=fields.RESTRICT)
+    sequence = fields.BigIntField()
+    occurred_at = fields.DatetimeField()
+    actor_type = fields.CharField(max_length=16)
+    actor_id = fields.CharField(max_length=100, null=True, db_index=True)
+    action = fields.CharField(max_length=100, db_index=True)
+    target_type = fields.CharField(max_length=50, null=True)
+    target_id = fields.CharField(max_length=100, null=True, db_index=True)
+    ip_address = fields.CharField(max_length=64, null=True)
+    user_agent = fields.CharField(max_length=500, null=True)
+    metadata = fields.JSONField(default=dict)
+    previous_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_log"
+        unique_together = (("organization", "sequence"),)
+        indexes = (("organization", "occurred_at"),)
+
+
+class AuditChainHead(Model):
+    """The last link of each organization chain. Locking it serialises appends."""
+
+    organization = fields.OneToOneField("aim.Organization", related_name="audit_head", primary_key=True, on_delete=fields.RESTRICT)
+    sequence = fields.BigIntField(default=0)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_chain_heads"

@@ -1,0 +1,52 @@
+import uuid
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class MCPServerStatus(str, Enum):
+    PENDING = "PENDING"
+    VERIFIED = "VERIFIED"
+    SUSPENDED = "SUSPENDED"
+    REVOKED = "REVOKED"
+
+
+class HealthStatus(str, Enum):
+    UNKNOWN = "UNKNOWN"
+    HEALTHY = "HEALTHY"
+    DEGRADED = "DEGRADED"
+    DOWN = "DOWN"
+
+
+class MCPServer(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="mcp_servers", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=200)
+    url = fields.CharField(max_length=2000)
+    description = fields.TextField(null=True)
+    status = fields.CharEnumField(MCPServerStatus, max_length=16, default=MCPServerStatus.PENDING)
+    public_key = fields.CharField(max_length=64, null=True)
+    capabilities = fields.JSONField(default=list)
+    trust_score = fields.FloatField(default=0.0)
+    health = fields.CharEnumField(HealthStatus, max_length=16, default=HealthStatus.UNKNOWN)
+    last_health_check_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "mcp_servers"
+        unique_together = (("organization", "name"),)
+
+
+class AgentMCPServer(Model):
+    """An agent talks to an MCP server: declared by a user or detected and reported by the SDK."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="mcp_links", on_delete=fields.CASCADE)
+    mcp_server = fields.ForeignKeyField("aim.MCPServer", related_name="agent_links", on_delete=fields.CASCADE)
+    declared = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "agent_mcp_servers"
+        unique_together = (("agent", "mcp_server"),)

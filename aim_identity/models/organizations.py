@@ -1,0 +1,14 @@
+import uuid
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Organization(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    name = fields.CharField(max_length=200)
+    slug = fields.CharField(max_length=100, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "organizations"

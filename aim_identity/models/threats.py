@@ -1,0 +1,50 @@
+import uuid
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Severity(str, Enum):
+    INFO = "INFO"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class ThreatStatus(str, Enum):
+    OPEN = "OPEN"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    BLOCKED = "BLOCKED"
+    RESOLVED = "RESOLVED"
+    FALSE_POSITIVE = "FALSE_POSITIVE"
+
+
+class ThreatType(str, Enum):
+    VERIFICATION_FAILURES = "VERIFICATION_FAILURES"
+    TRUST_SCORE_DROP = "TRUST_SCORE_DROP"
+    CAPABILITY_VIOLATION = "CAPABILITY_VIOLATION"
+    ANOMALOUS_ACTIVITY = "ANOMALOUS_ACTIVITY"
+    CONFIGURATION_DRIFT = "CONFIGURATION_DRIFT"
+    CREDENTIAL_MISUSE = "CREDENTIAL_MISUSE"
+    BRUTE_FORCE = "BRUTE_FORCE"
+
+
+class Threat(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="threats", on_delete=fields.CASCADE)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="threats", null=True, on_delete=fields.CASCADE)
+    mcp_server = fields.ForeignKeyField("aim.MCPServer", related_name="threats", null=True, on_delete=fields.CASCADE)
+    type = fields.CharEnumField(ThreatType, max_length=32, db_index=True)
+    severity = fields.CharEnumField(Severity, max_length=16, db_index=True)
+    status = fields.CharEnumField(ThreatStatus, max_length=16, default=ThreatStatus.OPEN, db_index=True)
+    title = fields.CharField(max_length=200)
+    description = fields.TextField()
+    evidence = fields.JSONField(default=dict)
+    detected_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    resolved_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "threats"
+        indexes = (("organization", "detected_at"), ("agent", "detected_at"))

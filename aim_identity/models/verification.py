@@ -1,0 +1,47 @@
+import uuid
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class VerificationResult(str, Enum):
+    VERIFIED = "VERIFIED"
+    FAILED = "FAILED"
+
+
+class VerificationFailureReason(str, Enum):
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    CHALLENGE_EXPIRED = "CHALLENGE_EXPIRED"
+    CHALLENGE_ALREADY_USED = "CHALLENGE_ALREADY_USED"
+    CHALLENGE_NOT_FOUND = "CHALLENGE_NOT_FOUND"
+    AGENT_NOT_ACTIVE = "AGENT_NOT_ACTIVE"
+    KEY_REVOKED = "KEY_REVOKED"
+
+
+class VerificationChallenge(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="challenges", on_delete=fields.CASCADE)
+    nonce = fields.CharField(max_length=64)
+    message = fields.TextField()
+    expires_at = fields.DatetimeField()
+    answered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "verification_challenges"
+
+
+class VerificationEvent(Model):
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="verification_events", on_delete=fields.CASCADE)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="verification_events", on_delete=fields.CASCADE)
+    result = fields.CharEnumField(VerificationResult, max_length=16)
+    failure_reason = fields.CharEnumField(VerificationFailureReason, max_length=32, null=True)
+    trust_score_before = fields.FloatField()
+    trust_score_after = fields.FloatField()
+    ip_address = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "verification_events"
+        indexes = (("agent", "created_at"), ("organization", "created_at"))
