@@ -1,0 +1,87 @@
+"""People and organizations: registration, invitations and roles."""
+
+from __future__ import annotations
+
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from slugify import slugify
+from tortoise.exceptions import IntegrityError
+
+from aim_identity import ids
+from aim_identity.audit import chain
+from aim_identity.auth.passwords import check_policy, hash_password
+from aim_identity.errors import BadUserInput, Conflict, NotFound
+from aim_identity.models import Organization, Role, User
+from aim_identity.tenancy import scoped
+from aim_identity.unit_of_work import Actor, atomic
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise BadUserInput(f"Invalid email: {exc}", field="email") from None
+
+
+def _required(value: str, field: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 200:
+        raise BadUserInput(f"{field} needs 1 to 200 characters", field=field)
+    return value
+
+
+async def register(actor: Actor, email: str, password: str, name: str, organization_name: str) -> User:
+    email = normalize_email(email)
+    check_policy(password, email)
+    name, organization_name = _required(name, "name"), _required(organization_name, "organizationName")
+    if await User.exists(email=email):
+        raise Conflict("An account with this email already exists", field="email")
+    try:
+        async with atomic(actor) as work:
+            slug = slugify(organization_name, max_length=80) or "org"
+            if await Organization.exists(slug=slug):
+                slug = f"{slug}-{secrets.token_hex(3)}"
+            org = await Organization.create(name=organization_name, slug=slug)
+            await chain.start(org.id)
+            user = await User.create(organization=org, email=email, name=name, role=Role.ADMIN,
+                                     password_hash=hash_password(password))
+            work.actor = Actor(org.id, "user", ids.encode("User", user.id), actor.ip_address, actor.user_agent)
+            work.audit("organization.create", "Organization", ids.encode("Organization", org.id), name=org.name)
+            work.audit("auth.register", "User", ids.encode("User", user.id), email=email)
+            work.emit("user.created", userId=ids.encode("User", user.id))
+    except IntegrityError:
+        raise Conflict("An account with this email already exists", field="email") from None
+    return user
+
+
+async def invite(actor: Actor, email: str, name: str, role: Role, password: str) -> User:
+    email = normalize_email(email)
+    check_policy(password, email)
+    name = _required(name, "name")
+    if await User.exists(email=email):
+        raise Conflict("An account with this email already exists", field="email")
+    try:
+        async with atomic(actor) as work:
+            user = await User.create(organization_id=actor.organization_id, email=email, name=name, role=role,
+                                     password_hash=hash_password(password))
+            work.audit("user.invite", "User", ids.encode("User", user.id), email=email, role=role.value)
+            work.emit("user.created", userId=ids.encode("User", user.id))
+    except IntegrityError:
+        raise Conflict("An account with this email already exists", field="email") from None
+    return user
+
+
+async def update_role(actor: Actor, user_gid: str, role: Role) -> User:
+    async with atomic(actor) as work:
+        user = await scoped(User, actor.organization_id).select_for_update().get_or_none(id=ids.decode(user_gid, "User"))
+        if user is None:
+            raise NotFound("No such user")
+        if user.role == Role.ADMIN and role != Role.ADMIN and \
+                await scoped(User, actor.organization_id).filter(role=Role.ADMIN).count() == 1:
+            raise Conflict("The last administrator cannot be demoted")
+        previous, user.role = user.role, role
+        await user.save(update_fields=["role"])
+        work.audit("user.role_change", "User", user_gid, previous=previous.value, role=role.value)
+        work.emit("user.role_changed", userId=user_gid, role=role.value)
+    return user

@@ -1,0 +1,100 @@
+"""Turning request credentials into a Principal: a user (access token), an API key, or an agent
+(agent token). Roles are read from the database on every request, so a demotion or a revocation
+takes effect on the very next one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aim_identity import ids
+from aim_identity.auth import api_keys, login_guard, tokens
+from aim_identity.auth.signing_keys import Keyring
+from aim_identity.config import Settings
+from aim_identity.errors import NotFound, Unauthenticated
+from aim_identity.models import Agent, AgentStatus, RevokedAccessToken, Role, User
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # user | api_key | agent
+    organization_id: uuid.UUID
+    role: Role | None  # agents act by signature and grants, not by role
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    token_jti: str | None = None
+    expires_at: int | None = None  # unix seconds, when the credential itself expires
+
+    @property
+    def actor_id(self) -> str:
+        if self.kind == "agent":
+            return ids.encode("Agent", self.agent_id)
+        if self.kind == "api_key":
+            return ids.encode("ApiKey", self.api_key_id)
+        return ids.encode("User", self.user_id)
+
+
+async def authenticate(headers: Mapping[str, str], ip_address: str | None, keyring: Keyring,
+                       settings: Settings) -> Principal | None:
+    """None when no credential is presented; UNAUTHENTICATED when one is presented and is bad."""
+    authorization = headers.get("authorization") or headers.get("Authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("Authorization must be a Bearer token")
+        if tokens.claimed_type(token) == tokens.AGENT_TYP:
+            return await _agent(token, keyring, settings)
+        return await _user(token, keyring, settings)
+    key = headers.get("x-api-key") or headers.get("X-API-Key")
+    if key:
+        return await _api_key(key, ip_address, settings)
+    return None
+
+
+async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
+    claims = tokens.verify(keyring, token, typ=tokens.ACCESS_TYP, audience=tokens.ACCESS_AUD, issuer=settings.issuer)
+    if await RevokedAccessToken.exists(jti=claims.get("jti", "")):
+        raise Unauthenticated("Token revoked")
+    user = await User.get_or_none(id=_subject(claims, "User"))
+    if user is None:
+        raise Unauthenticated("Unknown user")
+    return Principal("user", user.organization_id, user.role, user_id=user.id, token_jti=claims.get("jti"),
+                     expires_at=claims["exp"])
+
+
+async def _agent(token: str, keyring: Keyring, settings: Settings) -> Principal:
+    claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
+    agent = await Agent.get_or_none(id=_subject(claims, "Agent"))
+    # A token bound to a key the agent no longer holds, or an agent no longer active, is dead.
+    bound_key = claims.get("cnf", {}).get("jwk", {}).get("x")
+    if agent is None or agent.status in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) \
+            or bound_key != _b64_to_b64url(agent.public_key):
+        raise Unauthenticated("Agent token no longer valid")
+    return Principal("agent", agent.organization_id, None, agent_id=agent.id, token_jti=claims.get("jti"),
+                     expires_at=claims["exp"])
+
+
+async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Principal:
+    await login_guard.check(settings, "api_key", None, ip_address)
+    found = await api_keys.find_active(key)
+    if found is None:
+        await login_guard.record_failure("api_key", key[: api_keys.PREFIX_LENGTH], ip_address)
+        raise Unauthenticated("Invalid API key")
+    # A key never outranks the person who made it, even after that person is demoted.
+    role = min(found.role, found.created_by.role, key=lambda r: r.rank)
+    expires = int(found.expires_at.timestamp()) if found.expires_at else None
+    return Principal("api_key", found.organization_id, role, user_id=found.created_by_id,
+                     api_key_id=found.id, expires_at=expires)
+
+
+def _subject(claims: dict, type_name: str) -> uuid.UUID:
+    try:
+        return ids.decode(str(claims["sub"]), type_name)
+    except NotFound:
+        raise Unauthenticated("Invalid token subject") from None
+
+
+def _b64_to_b64url(value: str) -> str:
+    return value.replace("+", "-").replace("/", "_").rstrip("=")

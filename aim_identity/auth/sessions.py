@@ -1,0 +1,140 @@
+"""Sessions: login, refresh-token rotation with reuse detection, and logout.
+
+Refresh tokens are opaque (32 random bytes, base64url); only their SHA-256 is stored. Presenting a
+token that was already rotated revokes its whole family and raises a credential-misuse threat."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from aim_identity import ids
+from aim_identity.auth import login_guard, tokens
+from aim_identity.auth.accounts import normalize_email
+from aim_identity.auth.passwords import verify_password
+from aim_identity.auth.principal import Principal
+from aim_identity.auth.signing_keys import Keyring
+from aim_identity.config import Settings
+from aim_identity.errors import BadUserInput, RateLimited, Unauthenticated
+from aim_identity.models import RefreshToken, RevokedAccessToken, Severity, ThreatType, User
+from aim_identity.security.threats import raise_threat
+from aim_identity.unit_of_work import Actor, atomic
+
+
+@dataclass(frozen=True)
+class Session:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_refresh_token() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+async def _open(user: User, family_id: uuid.UUID, keyring: Keyring, settings: Settings) -> Session:
+    access = tokens.issue(keyring, typ=tokens.ACCESS_TYP, audience=tokens.ACCESS_AUD, issuer=settings.issuer,
+                          subject=ids.encode("User", user.id), ttl=settings.access_token_ttl,
+                          claims={"org": ids.encode("Organization", user.organization_id), "role": user.role.value})
+    refresh = _new_refresh_token()
+    await RefreshToken.create(user=user, family_id=family_id, token_hash=_hash(refresh),
+                              expires_at=datetime.now(timezone.utc) + timedelta(seconds=settings.refresh_token_ttl))
+    return Session(access.token, refresh, settings.access_token_ttl, user)
+
+
+async def start(actor: Actor, keyring: Keyring, settings: Settings, user: User) -> Session:
+    """A session for a user who just proved who they are (registration or login)."""
+    async with atomic(actor.within(user.organization_id)) as work:
+        session = await _open(user, uuid.uuid4(), keyring, settings)
+        work.audit("auth.session_start", "User", ids.encode("User", user.id))
+    return session
+
+
+async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, password: str) -> Session:
+    try:
+        email = normalize_email(email)
+    except BadUserInput:
+        raise Unauthenticated("Invalid email or password") from None
+    await login_guard.check(settings, "login", email, actor.ip_address)
+    user = await User.get_or_none(email=email)
+    if not verify_password(user.password_hash if user else None, password):
+        await _record_failed_login(actor, settings, email, user)
+        raise Unauthenticated("Invalid email or password")
+    await login_guard.clear("login", email)
+    async with atomic(actor.within(user.organization_id)) as work:
+        user.last_login_at = datetime.now(timezone.utc)
+        await user.save(update_fields=["last_login_at"])
+        session = await _open(user, uuid.uuid4(), keyring, settings)
+        work.actor = Actor(user.organization_id, "user", ids.encode("User", user.id), actor.ip_address, actor.user_agent)
+        work.audit("auth.login", "User", ids.encode("User", user.id))
+    return session
+
+
+async def _record_failed_login(actor: Actor, settings: Settings, email: str, user: User | None) -> None:
+    await login_guard.record_failure("login", email, actor.ip_address)
+    if user is None:
+        return  # no organization to audit in; the failure row is the record
+    async with atomic(actor.within(user.organization_id)) as work:
+        work.audit("auth.login_failed", "User", ids.encode("User", user.id), email=email)
+        try:
+            await login_guard.check(settings, "login", email, actor.ip_address)
+        except RateLimited:
+            work.audit("auth.lockout", "User", ids.encode("User", user.id), email=email,
+                       seconds=settings.login_lockout_seconds)
+            await raise_threat(work, user.organization_id, ThreatType.BRUTE_FORCE, Severity.HIGH,
+                               "Repeated failed logins", f"Login for {email} locked after repeated failures",
+                               evidence={"email": email, "ipAddress": actor.ip_address})
+
+
+async def refresh(actor: Actor, keyring: Keyring, settings: Settings, refresh_token: str) -> Session:
+    now = datetime.now(timezone.utc)
+    record = await RefreshToken.get_or_none(token_hash=_hash(refresh_token)).select_related("user")
+    if record is None or record.revoked_at is not None and record.rotated_at is None:
+        raise Unauthenticated("Invalid refresh token")
+    user = record.user
+    if record.rotated_at is not None:
+        await _revoke_family_after_reuse(actor, record, user)
+        raise Unauthenticated("Refresh token already used; every session of this login is revoked")
+    if record.expires_at <= now:
+        raise Unauthenticated("Refresh token expired")
+    async with atomic(actor.within(user.organization_id)) as work:
+        # The conditional update makes two concurrent uses of one token rotate it only once.
+        if not await RefreshToken.filter(id=record.id, rotated_at=None, revoked_at=None).update(rotated_at=now):
+            raise Unauthenticated("Refresh token already used")
+        session = await _open(user, record.family_id, keyring, settings)
+        work.actor = Actor(user.organization_id, "user", ids.encode("User", user.id), actor.ip_address, actor.user_agent)
+        work.audit("auth.refresh", "User", ids.encode("User", user.id))
+    return session
+
+
+async def _revoke_family_after_reuse(actor: Actor, record: RefreshToken, user: User) -> None:
+    async with atomic(actor.within(user.organization_id)) as work:
+        await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(revoked_at=datetime.now(timezone.utc))
+        work.audit("auth.refresh_reuse", "User", ids.encode("User", user.id), family=str(record.family_id))
+        await raise_threat(work, user.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
+                           "Refresh token reused", "A rotated refresh token was presented again; "
+                           "its whole family was revoked", evidence={"userId": ids.encode("User", user.id),
+                                                                      "ipAddress": actor.ip_address})
+
+
+async def logout(actor: Actor, principal: Principal, refresh_token: str | None) -> None:
+    async with atomic(actor) as work:
+        if principal.token_jti and principal.expires_at:
+            await RevokedAccessToken.get_or_create(
+                jti=principal.token_jti,
+                defaults={"expires_at": datetime.fromtimestamp(principal.expires_at, timezone.utc)})
+        if refresh_token:
+            record = await RefreshToken.get_or_none(token_hash=_hash(refresh_token), user_id=principal.user_id)
+            if record is not None:
+                await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(
+                    revoked_at=datetime.now(timezone.utc))
+        work.audit("auth.logout", "User", ids.encode("User", principal.user_id))

@@ -1,0 +1,57 @@
+"""EdDSA JWTs exactly as PROTOCOL.md describes them: access tokens for users, agent tokens for
+verified agents. Verification pins the algorithm and requires exp, iat, iss, aud and sub."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from aim_identity.auth.signing_keys import Keyring
+from aim_identity.errors import Unauthenticated
+
+ACCESS_TYP, ACCESS_AUD = "at+jwt", "aim-api"
+AGENT_TYP, AGENT_AUD = "aim-agent+jwt", "aim-agent"
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: int
+    jti: str
+
+
+def issue(keyring: Keyring, *, typ: str, audience: str, issuer: str, subject: str, ttl: int,
+          claims: dict[str, Any]) -> IssuedToken:
+    now = int(time.time())
+    jti = secrets.token_urlsafe(16)
+    payload = {"iss": issuer, "aud": audience, "sub": subject, "iat": now, "exp": now + ttl, "jti": jti, **claims}
+    token = jwt.encode(payload, keyring.current.private_key, algorithm="EdDSA",
+                       headers={"kid": keyring.current.kid, "typ": typ})
+    return IssuedToken(token, now + ttl, jti)
+
+
+def verify(keyring: Keyring, token: str, *, typ: str, audience: str, issuer: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+        key = keyring.find(header.get("kid", ""))
+        if key is None or header.get("typ") != typ:
+            raise Unauthenticated("Invalid token")
+        return jwt.decode(token, key.public_key, algorithms=["EdDSA"], audience=audience, issuer=issuer,
+                          options={"require": REQUIRED_CLAIMS})
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("Token expired") from None
+    except jwt.PyJWTError:
+        raise Unauthenticated("Invalid token") from None
+
+
+def claimed_type(token: str) -> str | None:
+    """The `typ` a token claims, to pick how to verify it; only `verify` makes it trustworthy."""
+    try:
+        return jwt.get_unverified_header(token).get("typ")
+    except jwt.PyJWTError:
+        return None

@@ -1,0 +1,1 @@
+"""The business rules of agent identity: keys, challenges, capabilities and trust."""

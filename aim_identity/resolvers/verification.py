@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from aim_identity.identity import challenges
+from aim_identity.schema.agents import Agent, TrustScore
+from aim_identity.schema.context import Info
+from aim_identity.schema.verification import (
+    RequestChallengeInput,
+    VerificationChallenge,
+    VerificationEvent,
+    VerifyAgentInput,
+    VerifyAgentPayload,
+)
+
+
+async def request_verification_challenge(info: Info, input: RequestChallengeInput) -> VerificationChallenge:
+    issued = await challenges.issue(info.context.actor, info.context.settings, input.agent_id)
+    return VerificationChallenge(id=issued.id, nonce=issued.nonce, message=issued.message,
+                                 expires_at=issued.expires_at)
+
+
+async def verify_agent(info: Info, input: VerifyAgentInput) -> VerifyAgentPayload:
+    ctx = info.context
+    outcome = await challenges.answer(ctx.actor, ctx.settings, ctx.keyring, input.challenge_id, input.signature)
+    return VerifyAgentPayload(
+        verified=outcome.verified, failure_reason=outcome.failure_reason, agent=Agent.of(outcome.agent),
+        trust_score=TrustScore.of(outcome.agent), event=VerificationEvent.of(outcome.event, outcome.agent),
+        agent_token=outcome.agent_token, agent_token_expires_at=outcome.agent_token_expires_at)

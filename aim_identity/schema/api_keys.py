@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from aim_identity import ids
+from aim_identity import models as m
+from aim_identity.schema.node import Node, loadable
+from aim_identity.schema.users import Role
+
+
+@strawberry.type
+class ApiKey(Node):
+    name: str
+    prefix: str
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: m.ApiKey) -> ApiKey:
+        return cls(id=strawberry.ID(ids.encode("ApiKey", row.id)), name=row.name, prefix=row.prefix, role=row.role,
+                   created_at=row.created_at, last_used_at=row.last_used_at, expires_at=row.expires_at,
+                   revoked_at=row.revoked_at)
+
+
+@loadable("ApiKey")
+async def load_api_key(info, global_id: str) -> ApiKey | None:
+    row = await info.context.loaders.by_id(m.ApiKey).load(ids.decode(global_id, "ApiKey"))
+    return ApiKey.of(row) if row else None
+
+
+@strawberry.input
+class CreateApiKeyInput:
+    name: str
+    role: Role
+    expires_at: datetime | None = None
+
+
+@strawberry.type
+class CreateApiKeyPayload:
+    api_key: ApiKey
+    secret: str
+
+
+@strawberry.input
+class RevokeApiKeyInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class ApiKeyPayload:
+    api_key: ApiKey

@@ -1,0 +1,59 @@
+"""Per-request context: the caller, the request's DataLoaders, and the service's settings and keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from aim_identity.auth.principal import Principal
+from aim_identity.auth.signing_keys import Keyring
+from aim_identity.config import Settings
+from aim_identity.errors import Forbidden, Unauthenticated
+from aim_identity.models import Role
+from aim_identity.schema.loaders import Loaders
+from aim_identity.unit_of_work import Actor
+
+
+@dataclass
+class Context:
+    settings: Settings
+    keyring: Keyring
+    principal: Principal | None
+    ip_address: str | None
+    user_agent: str | None
+    request: Any = None
+    response: Any = None
+    connection_params: dict | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.principal.organization_id if self.principal else None)
+
+    @property
+    def organization_id(self) -> uuid.UUID:
+        return self.signed_in().organization_id
+
+    @property
+    def actor(self) -> Actor:
+        """The audit identity of this request; anonymous callers act as `system` until proven."""
+        if self.principal is None:
+            return Actor(None, "system", None, self.ip_address, self.user_agent)
+        return Actor(self.principal.organization_id, self.principal.kind, self.principal.actor_id,
+                     self.ip_address, self.user_agent)
+
+    def signed_in(self) -> Principal:
+        if self.principal is None:
+            raise Unauthenticated("Sign in first: send a Bearer token or an X-API-Key")
+        return self.principal
+
+    def require(self, role: Role) -> Principal:
+        principal = self.signed_in()
+        if principal.role is None or not principal.role >= role:
+            raise Forbidden(f"This needs the {role.value} role or higher")
+        return principal
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,47 @@
+"""Every error leaves with an `extensions.code` from the contract. Internal failures are logged with
+a request id and, in production, masked so nothing internal reaches the caller."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from aim_identity.errors import AimError
+
+log = logging.getLogger("aim_identity.errors")
+
+TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases", "tokens", "query cost")
+
+
+def shape(error: GraphQLError, mask: bool) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, AimError):
+        error.extensions = dict(original.extensions)
+    elif error.extensions and error.extensions.get("code"):
+        pass
+    elif original is None or error.path is None:
+        # Problems with the document or its variables, found before anything ran.
+        too_complex = any(marker in error.message for marker in TOO_COMPLEX_MARKERS)
+        error.extensions = {"code": "QUERY_TOO_COMPLEX" if too_complex else "BAD_USER_INPUT"}
+    else:
+        request_id = uuid.uuid4().hex[:12]
+        log.error("internal error %s at %s", request_id, error.path, exc_info=original)
+        if mask:
+            error = GraphQLError(f"Internal server error (request {request_id})", nodes=error.nodes,
+                                 path=error.path, original_error=None)
+        error.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    return error
+
+
+class ErrorCodes(SchemaExtension):
+    def __init__(self, *, mask: bool) -> None:
+        self.mask = mask
+
+    def on_operation(self):
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [shape(e, self.mask) for e in result.errors]

@@ -1,0 +1,69 @@
+"""DataLoaders, created per request and scoped to the caller's organization: one query per
+relation per request, however many parents ask."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from strawberry.dataloader import DataLoader
+from tortoise.models import Model
+
+from aim_identity import models as m
+from aim_identity.tenancy import scoped
+
+
+class Loaders:
+    def __init__(self, organization_id: uuid.UUID | None) -> None:
+        self._org = organization_id
+        self._cache: dict[object, DataLoader] = {}
+
+    def _loader(self, key: object, load_fn) -> DataLoader:
+        if key not in self._cache:
+            self._cache[key] = DataLoader(load_fn=load_fn)
+        return self._cache[key]
+
+    def by_id(self, model: type[Model]) -> DataLoader:
+        """Rows by primary key; foreign or unknown keys load as None."""
+
+        async def load(keys: Sequence[uuid.UUID]) -> list[Model | None]:
+            if self._org is None:
+                return [None] * len(keys)
+            rows = {row.pk: row for row in await scoped(model, self._org).filter(pk__in=keys)}
+            return [rows.get(k) for k in keys]
+
+        return self._loader(("by_id", model), load)
+
+    def children(self, model: type[Model], parent_field: str, order_by: str = "id") -> DataLoader:
+        """All rows whose `parent_field` points at each key, in `order_by` order."""
+
+        async def load(keys: Sequence[uuid.UUID]) -> list[list[Model]]:
+            grouped: dict[uuid.UUID, list[Model]] = defaultdict(list)
+            if self._org is not None:
+                query = scoped(model, self._org).filter(**{f"{parent_field}__in": keys}).order_by(order_by)
+                for row in await query:
+                    grouped[getattr(row, parent_field)].append(row)
+            return [grouped[k] for k in keys]
+
+        return self._loader(("children", model, parent_field, order_by), load)
+
+    @property
+    def agent(self) -> DataLoader:
+        return self.by_id(m.Agent)
+
+    @property
+    def user(self) -> DataLoader:
+        return self.by_id(m.User)
+
+    @property
+    def organization(self) -> DataLoader:
+        return self.by_id(m.Organization)
+
+    @property
+    def grants(self) -> DataLoader:
+        return self.children(m.CapabilityGrant, "agent_id", "name")
+
+    @property
+    def trust_history(self) -> DataLoader:
+        return self.children(m.TrustScoreRecord, "agent_id", "-at")

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+from enum import Enum
+
+import strawberry
+
+from aim_identity.schema.context import Info
+
+from aim_identity import ids
+from aim_identity import models as m
+from aim_identity.schema.node import Node, loadable
+from aim_identity.schema.pagination import Connection, Order, paginate
+from aim_identity.tenancy import scoped
+
+if TYPE_CHECKING:
+    from aim_identity.schema.agents import Agent
+
+MCPServerStatus = strawberry.enum(m.MCPServerStatus)
+HealthStatus = strawberry.enum(m.HealthStatus)
+
+
+@strawberry.enum
+class CapabilityKind(Enum):
+    TOOL = "TOOL"
+    RESOURCE = "RESOURCE"
+    PROMPT = "PROMPT"
+
+
+@strawberry.type
+class MCPCapability:
+    name: str
+    kind: CapabilityKind
+    description: str | None
+
+
+@strawberry.type
+class MCPServer(Node):
+    name: str
+    url: str
+    description: str | None
+    status: MCPServerStatus
+    public_key: str | None
+    capabilities: list[MCPCapability]
+    trust_score: float
+    health: HealthStatus
+    last_health_check_at: datetime | None
+    created_at: datetime
+    pk: strawberry.Private[object]
+
+    @strawberry.field
+    async def agents(self, info: Info, first: int | None = None, after: str | None = None
+                     ) -> Connection[Annotated[Agent, strawberry.lazy("aim_identity.schema.agents")]]:
+        from aim_identity.schema.agents import Agent
+
+        query = scoped(m.Agent, info.context.organization_id).filter(mcp_links__mcp_server_id=self.pk)
+        return await paginate(query, Order("created_at"), Agent.of, first=first, after=after)
+
+    @classmethod
+    def of(cls, row: m.MCPServer) -> MCPServer:
+        return cls(id=strawberry.ID(ids.encode("MCPServer", row.id)), name=row.name, url=row.url,
+                   description=row.description, status=row.status, public_key=row.public_key,
+                   capabilities=[MCPCapability(name=c["name"], kind=CapabilityKind(c["kind"]),
+                                               description=c.get("description")) for c in row.capabilities],
+                   trust_score=row.trust_score, health=row.health, last_health_check_at=row.last_health_check_at,
+                   created_at=row.created_at, pk=row.id)
+
+
+@loadable("MCPServer")
+async def load_mcp_server(info, global_id: str) -> MCPServer | None:
+    row = await info.context.loaders.by_id(m.MCPServer).load(ids.decode(global_id, "MCPServer"))
+    return MCPServer.of(row) if row else None

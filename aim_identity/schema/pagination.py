@@ -1,0 +1,116 @@
+"""Relay cursor connections with keyset pagination: a cursor is the sort key and id of its row,
+so pages stay correct while rows are added, and no query uses OFFSET."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from aim_identity.errors import BadUserInput
+
+T = TypeVar("T")
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()  # only queried when the client asks for it
+
+
+@dataclass(frozen=True)
+class Order:
+    field: str  # a model field, or an annotation made non-null for stable ordering
+    descending: bool = False
+
+
+def _encode(value: Any, pk: Any) -> str:
+    if isinstance(value, datetime):
+        value = {"t": value.isoformat()}
+    return base64.urlsafe_b64encode(json.dumps([value, str(pk)]).encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[Any, str]:
+    try:
+        value, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        uuid.UUID(pk)
+    except (ValueError, TypeError):
+        raise BadUserInput("Invalid cursor", field="cursor") from None
+    if isinstance(value, dict):
+        value = datetime.fromisoformat(value["t"])
+    return value, pk
+
+
+def _beyond(order: Order, cursor: str, forward: bool) -> Q:
+    """Rows strictly after (forward) or before the cursor in the given order."""
+    value, pk = _decode(cursor)
+    op = "gt" if forward != order.descending else "lt"
+    return Q(**{f"{order.field}__{op}": value}) | Q(**{order.field: value, f"id__{op}": pk})
+
+
+def _size(value: int | None, name: str) -> int | None:
+    if value is not None and not 0 <= value <= MAX_PAGE:
+        raise BadUserInput(f"{name} must be between 0 and {MAX_PAGE}", field=name)
+    return value
+
+
+async def paginate(query: QuerySet, order: Order, to_node: Callable[[Any], T], *, first: int | None = None,
+                   after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[T]:
+    first, last = _size(first, "first"), _size(last, "last")
+    if first is not None and last is not None:
+        raise BadUserInput("Use first or last, not both")
+    counted = query
+    if after:
+        query = query.filter(_beyond(order, after, forward=True))
+    if before:
+        query = query.filter(_beyond(order, before, forward=False))
+    backward = last is not None
+    limit = last if backward else (first if first is not None else DEFAULT_PAGE)
+    # Fetch one extra row to learn whether another page exists.
+    descending = order.descending != backward
+    prefix = "-" if descending else ""
+    rows = list(await query.order_by(f"{prefix}{order.field}", f"{prefix}id").limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backward:
+        rows.reverse()
+    edges = [Edge(cursor=_encode(getattr(row, order.field), row.pk), node=to_node(row)) for row in rows]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=more if not backward else before is not None,
+            has_previous_page=more if backward else after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        count=counted.count,
+    )

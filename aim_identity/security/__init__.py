@@ -1,0 +1,1 @@
+"""Threats and the responses to them."""

@@ -1,0 +1,36 @@
+"""Tenant isolation in one place: every read of tenant data starts from `scoped()`.
+
+A row from another organization is filtered out by the database, so a foreign ID behaves exactly
+like an unknown one."""
+
+from __future__ import annotations
+
+import uuid
+
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from aim_identity import models as m
+
+# How each model reaches its organization.
+_ORG_PATH: dict[type[Model], str] = {
+    m.Organization: "id",
+    m.User: "organization_id",
+    m.ApiKey: "organization_id",
+    m.Agent: "organization_id",
+    m.MCPServer: "organization_id",
+    m.Threat: "organization_id",
+    m.VerificationEvent: "organization_id",
+    m.AuditLogEntry: "organization_id",
+    m.ActionDecision: "organization_id",
+    m.AgentKey: "agent__organization_id",
+    m.CapabilityGrant: "agent__organization_id",
+    m.AgentFeedback: "agent__organization_id",
+    m.TrustScoreRecord: "agent__organization_id",
+    m.AgentMCPServer: "agent__organization_id",
+    m.VerificationChallenge: "agent__organization_id",
+}
+
+
+def scoped(model: type[Model], organization_id: uuid.UUID) -> QuerySet:
+    return model.filter(**{_ORG_PATH[model]: organization_id})
