@@ -78,5 +78,5 @@ async def append(records: list[Record]) -> list[AuditLogEntry]:
                 target_type=r.target_type, target_id=r.target_id, ip_address=r.actor.ip_address,
                 user_agent=r.actor.user_agent, metadata=r.metadata, previous_hash=head.hash, hash=digest))
             head.sequence, head.hash = sequence, digest
-        await head.save(update_fields=["sequence", "hash"])
+        await AuditChainHead.filter(organization_id=org).update(sequence=head.sequence, hash=head.hash)
     return written

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from aim_identity.auth import accounts, sessions
+from aim_identity.auth.principal import Principal
 from aim_identity.errors import NotFound
 from aim_identity.models import Role
 from aim_identity.models import User as UserRow
@@ -22,7 +23,9 @@ from aim_identity.schema.users import (
 from aim_identity.tenancy import scoped
 
 
-def _auth_payload(session: sessions.Session) -> AuthPayload:
+def _auth_payload(info: Info, session: sessions.Session) -> AuthPayload:
+    user = session.user
+    info.context.act_as(Principal("user", user.organization_id, user.role, user_id=user.id))
     return AuthPayload(access_token=session.access_token, refresh_token=session.refresh_token,
                        expires_in=session.expires_in, user=User.of(session.user))
 
@@ -30,17 +33,17 @@ def _auth_payload(session: sessions.Session) -> AuthPayload:
 async def register(info: Info, input: RegisterInput) -> AuthPayload:
     ctx = info.context
     user = await accounts.register(ctx.actor, input.email, input.password, input.name, input.organization_name)
-    return _auth_payload(await sessions.start(ctx.actor, ctx.keyring, ctx.settings, user))
+    return _auth_payload(info, await sessions.start(ctx.actor, ctx.keyring, ctx.settings, user))
 
 
 async def login(info: Info, input: LoginInput) -> AuthPayload:
     ctx = info.context
-    return _auth_payload(await sessions.login(ctx.actor, ctx.keyring, ctx.settings, input.email, input.password))
+    return _auth_payload(info, await sessions.login(ctx.actor, ctx.keyring, ctx.settings, input.email, input.password))
 
 
 async def refresh_token(info: Info, input: RefreshInput) -> AuthPayload:
     ctx = info.context
-    return _auth_payload(await sessions.refresh(ctx.actor, ctx.keyring, ctx.settings, input.refresh_token))
+    return _auth_payload(info, await sessions.refresh(ctx.actor, ctx.keyring, ctx.settings, input.refresh_token))
 
 
 async def logout(info: Info, input: LogoutInput) -> LogoutPayload:

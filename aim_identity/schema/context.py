@@ -32,6 +32,11 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.principal.organization_id if self.principal else None)
 
+    def act_as(self, principal: Principal) -> None:
+        """After register, login or refresh, the rest of the response is read as the new session."""
+        self.principal = principal
+        self.loaders = Loaders(principal.organization_id)
+
     @property
     def organization_id(self) -> uuid.UUID:
         return self.signed_in().organization_id

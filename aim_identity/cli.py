@@ -1,0 +1,77 @@
+"""aimctl: serve, worker, migrate, create-admin, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+
+from aim_identity.config import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from aim_identity.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from aim_identity.db import migrate
+
+    asyncio.run(migrate(settings.database_url))
+    print(f"database at {settings.database_url.split('@')[-1]} is up to date")
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> None:
+    from aim_identity.schema import build_schema
+
+    print(build_schema(Settings()).as_str())
+
+
+def _create_admin(args: argparse.Namespace, settings: Settings) -> None:
+    from tortoise import Tortoise
+
+    from aim_identity.auth import accounts
+    from aim_identity.db import tortoise_config
+    from aim_identity.unit_of_work import Actor
+
+    password = args.password or getpass.getpass("Password: ")
+
+    async def create() -> None:
+        await Tortoise.init(config=tortoise_config(settings.database_url))
+        try:
+            user = await accounts.register(Actor(None, "system", "aimctl"), args.email, password, args.name,
+                                           args.organization)
+            print(f"created administrator {user.email} of organization {args.organization!r}")
+        finally:
+            await Tortoise.close_connections()
+
+    asyncio.run(create())
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="aimctl", description="AIM: agent identity management")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
+    commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
+    admin = commands.add_parser("create-admin", help="create an organization and its first administrator")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", required=True)
+    admin.add_argument("--organization", required=True)
+    admin.add_argument("--password", help="prompted for when absent")
+    admin.set_defaults(run=_create_admin)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args, Settings.from_env())
+    except KeyboardInterrupt:
+        sys.exit(130)
