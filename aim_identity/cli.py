@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from aim_identity.app import create_app
 
     uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+                log_level="info")
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:

@@ -32,3 +32,7 @@ async def migrate(database_url: str) -> None:
         await tortoise_migrate(config=tortoise_config(database_url))
     finally:
         await Tortoise.close_connections()
+
+
+# For Tortoise's own CLI when a model changes: `tortoise -c aim_identity.db.TORTOISE_ORM makemigrations`.
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")

@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
                 ('previous_hash', fields.CharField(max_length=64)),
                 ('hash', fields.CharField(max_length=64)),
             ],
-            options={'table': 'audit_log', 'app': 'aim', 'unique_together': (('organization', 'sequence'),), 'indexes': [Index(fields=['organization', 'occurred_at'])], 'pk_attr': 'id', 'table_description': 'Append-only. The database refuses UPDATE, DELETE and TRUNCATE (see the migrations).'},
+            options={'table': 'audit_log', 'app': 'aim', 'unique_together': (('organization', 'sequence'),), 'indexes': [Index(fields=['organization_id', 'occurred_at'])], 'pk_attr': 'id', 'table_description': 'Append-only. The database refuses UPDATE, DELETE and TRUNCATE (see the migrations).'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -160,7 +160,7 @@ class Migration(migrations.Migration):
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
                 ('created_by', fields.ForeignKeyField('aim.User', source_field='created_by_id', null=True, db_constraint=True, to_field='id', related_name='agents', on_delete=OnDelete.SET_NULL)),
             ],
-            options={'table': 'agents', 'app': 'aim', 'unique_together': (('organization', 'name'),), 'indexes': [Index(fields=['organization', 'created_at']), Index(fields=['organization', 'trust_score']), Index(fields=['organization', 'name'])], 'pk_attr': 'id'},
+            options={'table': 'agents', 'app': 'aim', 'unique_together': (('organization', 'name'),), 'indexes': [Index(fields=['organization_id', 'created_at']), Index(fields=['organization_id', 'trust_score'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -273,7 +273,7 @@ class Migration(migrations.Migration):
                 ('detected_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
                 ('resolved_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'threats', 'app': 'aim', 'indexes': [Index(fields=['organization', 'detected_at']), Index(fields=['agent', 'detected_at'])], 'pk_attr': 'id'},
+            options={'table': 'threats', 'app': 'aim', 'indexes': [Index(fields=['organization_id', 'detected_at']), Index(fields=['agent_id', 'detected_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -293,7 +293,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('reported_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'action_decisions', 'app': 'aim', 'indexes': [Index(fields=['agent', 'created_at'])], 'pk_attr': 'id', 'table_description': 'An `authorizeAction` answer, and later the result the agent reported.'},
+            options={'table': 'action_decisions', 'app': 'aim', 'indexes': [Index(fields=['agent_id', 'created_at'])], 'pk_attr': 'id', 'table_description': 'An `authorizeAction` answer, and later the result the agent reported.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -305,7 +305,7 @@ class Migration(migrations.Migration):
                 ('reason', fields.CharField(max_length=200)),
                 ('at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'trust_score_history', 'app': 'aim', 'indexes': [Index(fields=['agent', 'at'])], 'pk_attr': 'id', 'table_description': "One point of an agent's trust history."},
+            options={'table': 'trust_score_history', 'app': 'aim', 'indexes': [Index(fields=['agent_id', 'at'])], 'pk_attr': 'id', 'table_description': "One point of an agent's trust history."},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -334,7 +334,7 @@ class Migration(migrations.Migration):
                 ('ip_address', fields.CharField(null=True, max_length=64)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'verification_events', 'app': 'aim', 'indexes': [Index(fields=['agent', 'created_at']), Index(fields=['organization', 'created_at'])], 'pk_attr': 'id'},
+            options={'table': 'verification_events', 'app': 'aim', 'indexes': [Index(fields=['agent_id', 'created_at']), Index(fields=['organization_id', 'created_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]

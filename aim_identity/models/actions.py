@@ -25,7 +25,7 @@ class ActionDecision(Model):
 
     class Meta:
         table = "action_decisions"
-        indexes = (("agent", "created_at"),)
+        indexes = (("agent_id", "created_at"),)
 
 
 class ActionNonce(Model):

@@ -49,7 +49,7 @@ class Agent(Model):
     class Meta:
         table = "agents"
         unique_together = (("organization", "name"),)
-        indexes = (("organization", "created_at"), ("organization", "trust_score"), ("organization", "name"))
+        indexes = (("organization_id", "created_at"), ("organization_id", "trust_score"))
 
 
 class AgentKey(Model):
@@ -101,4 +101,4 @@ class TrustScoreRecord(Model):
 
     class Meta:
         table = "trust_score_history"
-        indexes = (("agent", "at"),)
+        indexes = (("agent_id", "at"),)

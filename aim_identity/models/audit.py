@@ -25,7 +25,7 @@ class AuditLogEntry(Model):
     class Meta:
         table = "audit_log"
         unique_together = (("organization", "sequence"),)
-        indexes = (("organization", "occurred_at"),)
+        indexes = (("organization_id", "occurred_at"),)
 
 
 class AuditChainHead(Model):

@@ -47,4 +47,4 @@ class Threat(Model):
 
     class Meta:
         table = "threats"
-        indexes = (("organization", "detected_at"), ("agent", "detected_at"))
+        indexes = (("organization_id", "detected_at"), ("agent_id", "detected_at"))

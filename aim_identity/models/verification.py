@@ -44,4 +44,4 @@ class VerificationEvent(Model):
 
     class Meta:
         table = "verification_events"
-        indexes = (("agent", "created_at"), ("organization", "created_at"))
+        indexes = (("agent_id", "created_at"), ("organization_id", "created_at"))

@@ -1,0 +1,91 @@
+"""The live server every test talks to: migrated from empty, served by uvicorn in this process on
+the test loop, on PostgreSQL + Redis or on SQLite + memory:// (AIM_TEST_DATABASE_URL /
+AIM_TEST_REDIS_URL, set by `make test`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from dataclasses import replace
+
+import asyncpg
+import pytest
+import uvicorn
+
+from aim_identity.app import create_app
+from aim_identity.config import Settings
+from aim_identity.db import migrate
+from tests.support import Api, Org, register
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_server() -> str | None:
+    url = os.environ.get("AIM_TEST_DATABASE_URL", "sqlite")
+    return url if url.startswith("postgres") else None
+
+
+async def fresh_database(tmp_dir) -> str:
+    """An empty database of its own for this run."""
+    server = postgres_server()
+    if server is None:
+        return f"sqlite://{tmp_dir}/aim-test.db"
+    name = f"aim_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+async def settings(tmp_path_factory) -> Settings:
+    database_url = await fresh_database(tmp_path_factory.mktemp("db"))
+    await migrate(database_url)
+    return replace(Settings.from_env(), env="development", database_url=database_url,
+                   redis_url=os.environ.get("AIM_TEST_REDIS_URL", "memory://"), secret_key=TEST_SECRET,
+                   host="127.0.0.1", port=free_port())
+
+
+@pytest.fixture(scope="session")
+async def server(settings: Settings):
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
+                            lifespan="on", loop="asyncio", http="h11", ws="websockets-sansio")
+    instance = uvicorn.Server(config)
+    task = asyncio.create_task(instance.serve())
+    while not instance.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield f"http://{settings.host}:{settings.port}"
+    instance.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+def url(server: str) -> str:
+    return f"{server}/graphql"
+
+
+@pytest.fixture
+def anonymous(url: str) -> Api:
+    return Api(url)
+
+
+@pytest.fixture
+async def org(url: str) -> Org:
+    return await register(url)
+
+
+@pytest.fixture
+async def other_org(url: str) -> Org:
+    return await register(url)
