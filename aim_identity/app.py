@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
+from graphql import OperationType, parse
+from graphql.error import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from tortoise import Tortoise
 
 from aim_identity.auth.principal import authenticate
 from aim_identity.auth.signing_keys import Keyring, load_keyring
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
+from aim_identity.errors import AimError
+from aim_identity.events import relay
+from aim_identity.events.broker import Broker
 from aim_identity.schema import build_schema
 from aim_identity.schema.context import Context
 
@@ -28,21 +40,69 @@ def client_ip(request: Request | WebSocket) -> str | None:
     return request.client.host if request.client else None
 
 
+class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws at /graphql: subscriptions only (queries and mutations go over HTTP), and
+    each connection counts against its principal's limit until it closes."""
+
+    async def handle_subscribe(self, message) -> None:
+        try:
+            document = parse(message["payload"]["query"])
+            kinds = {d.operation for d in document.definitions if hasattr(d, "operation")}
+        except (GraphQLError, KeyError, TypeError):
+            kinds = {OperationType.SUBSCRIPTION}  # let the normal path report the broken document
+        if kinds and kinds != {OperationType.SUBSCRIPTION}:
+            error = {"message": "Only subscriptions are served over WebSocket; send queries and mutations "
+                                "over HTTP", "extensions": {"code": "BAD_USER_INPUT"}}
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+            return
+        await super().handle_subscribe(message)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        self.view.release(self.context)
+
+
 class AimGraphQL(GraphQL):
+    graphql_transport_ws_handler_class = SubscriptionsOnly
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(build_schema(settings), graphql_ide=None if settings.production else "graphiql",
                          allow_queries_via_get=not settings.production,
-                         allowed_origins=settings.allowed_origins)
+                         allowed_origins=settings.allowed_origins,
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+                         max_subscriptions_per_connection=settings.ws_max_subscriptions)
         self.settings = settings
         self.keyring: Keyring | None = None
+        self.broker: Broker | None = None
+        self.connections: Counter[str] = Counter()
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:
         principal = None
         if isinstance(request, Request):
             principal = await authenticate(request.headers, client_ip(request), self.keyring, self.settings)
-        return Context(settings=self.settings, keyring=self.keyring, principal=principal,
+        return Context(settings=self.settings, keyring=self.keyring, principal=principal, broker=self.broker,
                        ip_address=client_ip(request), user_agent=request.headers.get("user-agent"),
                        request=request, response=response)
+
+    async def on_ws_connect(self, context: Context) -> None:
+        try:
+            principal = await authenticate(context.connection_params or {}, context.ip_address, self.keyring,
+                                           self.settings)
+        except AimError:
+            principal = None
+        if principal is None:
+            raise ConnectionRejectionError()
+        if self.connections[principal.actor_id] >= self.settings.ws_max_connections_per_principal:
+            raise ConnectionRejectionError({"reason": "too many connections for this credential"})
+        self.connections[principal.actor_id] += 1
+        context.act_as(principal)
+
+    def release(self, context: Context) -> None:
+        if context.principal is not None:
+            self.connections[context.principal.actor_id] -= 1
+            if self.connections[context.principal.actor_id] <= 0:
+                del self.connections[context.principal.actor_id]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -54,9 +114,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The global fallback lets every request task see the ORM (STACK-NOTES, trap 2).
         await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
         graphql.keyring = await load_keyring(settings)
+        graphql.broker = Broker(settings.redis_url)
+        await graphql.broker.connect()
+        # In development one process does everything; production runs the relay in `aimctl worker`.
+        relaying = None if settings.production else asyncio.create_task(relay.run(graphql.broker))
         try:
             yield
         finally:
+            if relaying is not None:
+                relaying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relaying
+            await graphql.broker.disconnect()
             await Tortoise.close_connections()
 
     async def jwks(request: Request) -> JSONResponse:

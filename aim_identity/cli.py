@@ -20,6 +20,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
                 log_level="info")
 
 
+def _worker(args: argparse.Namespace, settings: Settings) -> None:
+    from aim_identity.workers.runner import run
+
+    asyncio.run(run(settings))
+
+
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:
     from aim_identity.db import migrate
 
@@ -62,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=_serve)
+    commands.add_parser("worker", help="run the background workers (the outbox relay)").set_defaults(run=_worker)
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
     admin = commands.add_parser("create-admin", help="create an organization and its first administrator")

@@ -38,6 +38,9 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_query_cost: int = 5000
+    ws_init_timeout: int = 10
+    ws_max_subscriptions: int = 20
+    ws_max_connections_per_principal: int = 10
 
     @property
     def production(self) -> bool:
@@ -69,4 +72,8 @@ class Settings:
             max_aliases=_int("AIM_MAX_ALIASES", d.max_aliases),
             max_tokens=_int("AIM_MAX_TOKENS", d.max_tokens),
             max_query_cost=_int("AIM_MAX_QUERY_COST", d.max_query_cost),
+            ws_init_timeout=_int("AIM_WS_INIT_TIMEOUT", d.ws_init_timeout),
+            ws_max_subscriptions=_int("AIM_WS_MAX_SUBSCRIPTIONS", d.ws_max_subscriptions),
+            ws_max_connections_per_principal=_int("AIM_WS_MAX_CONNECTIONS_PER_PRINCIPAL",
+                                                  d.ws_max_connections_per_principal),
         )

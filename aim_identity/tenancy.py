@@ -20,6 +20,7 @@ _ORG_PATH: dict[type[Model], str] = {
     m.Agent: "organization_id",
     m.MCPServer: "organization_id",
     m.Threat: "organization_id",
+    m.Anomaly: "organization_id",
     m.VerificationEvent: "organization_id",
     m.AuditLogEntry: "organization_id",
     m.ActionDecision: "organization_id",

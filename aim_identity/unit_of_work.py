@@ -10,8 +10,9 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from aim_identity import ids
 from aim_identity.audit import chain
-from aim_identity.events import outbox
+from aim_identity.events import outbox, relay
 
 
 @dataclass(frozen=True)
@@ -51,5 +52,9 @@ async def atomic(actor: Actor) -> AsyncIterator[Work]:
     async with in_transaction():
         work = Work(actor)
         yield work
-        await chain.append(work._audit)
+        for entry in await chain.append(work._audit):
+            work.emit("audit.appended", organization_id=entry.organization_id,
+                      entryId=ids.encode("AuditLogEntry", entry.id))
         await outbox.add(work._events)
+    if work._events:
+        relay.nudge()

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aim_identity import ids
 from aim_identity.auth import api_keys, login_guard, tokens
 from aim_identity.auth.signing_keys import Keyring
 from aim_identity.config import Settings
 from aim_identity.errors import NotFound, Unauthenticated
-from aim_identity.models import Agent, AgentStatus, RevokedAccessToken, Role, User
+from aim_identity.models import Agent, AgentStatus, ApiKey, RevokedAccessToken, Role, User
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,18 @@ def _subject(claims: dict, type_name: str) -> uuid.UUID:
 
 def _b64_to_b64url(value: str) -> str:
     return value.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+async def still_valid(principal: Principal, keyring: Keyring, settings: Settings) -> Principal | None:
+    """The same caller as the database sees it now (new role, or None once revoked), for
+    long-lived connections that authenticated once."""
+    if principal.kind == "user":
+        if principal.token_jti and await RevokedAccessToken.exists(jti=principal.token_jti):
+            return None
+        user = await User.get_or_none(id=principal.user_id)
+        return replace(principal, role=user.role) if user else None
+    if principal.kind == "api_key":
+        key = await ApiKey.get_or_none(id=principal.api_key_id, revoked_at=None).select_related("created_by")
+        return replace(principal, role=min(key.role, key.created_by.role, key=lambda r: r.rank)) if key else None
+    agent = await Agent.get_or_none(id=principal.agent_id)
+    return principal if agent and agent.status not in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) else None

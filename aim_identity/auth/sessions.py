@@ -120,6 +120,7 @@ async def _revoke_family_after_reuse(actor: Actor, record: RefreshToken, user: U
     async with atomic(actor.within(user.organization_id)) as work:
         await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(revoked_at=datetime.now(timezone.utc))
         work.audit("auth.refresh_reuse", "User", ids.encode("User", user.id), family=str(record.family_id))
+        work.emit("session.revoked", userId=ids.encode("User", user.id))
         await raise_threat(work, user.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
                            "Refresh token reused", "A rotated refresh token was presented again; "
                            "its whole family was revoked", evidence={"userId": ids.encode("User", user.id),
@@ -138,3 +139,4 @@ async def logout(actor: Actor, principal: Principal, refresh_token: str | None) 
                 await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(
                     revoked_at=datetime.now(timezone.utc))
         work.audit("auth.logout", "User", ids.encode("User", principal.user_id))
+        work.emit("session.revoked", userId=ids.encode("User", principal.user_id))

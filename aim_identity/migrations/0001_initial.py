@@ -213,6 +213,21 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Anomaly',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
+                ('organization', fields.ForeignKeyField('aim.Organization', source_field='organization_id', db_constraint=True, to_field='id', related_name='anomalies', on_delete=OnDelete.CASCADE)),
+                ('agent', fields.ForeignKeyField('aim.Agent', source_field='agent_id', db_constraint=True, to_field='id', related_name='anomalies', on_delete=OnDelete.CASCADE)),
+                ('metric', fields.CharField(max_length=100)),
+                ('observed', fields.FloatField()),
+                ('expected', fields.FloatField()),
+                ('score', fields.FloatField()),
+                ('detected_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'anomalies', 'app': 'aim', 'indexes': [Index(fields=['organization_id', 'detected_at'])], 'pk_attr': 'id', 'table_description': "Behaviour far from the agent's own baseline, as the security engine measured it."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='ApiKey',
             fields=[
                 ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),

@@ -17,7 +17,7 @@ from aim_identity.models.organizations import Organization
 from aim_identity.models.outbox import OutboxEvent
 from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
 from aim_identity.models.service import ServiceSecret
-from aim_identity.models.threats import Severity, Threat, ThreatStatus, ThreatType
+from aim_identity.models.threats import Anomaly, Severity, Threat, ThreatStatus, ThreatType
 from aim_identity.models.users import Role, User
 from aim_identity.models.verification import (
     VerificationChallenge,
@@ -27,7 +27,7 @@ from aim_identity.models.verification import (
 )
 
 __all__ = [
-    "ActionDecision", "ActionNonce", "Agent", "AgentFeedback", "AgentKey", "AgentMCPServer",
+    "ActionDecision", "ActionNonce", "Agent", "Anomaly", "AgentFeedback", "AgentKey", "AgentMCPServer",
     "AgentStatus", "AgentType", "ApiKey", "AuditChainHead", "AuditLogEntry", "AuthFailure",
     "CapabilityGrant", "HealthStatus", "MCPServer", "MCPServerStatus", "Organization",
     "OutboxEvent", "RefreshToken", "RevokedAccessToken", "Role", "ServiceSecret", "Severity",

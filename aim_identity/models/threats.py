@@ -48,3 +48,20 @@ class Threat(Model):
     class Meta:
         table = "threats"
         indexes = (("organization_id", "detected_at"), ("agent_id", "detected_at"))
+
+
+class Anomaly(Model):
+    """Behaviour far from the agent's own baseline, as the security engine measured it."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    organization = fields.ForeignKeyField("aim.Organization", related_name="anomalies", on_delete=fields.CASCADE)
+    agent = fields.ForeignKeyField("aim.Agent", related_name="anomalies", on_delete=fields.CASCADE)
+    metric = fields.CharField(max_length=100)
+    observed = fields.FloatField()
+    expected = fields.FloatField()
+    score = fields.FloatField()
+    detected_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "anomalies"
+        indexes = (("organization_id", "detected_at"),)

@@ -30,6 +30,7 @@ from aim_identity.schema.organizations import Organization
 from aim_identity.schema.pagination import Connection
 from aim_identity.schema.permissions import SignedIn, at_least
 from aim_identity.schema.scalars import SCALAR_OVERRIDES
+from aim_identity.schema.subscriptions import Subscription
 from aim_identity.schema.users import AuthPayload, LogoutPayload, User, UserPayload
 from aim_identity.schema.verification import VerificationChallenge, VerifyAgentPayload
 
@@ -95,5 +96,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: AddValidationRules([NoSchemaIntrospectionCustomRule, cost_limit(settings.max_query_cost)]),
         ]
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions,
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
                              scalar_overrides=SCALAR_OVERRIDES)

@@ -13,6 +13,7 @@ from aim_identity.auth.signing_keys import Keyring
 from aim_identity.config import Settings
 from aim_identity.errors import Forbidden, Unauthenticated
 from aim_identity.models import Role
+from aim_identity.events.broker import Broker
 from aim_identity.schema.loaders import Loaders
 from aim_identity.unit_of_work import Actor
 
@@ -24,6 +25,7 @@ class Context:
     principal: Principal | None
     ip_address: str | None
     user_agent: str | None
+    broker: Broker | None = None
     request: Any = None
     response: Any = None
     connection_params: dict | None = None

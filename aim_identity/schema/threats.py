@@ -61,3 +61,30 @@ class Threat(Node):
 async def load_threat(info, global_id: str) -> Threat | None:
     row = await info.context.loaders.by_id(m.Threat).load(ids.decode(global_id, "Threat"))
     return Threat.of(row) if row else None
+
+
+@strawberry.type
+class Anomaly(Node):
+    metric: str
+    observed: float
+    expected: float
+    score: float
+    detected_at: datetime
+    agent_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def agent(self, info: Info) -> Annotated[Agent, strawberry.lazy("aim_identity.schema.agents")]:
+        from aim_identity.schema.agents import Agent
+
+        return Agent.of(await info.context.loaders.agent.load(self.agent_id))
+
+    @classmethod
+    def of(cls, row: m.Anomaly) -> Anomaly:
+        return cls(id=strawberry.ID(ids.encode("Anomaly", row.id)), metric=row.metric, observed=row.observed,
+                   expected=row.expected, score=row.score, detected_at=row.detected_at, agent_id=row.agent_id)
+
+
+@loadable("Anomaly")
+async def load_anomaly(info, global_id: str) -> Anomaly | None:
+    row = await info.context.loaders.by_id(m.Anomaly).load(ids.decode(global_id, "Anomaly"))
+    return Anomaly.of(row) if row else None

@@ -1,0 +1,71 @@
+"""The outbox relay: publishes committed events in commit order, then marks them published.
+
+Batches are claimed with FOR UPDATE SKIP LOCKED, so any number of relays can run. A relay that dies
+mid-batch leaves the batch unmarked; it is published again, and the broker drops the repeats."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from tortoise.transactions import in_transaction
+
+from aim_identity.audit.chain import rfc3339
+from aim_identity.events.broker import Broker
+from aim_identity.models import OutboxEvent
+
+log = logging.getLogger(__name__)
+BATCH = 200
+IDLE_POLL = 0.1
+# After an outage, give every process time to re-subscribe before the backlog goes out.
+RECOVERY_GRACE = 2.0
+
+_pending = asyncio.Event()
+
+
+def nudge() -> None:
+    """Called after a commit that wrote events: relay now instead of at the next poll."""
+    _pending.set()
+
+
+def as_message(row: OutboxEvent) -> dict:
+    return {"id": str(row.event_id), "kind": row.kind, "organizationId": str(row.organization_id),
+            "occurredAt": rfc3339(row.created_at), **row.payload}
+
+
+async def relay_once(broker: Broker) -> int:
+    async with in_transaction():
+        rows = await OutboxEvent.filter(published_at=None).order_by("id").limit(BATCH) \
+            .select_for_update(skip_locked=True)
+        for row in rows:
+            await broker.publish(as_message(row))
+        if rows:
+            await OutboxEvent.filter(id__in=[r.id for r in rows]).update(published_at=datetime.now(timezone.utc))
+    return len(rows)
+
+
+async def run(broker: Broker) -> None:
+    failing = False
+    while True:
+        try:
+            if failing:
+                await asyncio.sleep(RECOVERY_GRACE)
+            published = await relay_once(broker)
+            if failing:
+                log.info("outbox relay recovered")
+            failing = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker or database is away: keep the events, retry
+            if not failing:
+                log.warning("outbox relay cannot publish (%s); events wait in the outbox", exc)
+            failing = True
+            await asyncio.sleep(0.5)
+            continue
+        if published < BATCH:
+            _pending.clear()
+            try:
+                await asyncio.wait_for(_pending.wait(), IDLE_POLL)
+            except TimeoutError:
+                pass

@@ -1,0 +1,146 @@
+"""Live events over graphql-transport-ws. Each subscription reads its own organization's channel,
+re-checks the subscriber whenever credentials change in that stream, and ends when the credential
+expires, so no event is delivered after a demotion, a revocation or an expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from aim_identity import ids
+from aim_identity import models as m
+from aim_identity.auth.principal import still_valid
+from aim_identity.schema.agents import Agent
+from aim_identity.schema.audit import AuditLogEntry
+from aim_identity.schema.context import Info
+from aim_identity.schema.loaders import Loaders
+from aim_identity.schema.scalars import parse as parse_datetime
+from aim_identity.schema.threats import Anomaly, Severity, Threat
+
+# Events after which the subscriber's right to listen is checked again.
+CREDENTIAL_KINDS = {"user.role_changed", "api_key.revoked", "session.revoked", "agent.suspended", "agent.revoked"}
+SECURITY_KINDS = {"threat.detected", "threat.updated", "anomaly.detected", "agent.verification_failed",
+                  "agent.suspended"}
+AGENT_KINDS = {"agent.created", "agent.updated", "agent.verified", "agent.verification_failed", "agent.suspended",
+               "agent.reactivated", "agent.revoked", "agent.deleted", "agent.key_rotated", "agent.trust_changed"}
+SEVERITY_ORDER = list(m.Severity)
+KIND_SEVERITY = {"agent.verification_failed": m.Severity.LOW, "agent.suspended": m.Severity.MEDIUM}
+
+
+
+async def _stream(info: Info, role: m.Role = m.Role.VIEWER) -> AsyncIterator[tuple[dict[str, Any], Loaders]]:
+    """The organization's events for a still-authorised subscriber, each with fresh loaders."""
+    ctx = info.context
+    principal = ctx.require(role)
+    broker = ctx.broker
+    async with broker.events(principal.organization_id) as events:
+        iterator = events.__aiter__()
+        while True:
+            timeout = None if principal.expires_at is None else principal.expires_at - time.time()
+            if timeout is not None and timeout <= 0:
+                return
+            try:
+                event = await asyncio.wait_for(iterator.__anext__(), timeout)
+            except (TimeoutError, StopAsyncIteration):
+                return
+            if event["kind"] in CREDENTIAL_KINDS:
+                principal = await still_valid(principal, ctx.keyring, ctx.settings)
+                if principal is None or principal.role is None or not principal.role >= role:
+                    return
+            yield event, Loaders(principal.organization_id)
+
+
+def _uuid(global_id: str | None, type_name: str):
+    return ids.decode(global_id, type_name) if global_id else None
+
+
+async def _agent(loaders: Loaders, global_id: str | None) -> Agent | None:
+    row = await loaders.agent.load(_uuid(global_id, "Agent")) if global_id else None
+    return Agent.of(row) if row else None
+
+
+@strawberry.type
+class SecurityEvent:
+    kind: str
+    severity: Severity
+    occurred_at: datetime
+    threat: Threat | None
+    anomaly: Anomaly | None
+    agent: Agent | None
+
+
+@strawberry.type
+class AgentEvent:
+    kind: str
+    occurred_at: datetime
+    agent_id: strawberry.ID
+    agent: Agent | None
+
+
+@strawberry.type
+class TrustScoreChange:
+    agent: Agent
+    previous: float
+    current: float
+    reason: str
+    at: datetime
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def security_events(self, info: Info, min_severity: Severity = m.Severity.INFO
+                              ) -> AsyncGenerator[SecurityEvent, None]:
+        floor = SEVERITY_ORDER.index(m.Severity(min_severity))
+        async for event, loaders in _stream(info):
+            if event["kind"] not in SECURITY_KINDS:
+                continue
+            severity = m.Severity(event.get("severity") or KIND_SEVERITY.get(event["kind"], m.Severity.INFO))
+            if SEVERITY_ORDER.index(severity) < floor:
+                continue
+            threat = await loaders.by_id(m.Threat).load(_uuid(event.get("threatId"), "Threat")) \
+                if event.get("threatId") else None
+            anomaly = await loaders.by_id(m.Anomaly).load(_uuid(event.get("anomalyId"), "Anomaly")) \
+                if event.get("anomalyId") else None
+            yield SecurityEvent(kind=event["kind"], severity=severity, occurred_at=parse_datetime(event["occurredAt"]),
+                                threat=Threat.of(threat) if threat else None,
+                                anomaly=Anomaly.of(anomaly) if anomaly else None,
+                                agent=await _agent(loaders, event.get("agentId")))
+
+    @strawberry.subscription
+    async def agent_events(self, info: Info, agent_id: strawberry.ID | None = None
+                           ) -> AsyncGenerator[AgentEvent, None]:
+        async for event, loaders in _stream(info):
+            if event["kind"] not in AGENT_KINDS or agent_id and event.get("agentId") != agent_id:
+                continue
+            yield AgentEvent(kind=event["kind"], occurred_at=parse_datetime(event["occurredAt"]),
+                             agent_id=strawberry.ID(event["agentId"]),
+                             agent=await _agent(loaders, event["agentId"]))
+
+    @strawberry.subscription
+    async def trust_score_changes(self, info: Info, agent_id: strawberry.ID | None = None
+                                  ) -> AsyncGenerator[TrustScoreChange, None]:
+        async for event, loaders in _stream(info):
+            if event["kind"] != "agent.trust_changed" or agent_id and event.get("agentId") != agent_id:
+                continue
+            agent = await _agent(loaders, event["agentId"])
+            if agent is not None:
+                yield TrustScoreChange(agent=agent, previous=event["previous"], current=event["current"],
+                                       reason=event["reason"], at=parse_datetime(event["occurredAt"]))
+
+    @strawberry.subscription
+    async def audit_log_appended(self, info: Info) -> AsyncGenerator[AuditLogEntry, None]:
+        async for event, loaders in _stream(info, m.Role.MANAGER):
+            if event["kind"] != "audit.appended":
+                continue
+            row = await loaders.by_id(m.AuditLogEntry).load(_uuid(event["entryId"], "AuditLogEntry"))
+            if row is not None:
+                yield AuditLogEntry.of(row)
+
+
+

@@ -1,0 +1,1 @@
+"""Background loops, run by `aimctl worker` (and inside `aimctl serve` in development)."""
