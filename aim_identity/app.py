@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from graphql import OperationType, parse
+from graphql import OperationDefinitionNode, OperationType, parse
 from graphql.error import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -45,17 +45,30 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
     each connection counts against its principal's limit until it closes."""
 
     async def handle_subscribe(self, message) -> None:
-        try:
-            document = parse(message["payload"]["query"])
-            kinds = {d.operation for d in document.definitions if hasattr(d, "operation")}
-        except (GraphQLError, KeyError, TypeError):
-            kinds = {OperationType.SUBSCRIPTION}  # let the normal path report the broken document
-        if kinds and kinds != {OperationType.SUBSCRIPTION}:
-            error = {"message": "Only subscriptions are served over WebSocket; send queries and mutations "
-                                "over HTTP", "extensions": {"code": "BAD_USER_INPUT"}}
+        problem = self._problem(message.get("payload") or {})
+        if problem:
+            # An error for this operation only; the connection and its other operations carry on.
+            error = {"message": problem, "extensions": {"code": "BAD_USER_INPUT"}}
             await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
             return
         await super().handle_subscribe(message)
+
+    @staticmethod
+    def _problem(payload: dict) -> str | None:
+        try:
+            document = parse(payload["query"])
+        except GraphQLError as exc:
+            return f"Syntax error: {exc.message}"
+        except (KeyError, TypeError):
+            return "The subscribe payload needs a query"
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        name = payload.get("operationName")
+        chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
+        if len(chosen) != 1:
+            return f"Unknown operation named {name!r}" if name else "Name the operation to run"
+        if chosen[0].operation != OperationType.SUBSCRIPTION:
+            return "Only subscriptions are served over WebSocket; send queries and mutations over HTTP"
+        return None
 
     async def shutdown(self) -> None:
         await super().shutdown()

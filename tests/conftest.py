@@ -53,7 +53,8 @@ async def settings(tmp_path_factory) -> Settings:
     await migrate(database_url)
     return replace(Settings.from_env(), env="development", database_url=database_url,
                    redis_url=os.environ.get("AIM_TEST_REDIS_URL", "memory://"), secret_key=TEST_SECRET,
-                   host="127.0.0.1", port=free_port())
+                   host="127.0.0.1", port=free_port(), ws_init_timeout=2, ws_max_subscriptions=5,
+                   ws_max_connections_per_principal=3)
 
 
 @pytest.fixture(scope="session")

@@ -82,9 +82,9 @@ async def create(actor: Actor, settings: Settings, *, name: str, display_name: s
             await AgentKey.create(agent=agent, public_key=agent.public_key, fingerprint=agent.key_fingerprint)
             for grant in grants:
                 await CapabilityGrant.create(agent=agent, name=grant, granted_by_id=_user_id(actor))
-            await rescore(work, agent, "agent registered", settings.key_rotation_days)
             _changed(work, agent, "agent.created", "agent.create", name=name, serverGeneratedKey=seed is not None,
                      capabilities=grants)
+            await rescore(work, agent, "agent registered", settings.key_rotation_days)
     except IntegrityError:
         raise Conflict(f"An agent named {name!r} already exists", field="name") from None
     return agent, keys.encode(seed) if seed else None
@@ -137,9 +137,9 @@ async def change_status(actor: Actor, settings: Settings, agent_gid: str, transi
         else:  # reactivating returns the agent to what its verification history earned
             agent.status = AgentStatus.VERIFIED if agent.last_verified_at else AgentStatus.PENDING
         await agent.save(update_fields=["status", "updated_at"])
+        _changed(work, agent, kind, f"agent.{transition}", previous=previous.value, reason=reason)
         await rescore(work, agent, f"agent {transition}d" if transition != "revoke" else "agent revoked",
                       settings.key_rotation_days)
-        _changed(work, agent, kind, f"agent.{transition}", previous=previous.value, reason=reason)
     return agent
 
 
@@ -150,8 +150,8 @@ async def grant(actor: Actor, settings: Settings, agent_gid: str, capability: st
         _, created = await CapabilityGrant.get_or_create(agent=agent, name=capability,
                                                          defaults={"granted_by_id": _user_id(actor)})
         if created:
-            await rescore(work, agent, f"capability {capability} granted", settings.key_rotation_days)
             _changed(work, agent, "agent.updated", "agent.capability_grant", capability=capability)
+            await rescore(work, agent, f"capability {capability} granted", settings.key_rotation_days)
     return agent
 
 
@@ -160,8 +160,8 @@ async def revoke_capability(actor: Actor, settings: Settings, agent_gid: str, ca
         agent = await locked(actor, agent_gid)
         if not await CapabilityGrant.filter(agent=agent, name=capability).delete():
             raise NotFound(f"The agent holds no capability {capability!r}")
-        await rescore(work, agent, f"capability {capability} revoked", settings.key_rotation_days)
         _changed(work, agent, "agent.updated", "agent.capability_revoke", capability=capability)
+        await rescore(work, agent, f"capability {capability} revoked", settings.key_rotation_days)
     return agent
 
 
@@ -195,9 +195,9 @@ async def rotate_key(actor: Actor, settings: Settings, agent_gid: str, new_publi
             agent.public_key, agent.key_fingerprint, agent.key_created_at = \
                 keys.encode(raw_new), keys.fingerprint(raw_new), now
             await agent.save(update_fields=["public_key", "key_fingerprint", "key_created_at", "updated_at"])
-            await rescore(work, agent, "key rotated", settings.key_rotation_days)
             _changed(work, agent, "agent.key_rotated", "agent.key_rotate", previousFingerprint=old_fingerprint,
                      fingerprint=agent.key_fingerprint)
+            await rescore(work, agent, "key rotated", settings.key_rotation_days)
             return agent
     # Outside the block, so the threat above is committed before the caller hears "no".
     raise Forbidden("The rotation must be signed by the agent's current key"
@@ -216,6 +216,6 @@ async def submit_feedback(actor: Actor, settings: Settings, agent_gid: str, rati
         agent = await locked(actor, agent_gid)
         await AgentFeedback.create(agent=agent, user_id=_user_id(actor), rating=rating,
                                    comment=_text(comment, "comment", 2000))
-        await rescore(work, agent, f"user feedback ({rating}/5)", settings.key_rotation_days)
         _changed(work, agent, "agent.updated", "agent.feedback", rating=rating)
+        await rescore(work, agent, f"user feedback ({rating}/5)", settings.key_rotation_days)
     return agent

@@ -30,7 +30,11 @@ class ApiKey(Node):
 @loadable("ApiKey")
 async def load_api_key(info, global_id: str) -> ApiKey | None:
     row = await info.context.loaders.by_id(m.ApiKey).load(ids.decode(global_id, "ApiKey"))
-    return ApiKey.of(row) if row else None
+    principal = info.context.signed_in()
+    # As in apiKeys and revokeApiKey: someone else's key is invisible to all but administrators.
+    if row is None or principal.role != m.Role.ADMIN and row.created_by_id != principal.user_id:
+        return None
+    return ApiKey.of(row)
 
 
 @strawberry.input

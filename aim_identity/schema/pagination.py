@@ -53,26 +53,29 @@ class Order:
     descending: bool = False
 
 
-def _encode(value: Any, pk: Any) -> str:
+def _encode(field: str, value: Any, pk: Any) -> str:
     if isinstance(value, datetime):
         value = {"t": value.isoformat()}
-    return base64.urlsafe_b64encode(json.dumps([value, str(pk)]).encode()).decode()
+    return base64.urlsafe_b64encode(json.dumps([field, value, str(pk)]).encode()).decode()
 
 
-def _decode(cursor: str) -> tuple[Any, str]:
+def _decode(cursor: str, field: str) -> tuple[Any, str]:
     try:
-        value, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        uuid.UUID(pk)
-    except (ValueError, TypeError):
+        cursor_field, value, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        uuid.UUID(str(pk))
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["t"])
+    except (ValueError, TypeError, KeyError):
         raise BadUserInput("Invalid cursor", field="cursor") from None
-    if isinstance(value, dict):
-        value = datetime.fromisoformat(value["t"])
+    # Another order's sort key may not even compare with this one's (a name against a score).
+    if cursor_field != field:
+        raise BadUserInput("The cursor belongs to another order", field="cursor")
     return value, pk
 
 
 def _beyond(order: Order, cursor: str, forward: bool) -> Q:
     """Rows strictly after (forward) or before the cursor in the given order."""
-    value, pk = _decode(cursor)
+    value, pk = _decode(cursor, order.field)
     op = "gt" if forward != order.descending else "lt"
     return Q(**{f"{order.field}__{op}": value}) | Q(**{order.field: value, f"id__{op}": pk})
 
@@ -103,7 +106,7 @@ async def paginate(query: QuerySet, order: Order, to_node: Callable[[Any], T], *
     rows = rows[:limit]
     if backward:
         rows.reverse()
-    edges = [Edge(cursor=_encode(getattr(row, order.field), row.pk), node=to_node(row)) for row in rows]
+    edges = [Edge(cursor=_encode(order.field, getattr(row, order.field), row.pk), node=to_node(row)) for row in rows]
     return Connection(
         edges=edges,
         page_info=PageInfo(

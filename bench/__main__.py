@@ -1,0 +1,359 @@
+"""`python -m bench`: the floor, the GraphQL agents query and challenge-response, measured in one run.
+
+Needs AIM_BENCH_DATABASE_URL (an empty PostgreSQL database) and AIM_BENCH_REDIS_URL; `make bench`
+starts both and sets them. It migrates the database, starts AIM (`aimctl serve`, AIM_ENV=production)
+and the floor (`python -m bench.floor`) as one-worker uvicorn processes, seeds one organization with
+20 agents through the API, then runs each scenario from a separate load process:
+
+  (a) floor    GET /agents on the floor app: 20 agents read with asyncpg, returned as JSON
+  (b) graphql  POST /graphql `agents(first: 20) { edges { node { id name status trustScore { score } } } }`
+  (c) verify   requestVerificationChallenge + Ed25519 signature + verifyAgent, one round trip
+
+and prints req/s and latency percentiles for each, the ratio b/a and the targets. Numbers from a
+shared machine are noisy; the ratios within one run are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from bench.load import AGENTS_QUERY
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENT_COUNT = 20
+SECRET = "bench-secret-" + "b" * 40
+PASSWORD = "correct horse battery staple"
+
+TARGET_RATIO = 0.5  # b/a
+TARGET_P95_MS = {"graphql": 50.0, "verify": 200.0}
+
+REGISTER = """mutation($i: RegisterInput!) {
+  register(input: $i) { accessToken user { id organization { id } } } }"""
+CREATE_AGENT = """mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } } }"""
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    log: Path
+    url: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def aimctl() -> list[str]:
+    script = Path(sys.executable).parent / "aimctl"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from aim_identity.cli import main; main()"]
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(name: str, command: list[str], env: dict[str, str], port: int, workdir: Path) -> Server:
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    return Server(name, process, log, f"http://127.0.0.1:{port}")
+
+
+def wait_healthy(server: Server, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{tail(server.log)}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{server.name} did not become healthy in {timeout:.0f} s:\n{tail(server.log)}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(5)
+
+
+async def gql(session: aiohttp.ClientSession, url: str, query: str, token: str | None = None, **variables) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with session.post(url, json={"query": query, "variables": variables}, headers=headers) as response:
+        body = await response.json(content_type=None)
+    if response.status != 200 or body.get("errors"):
+        raise RuntimeError(f"{query.split('(')[0].strip()} failed: HTTP {response.status} {body}")
+    return body["data"]
+
+
+async def seed(url: str) -> dict:
+    """One organization and its 20 agents, created through the API; the private keys stay with us."""
+    graphql = f"{url}/graphql"
+    async with aiohttp.ClientSession() as session:
+        suffix = uuid.uuid4().hex[:8]
+        data = (await gql(session, graphql, REGISTER, i={
+            "email": f"bench-{suffix}@example.com", "password": PASSWORD, "name": "Bench",
+            "organizationName": f"Bench {suffix}"}))["register"]
+        token = data["accessToken"]
+        agents = []
+        for n in range(AGENT_COUNT):
+            key = SigningKey.generate()
+            created = await gql(session, graphql, CREATE_AGENT, token, i={
+                "name": f"bench-agent-{n:02d}", "publicKey": base64.b64encode(bytes(key.verify_key)).decode(),
+                "capabilities": ["read:*"]})
+            agents.append({"id": created["createAgent"]["agent"]["id"], "seed": base64.b64encode(bytes(key)).decode()})
+    organization = base64.b64decode(data["user"]["organization"]["id"]).decode().partition(":")[2]
+    return {"token": token, "organization_id": organization, "agents": agents}
+
+
+async def same_agents(floor_url: str, graphql_url: str, token: str) -> None:
+    """Both sides must read the very same rows, or the ratio compares different work."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(floor_url) as response:
+            floor = await response.json()
+        graphql = await gql(session, graphql_url, AGENTS_QUERY, token)
+    if floor["data"] != graphql:
+        raise RuntimeError(f"the floor and GraphQL disagree:\n{floor['data']}\n{graphql}")
+
+
+def postmaster_pid(database_url: str) -> int | None:
+    """The local PostgreSQL's postmaster, whose children (the backends) the load process accounts."""
+    import asyncpg
+
+    async def backend() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval("SELECT pg_backend_pid()")
+        finally:
+            await conn.close()
+
+    try:
+        pid = asyncio.run(backend())
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None  # not on this machine: no database CPU column
+
+
+def run_load(scenario: str, url: str, spec: Path, args: argparse.Namespace, watches: dict[str, str]) -> dict:
+    command = [sys.executable, "-m", "bench.load", "--scenario", scenario, "--url", url, "--spec", str(spec),
+               "--connections", str(args.connections), "--duration", str(args.duration),
+               "--warmup", str(args.warmup)]
+    for name, pid in watches.items():
+        command += ["--watch", f"{name}={pid}"]
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True,
+                          timeout=args.warmup + args.duration + 120)
+    return json.loads(done.stdout)
+
+
+def loop_and_http() -> str:
+    """What uvicorn's `auto` picks in this environment (the same for both servers)."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"loop={loop} http={http}"
+
+
+def versions() -> str:
+    names = ["uvicorn", "starlette", "strawberry-graphql", "graphql-core", "tortoise-orm", "asyncpg", "aiohttp"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+LABELS = {"floor": "(a) floor: Starlette + asyncpg", "graphql": "(b) GraphQL agents(first: 20)",
+          "verify": "(c) challenge-response round trip"}
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def report(results: dict[str, dict]) -> dict:
+    header = (f"{'':36} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}"
+              f" {'app CPU ms':>10} {'pg CPU ms':>9} {'load CPU':>8}")
+    print()
+    print(header)
+    print("-" * len(header))
+    for scenario, r in results.items():
+        lat, cpu, n = r["latency_ms"], r["cpu_s"], max(1, r["completed"])
+        print(f"{LABELS[scenario]:36} {fmt(r['per_s']):>8} {fmt(lat['p50'], 2):>8} {fmt(lat['p95'], 2):>8}"
+              f" {fmt(lat['p99'], 2):>8} {fmt(lat['max'], 1):>8} {r['errors']:>6}"
+              f" {fmt(cpu.get('app', 0) * 1000 / n, 3):>10}"
+              f" {fmt(cpu['postgres'] * 1000 / n, 3) if 'postgres' in cpu else '-':>9}"
+              f" {fmt(100 * cpu['load'] / r['duration_s'], 0) + '%' if cpu.get('load') is not None else '-':>8}")
+        for step, s in r.get("steps_ms", {}).items():
+            print(f"{'    ' + step:36} {'':>8} {fmt(s['p50'], 2):>8} {fmt(s['p95'], 2):>8} {fmt(s['p99'], 2):>8}"
+                  f" {fmt(s['max'], 1):>8}")
+    print("(app/pg CPU ms: CPU time of the server process / of all PostgreSQL backends per completed unit;"
+          " load CPU: the load process's share of one core)")
+
+    verdict: dict = {}
+    print()
+    if "floor" in results and "graphql" in results and results["floor"]["per_s"]:
+        ratio = results["graphql"]["per_s"] / results["floor"]["per_s"]
+        verdict["ratio_b_a"] = round(ratio, 3)
+        ok = ratio >= TARGET_RATIO
+        verdict["ratio_pass"] = ok
+        print(f"b/a = {results['graphql']['per_s']:,.1f} / {results['floor']['per_s']:,.1f} = {ratio:.3f}"
+              f"   (target >= {TARGET_RATIO})  {'PASS' if ok else 'MISS'}")
+        cpu_a, cpu_b = (results[s]["cpu_s"].get("app", 0) / max(1, results[s]["completed"]) for s in ("floor", "graphql"))
+        if cpu_a and cpu_b:
+            verdict["cpu_ratio_a_b"] = round(cpu_a / cpu_b, 3)
+            print(f"server CPU per request a/b = {cpu_a * 1000:.3f} / {cpu_b * 1000:.3f} ms = {cpu_a / cpu_b:.3f}"
+                  "   (the same ratio by CPU time, less sensitive to a busy machine)")
+    for scenario, limit in TARGET_P95_MS.items():
+        if scenario in results:
+            p95 = results[scenario]["latency_ms"]["p95"]
+            ok = p95 is not None and p95 < limit
+            verdict[f"{scenario}_p95_pass"] = ok
+            print(f"{LABELS[scenario]} p95 = {fmt(p95, 2)} ms   (target < {limit:.0f} ms)  {'PASS' if ok else 'MISS'}")
+    return verdict
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("AIM_BENCH_DURATION", 10)),
+                        help="measured seconds per scenario (default 10)")
+    parser.add_argument("--warmup", type=float, default=float(os.environ.get("AIM_BENCH_WARMUP", 3)),
+                        help="warm-up seconds per scenario, not measured (default 3)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--scenarios", default="floor,graphql,verify",
+                        help="comma-separated subset of floor,graphql,verify")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--hold", action="store_true",
+                        help="after seeding, print the URLs and pids and wait (for a profiler); Ctrl-C ends")
+    parser.add_argument("--keep", action="store_true", help="keep the server logs and spec file")
+    args = parser.parse_args()
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(scenarios) - set(LABELS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+
+    database_url = os.environ.get("AIM_BENCH_DATABASE_URL")
+    if not database_url or not database_url.startswith("postgres"):
+        parser.error("set AIM_BENCH_DATABASE_URL to an empty PostgreSQL database (make bench does)")
+    redis_url = os.environ.get("AIM_BENCH_REDIS_URL", "memory://")
+
+    # make bench stops us with SIGTERM; turn it into an exception so `finally` stops the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    workdir = Path(tempfile.mkdtemp(prefix="aim-bench-"))
+    servers: list[Server] = []
+    try:
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
+        aim_env = {**base_env, "AIM_ENV": "production", "AIM_SECRET_KEY": SECRET, "AIM_DATABASE_URL": database_url,
+                   "AIM_REDIS_URL": redis_url, "AIM_HOST": "127.0.0.1"}
+        print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
+        subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+        aim_port, floor_port = free_port(), free_port()
+        aim = start("aim", [*aimctl(), "serve", "--port", str(aim_port)], aim_env, aim_port, workdir)
+        servers.append(aim)
+        wait_healthy(aim)
+        data = asyncio.run(seed(aim.url))
+
+        floor_env = {**base_env, "AIM_BENCH_DATABASE_URL": database_url, "AIM_BENCH_ORG_ID": data["organization_id"]}
+        floor = start("floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port)], floor_env,
+                      floor_port, workdir)
+        servers.append(floor)
+        wait_healthy(floor)
+        urls = {"floor": f"{floor.url}/agents", "graphql": f"{aim.url}/graphql", "verify": f"{aim.url}/graphql"}
+        asyncio.run(same_agents(urls["floor"], urls["graphql"], data["token"]))
+
+        spec = workdir / "spec.json"
+        spec.touch(mode=0o600)
+        spec.write_text(json.dumps({"token": data["token"], "agents": data["agents"]}))
+        postmaster = postmaster_pid(database_url)
+
+        print(f"AIM (aimctl serve, AIM_ENV=production) pid {aim.process.pid} at {aim.url}; "
+              f"floor pid {floor.process.pid} at {floor.url}")
+        print(f"both: one uvicorn worker, uvicorn auto = {loop_and_http()}, access log on (as aimctl serve), "
+              f"PostgreSQL pool 1..5 connections")
+        print(f"{platform.python_implementation()} {platform.python_version()}; {versions()}")
+        print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"{args.connections} connections, {args.warmup:g} s warm-up + {args.duration:g} s per scenario",
+              flush=True)
+        if args.hold:
+            print(f"holding; spec {spec}, postmaster {postmaster}. Ctrl-C to stop.", flush=True)
+            while all(s.process.poll() is None for s in servers):
+                time.sleep(1)
+            return 1
+
+        results: dict[str, dict] = {}
+        for scenario in scenarios:
+            server = floor if scenario == "floor" else aim
+            watches = {"app": str(server.process.pid)}
+            if postmaster:
+                watches["postgres"] = f"{postmaster}+"
+            print(f"running {LABELS[scenario]} ...", flush=True)
+            results[scenario] = run_load(scenario, urls[scenario], spec, args, watches)
+            for message, count in results[scenario]["error_samples"].items():
+                print(f"    {count} x {message}")
+        verdict = report(results)
+
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"setup": {"connections": args.connections, "duration_s": args.duration,
+                                                        "warmup_s": args.warmup, "uvicorn": loop_and_http(),
+                                                        "versions": versions(), "cpus": os.cpu_count()},
+                                             "results": results, "verdict": verdict}, indent=2) + "\n")
+            print(f"results written to {args.json}")
+        return 1 if any(r["errors"] for r in results.values()) else 0
+    except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        for server in servers:
+            print(f"--- {server.name} log ---\n{tail(server.log)}", file=sys.stderr)
+        return 1
+    finally:
+        for server in reversed(servers):
+            stop(server)
+        if args.keep:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,492 @@
+"""Role-based access: every role-gated query and every mutation, run as VIEWER, MEMBER, MANAGER,
+ADMIN and anonymously. A role at or above the operation's minimum succeeds and the effect happens;
+below it the answer is FORBIDDEN and nothing changes; with no credential it is UNAUTHENTICATED.
+
+The permission map is one table (operation, minimum role, case). Each case prepares fresh targets of
+its own, so cases never interfere, and reuses one organization with one person per role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import jwt
+import pytest
+import pytest_asyncio
+from nacl.signing import SigningKey
+
+from aim_identity import ids
+from aim_identity.auth.api_keys import digest
+from aim_identity.models import Agent as AgentRow
+from aim_identity.models import AgentFeedback, AgentStatus, ApiKey, CapabilityGrant, RevokedAccessToken, Role, User
+from tests.support import (
+    CHALLENGE,
+    PASSWORD,
+    AgentKeys,
+    Api,
+    GraphQLError,
+    Org,
+    create_agent,
+    login,
+    register,
+    verify,
+)
+
+ROLES = ["VIEWER", "MEMBER", "MANAGER", "ADMIN"]
+PUBLIC = None  # needs no credential at all
+
+
+@dataclass
+class Env:
+    url: str
+    org: Org
+    users: dict[str, tuple[str, str]]  # role -> (user id, email)
+    key_secrets: dict[str, str]  # role -> an API key with that role, made by the admin
+
+    async def agent(self, capabilities: list[str] | None = None) -> AgentKeys:
+        return await create_agent(self.org.admin.api, capabilities=capabilities)
+
+    async def invite(self, role: str = "VIEWER") -> str:
+        data = await self.org.admin.api(INVITE, i=new_person(role))
+        return data["inviteUser"]["user"]["id"]
+
+
+@dataclass
+class Caller:
+    """One principal running one case. Calling it runs an operation and checks the verdict: data when
+    the principal is allowed, else the denial code (and None back, so the case checks nothing happened)."""
+
+    api: Api
+    allowed: bool
+    denial: str  # FORBIDDEN, or UNAUTHENTICATED for anonymous callers
+    kind: str  # user | api_key | anonymous
+    role: str | None
+    user_id: str | None  # the person behind the credential (an API key's creator)
+
+    async def __call__(self, query: str, **variables) -> dict | None:
+        try:
+            data = await self.api(query, **variables)
+        except GraphQLError as exc:
+            assert not self.allowed, f"expected success, got {exc.errors}"
+            assert exc.code == self.denial, exc.errors
+            return None
+        assert self.allowed, f"expected {self.denial}, got {data}"
+        return data
+
+    def using(self, api: Api) -> Caller:
+        return Caller(api, self.allowed, self.denial, self.kind, self.role, self.user_id)
+
+
+def new_person(role: str = "VIEWER") -> dict:
+    return {"email": f"rbac-{uuid.uuid4().hex[:10]}@example.com", "name": "Someone", "role": role,
+            "password": PASSWORD}
+
+
+def pk(global_id: str, type_name: str) -> uuid.UUID:
+    return ids.decode(global_id, type_name)
+
+
+async def agent_row(agent: AgentKeys) -> AgentRow | None:
+    return await AgentRow.get_or_none(id=pk(agent.id, "Agent"))
+
+
+def rotation_signature(agent: AgentKeys, new_public_key: str) -> str:
+    # PROTOCOL.md, "Key rotation": signed by the CURRENT key.
+    return agent.sign(f"aim/key-rotation/v1\n{agent.id}\n{new_public_key}".encode())
+
+
+INVITE = "mutation($i: InviteUserInput!) { inviteUser(input: $i) { user { id } } }"
+AGENT_PAYLOAD = "{ agent { id status } }"
+
+
+# ---- the cases: prepare fresh targets, run the operation through `call`, check the effect
+
+
+async def q_users(call: Caller, env: Env) -> None:
+    data = await call("{ users { totalCount edges { node { id role } } } }")
+    if data:
+        assert env.org.admin.user_id in {e["node"]["id"] for e in data["users"]["edges"]}
+        assert data["users"]["totalCount"] >= len(ROLES)
+
+
+async def q_agents(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    name = (await agent_row(agent)).name
+    data = await call("query($s: String) { agents(filter: {search: $s}) { totalCount edges { node { id } } } }",
+                      s=name)
+    if data:
+        assert [e["node"]["id"] for e in data["agents"]["edges"]] == [agent.id]
+
+
+async def q_agent(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    data = await call("query($id: ID!) { agent(id: $id) { id } }", id=agent.id)
+    if data:
+        assert data["agent"]["id"] == agent.id
+
+
+async def q_node(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    data = await call("query($id: ID!) { node(id: $id) { id __typename } }", id=agent.id)
+    if data:
+        assert data["node"] == {"id": agent.id, "__typename": "Agent"}
+
+
+async def q_viewer(call: Caller, env: Env) -> None:
+    data = await call("{ viewer { id } }")
+    if data:
+        assert data["viewer"]["id"] == call.user_id
+
+
+async def q_organization(call: Caller, env: Env) -> None:
+    data = await call("{ organization { id } }")
+    if data:
+        assert data["organization"]["id"] == env.org.id
+
+
+async def q_api_keys(call: Caller, env: Env) -> None:
+    data = await call("{ apiKeys { id } }")
+    if data:
+        # Administrators see the organization's keys, everyone else the keys they made.
+        expected = ApiKey.filter(organization_id=pk(env.org.id, "Organization"))
+        if call.role != "ADMIN":
+            expected = expected.filter(created_by_id=pk(call.user_id, "User"))
+        assert {k["id"] for k in data["apiKeys"]} == {ids.encode("ApiKey", k) for k in await expected.values_list("id", flat=True)}
+
+
+async def m_register(call: Caller, env: Env) -> None:
+    email = f"rbac-reg-{uuid.uuid4().hex[:10]}@example.com"
+    data = await call("mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }",
+                      i={"email": email, "password": PASSWORD, "name": "New", "organizationName": "Elsewhere"})
+    assert await User.exists(email=email) == bool(data)
+
+
+async def m_login(call: Caller, env: Env) -> None:
+    data = await call("mutation($i: LoginInput!) { login(input: $i) { accessToken user { id } } }",
+                      i={"email": env.org.admin.email, "password": PASSWORD})
+    if data:
+        assert data["login"]["user"]["id"] == env.org.admin.user_id
+
+
+async def m_refresh_token(call: Caller, env: Env) -> None:
+    session = await login(env.url, env.org.admin.email)
+    data = await call("mutation($i: RefreshInput!) { refreshToken(input: $i) { accessToken refreshToken } }",
+                      i={"refreshToken": session.refresh_token})
+    if data:
+        assert data["refreshToken"]["refreshToken"] != session.refresh_token
+
+
+async def m_logout(call: Caller, env: Env) -> None:
+    # A session of its own, so ending it leaves the shared one alive.
+    own, refresh = call, None
+    if call.kind == "user":
+        person = await login(env.url, env.users[call.role][1])
+        own, refresh = call.using(person.api), person.refresh_token
+    data = await own("mutation($i: LogoutInput!) { logout(input: $i) { ok } }", i={"refreshToken": refresh})
+    if data:
+        assert data["logout"]["ok"] is True
+    if data and own.kind == "user":
+        # Checked in the database: how a revoked token is refused is the HTTP layer's business.
+        jti = jwt.decode(own.api.token, options={"verify_signature": False})["jti"]
+        assert await RevokedAccessToken.exists(jti=jti)
+        assert await Api(env.url).error("mutation($i: RefreshInput!) { refreshToken(input: $i) { accessToken } }",
+                                        i={"refreshToken": refresh}) == "UNAUTHENTICATED"
+
+
+async def m_invite_user(call: Caller, env: Env) -> None:
+    person = new_person("MEMBER")
+    data = await call(INVITE, i=person)
+    assert await User.exists(email=person["email"]) == bool(data)
+
+
+async def m_update_user_role(call: Caller, env: Env) -> None:
+    user_id = await env.invite("VIEWER")
+    data = await call("mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { id role } } }",
+                      i={"userId": user_id, "role": "MANAGER"})
+    role = (await User.get(id=pk(user_id, "User"))).role
+    assert role == (Role.MANAGER if data else Role.VIEWER)
+
+
+async def m_create_api_key(call: Caller, env: Env) -> None:
+    name = f"rbac-key-{uuid.uuid4().hex[:8]}"
+    data = await call("mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id role } } }",
+                      i={"name": name, "role": "VIEWER"})
+    assert await ApiKey.exists(name=name) == bool(data)
+
+
+async def m_revoke_api_key(call: Caller, env: Env) -> None:
+    # The caller's own key (made in the database: a VIEWER may not create keys but may revoke its own).
+    owner = call.user_id or env.org.admin.user_id
+    secret = f"aim_live_{uuid.uuid4().hex}"
+    key = await ApiKey.create(organization_id=pk(env.org.id, "Organization"), created_by_id=pk(owner, "User"),
+                              name=f"rbac-own-{uuid.uuid4().hex[:8]}", prefix=secret[:12], key_hash=digest(secret),
+                              role=Role.VIEWER)
+    data = await call("mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { id revokedAt } } }",
+                      i={"id": ids.encode("ApiKey", key.id)})
+    await key.refresh_from_db()
+    assert (key.revoked_at is not None) == bool(data)
+
+
+async def m_create_agent(call: Caller, env: Env) -> None:
+    name = f"rbac-agent-{uuid.uuid4().hex[:8]}"
+    data = await call("mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } privateKey } }",
+                      i={"name": name})
+    assert await AgentRow.exists(name=name, organization_id=pk(env.org.id, "Organization")) == bool(data)
+
+
+async def m_update_agent(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    data = await call("mutation($i: UpdateAgentInput!) { updateAgent(input: $i) { agent { id description } } }",
+                      i={"id": agent.id, "description": "changed by rbac"})
+    assert ((await agent_row(agent)).description == "changed by rbac") == bool(data)
+
+
+async def m_delete_agent(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    data = await call("mutation($i: DeleteAgentInput!) { deleteAgent(input: $i) { deletedId } }", i={"id": agent.id})
+    assert (await agent_row(agent) is None) == bool(data)
+
+
+def status_case(mutation: str, before: AgentStatus | None, after: AgentStatus):
+    """suspendAgent, reactivateAgent, revokeAgent: from `before` (set by the admin first) to `after`."""
+
+    async def run(call: Caller, env: Env) -> None:
+        agent = await env.agent()
+        if before is AgentStatus.SUSPENDED:
+            await env.org.admin.api(f"mutation($i: SetAgentStatusInput!) {{ suspendAgent(input: $i) {AGENT_PAYLOAD} }}",
+                                    i={"id": agent.id})
+        start = (await agent_row(agent)).status
+        data = await call(f"mutation($i: SetAgentStatusInput!) {{ {mutation}(input: $i) {AGENT_PAYLOAD} }}",
+                          i={"id": agent.id, "reason": "rbac"})
+        assert (await agent_row(agent)).status == (after if data else start)
+
+    return run
+
+
+async def m_grant_capability(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    data = await call("mutation($i: GrantCapabilityInput!) { grantCapability(input: $i) { agent { capabilities { name } } } }",
+                      i={"agentId": agent.id, "capability": "db:read"})
+    assert await CapabilityGrant.exists(agent_id=pk(agent.id, "Agent"), name="db:read") == bool(data)
+
+
+async def m_revoke_capability(call: Caller, env: Env) -> None:
+    agent = await env.agent(capabilities=["db:read"])
+    data = await call("mutation($i: RevokeCapabilityInput!) { revokeCapability(input: $i) { agent { id } } }",
+                      i={"agentId": agent.id, "capability": "db:read"})
+    assert await CapabilityGrant.exists(agent_id=pk(agent.id, "Agent"), name="db:read") != bool(data)
+
+
+async def m_rotate_agent_key(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    new_key = AgentKeys(agent.id, SigningKey.generate())
+    data = await call("mutation($i: RotateAgentKeyInput!) { rotateAgentKey(input: $i) { agent { publicKey } } }",
+                      i={"agentId": agent.id, "newPublicKey": new_key.public_key,
+                         "signature": rotation_signature(agent, new_key.public_key)})
+    current = (await agent_row(agent)).public_key
+    assert current == (new_key.public_key if data else agent.public_key)
+
+
+async def m_submit_agent_feedback(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    data = await call("mutation($i: AgentFeedbackInput!) { submitAgentFeedback(input: $i) { agent { id } } }",
+                      i={"agentId": agent.id, "rating": 4, "comment": "fine"})
+    assert await AgentFeedback.filter(agent_id=pk(agent.id, "Agent")).count() == (1 if data else 0)
+
+
+async def m_request_verification_challenge(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    data = await call(CHALLENGE, i={"agentId": agent.id})
+    assert data["requestVerificationChallenge"]["nonce"]
+
+
+async def m_verify_agent(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    # `verify` runs the whole round through the caller's credential (held to its organization).
+    result = await verify(call.api, agent)
+    assert result["verified"] is True
+    assert (await agent_row(agent)).status == AgentStatus.VERIFIED
+
+
+@dataclass(frozen=True)
+class Case:
+    operation: str
+    minimum: str | None  # a role, or PUBLIC
+    run: Callable[[Caller, Env], Awaitable[None]]
+
+
+# The permission map, as the contract and the schema state it. rotateAgentKey: MEMBER+ for people and
+# keys (an agent may rotate its own); revokeApiKey: anyone signed in, for their own keys.
+CASES = [
+    Case("users", "ADMIN", q_users),
+    Case("agents", "VIEWER", q_agents),
+    Case("agent", "VIEWER", q_agent),
+    Case("apiKeys", "VIEWER", q_api_keys),
+    Case("node", "VIEWER", q_node),
+    Case("viewer", "VIEWER", q_viewer),
+    Case("organization", "VIEWER", q_organization),
+    Case("register", PUBLIC, m_register),
+    Case("login", PUBLIC, m_login),
+    Case("refreshToken", PUBLIC, m_refresh_token),
+    Case("logout", "VIEWER", m_logout),
+    Case("inviteUser", "ADMIN", m_invite_user),
+    Case("updateUserRole", "ADMIN", m_update_user_role),
+    Case("createApiKey", "MEMBER", m_create_api_key),
+    Case("revokeApiKey", "VIEWER", m_revoke_api_key),
+    Case("createAgent", "MEMBER", m_create_agent),
+    Case("updateAgent", "MEMBER", m_update_agent),
+    Case("deleteAgent", "MANAGER", m_delete_agent),
+    Case("suspendAgent", "MANAGER", status_case("suspendAgent", None, AgentStatus.SUSPENDED)),
+    Case("reactivateAgent", "MANAGER", status_case("reactivateAgent", AgentStatus.SUSPENDED, AgentStatus.PENDING)),
+    Case("revokeAgent", "MANAGER", status_case("revokeAgent", None, AgentStatus.REVOKED)),
+    Case("grantCapability", "MANAGER", m_grant_capability),
+    Case("revokeCapability", "MANAGER", m_revoke_capability),
+    Case("rotateAgentKey", "MEMBER", m_rotate_agent_key),
+    Case("submitAgentFeedback", "MEMBER", m_submit_agent_feedback),
+    Case("requestVerificationChallenge", PUBLIC, m_request_verification_challenge),
+    Case("verifyAgent", PUBLIC, m_verify_agent),
+]
+BY_NAME = {case.operation: case for case in CASES}
+
+# Queries any signed-in caller may make whatever its role; they need no row in the table beyond the
+# ones above, and none is missing from it.
+UNGATED_QUERIES: set[str] = set()
+
+
+def allowed(role: str | None, minimum: str | None) -> bool:
+    return minimum is PUBLIC or (role is not None and ROLES.index(role) >= ROLES.index(minimum))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(url: str) -> Env:
+    org = await register(url)
+    users = {"ADMIN": (org.admin.user_id, org.admin.email)}
+    for role in ROLES[:-1]:
+        person = await org.member(role)
+        users[role] = (person.user_id, person.email)
+    key_secrets = {}
+    for role in ROLES:
+        data = await org.admin.api("mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                                   i={"name": f"{role.lower()} key", "role": role})
+        key_secrets[role] = data["createApiKey"]["secret"]
+    return Env(url, org, users, key_secrets)
+
+
+# Logging each person in once per module is cheaper than once per case.
+_sessions: dict[str, Api] = {}
+
+
+async def session_of(env: Env, role: str) -> Api:
+    key = f"{env.org.id}/{role}"
+    if key not in _sessions:
+        _sessions[key] = env.org.admin.api if role == "ADMIN" else (await login(env.url, env.users[role][1])).api
+    return _sessions[key]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.operation)
+async def test_role_gets_exactly_what_its_rank_allows(env: Env, case: Case, role: str) -> None:
+    api = Api(env.url, token=(await session_of(env, role)).token)
+    await case.run(Caller(api, allowed(role, case.minimum), "FORBIDDEN", "user", role, env.users[role][0]), env)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.operation)
+async def test_anonymous_callers_are_unauthenticated(env: Env, case: Case) -> None:
+    await case.run(Caller(Api(env.url), case.minimum is PUBLIC, "UNAUTHENTICATED", "anonymous", None, None), env)
+
+
+KEY_SPOT_CHECKS = ["users", "agents", "viewer", "inviteUser", "createAgent", "updateAgent", "rotateAgentKey",
+                   "submitAgentFeedback", "deleteAgent", "suspendAgent", "grantCapability", "revokeApiKey"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("operation", KEY_SPOT_CHECKS)
+async def test_api_key_with_a_role_acts_as_that_role(env: Env, operation: str, role: str) -> None:
+    case = BY_NAME[operation]
+    api = Api(env.url, api_key=env.key_secrets[role])
+    # A key acts for the admin who made it, with the key's own role.
+    await case.run(Caller(api, allowed(role, case.minimum), "FORBIDDEN", "api_key", role, env.org.admin.user_id),
+                   env)
+
+
+async def test_api_keys_cannot_mint_keys(env: Env) -> None:
+    api = Api(env.url, api_key=env.key_secrets["ADMIN"])
+    code = await api.error("mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                           i={"name": "minted by a key", "role": "VIEWER"})
+    assert code == "FORBIDDEN"
+    assert not await ApiKey.exists(name="minted by a key")
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_a_key_never_outranks_its_creator(env: Env, role: str) -> None:
+    api = await session_of(env, role)
+    for key_role in ROLES:
+        create = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { role } } }"
+        variables = {"name": f"rank-{uuid.uuid4().hex[:8]}", "role": key_role}
+        if role == "VIEWER":
+            assert await api.error(create, i=variables) == "FORBIDDEN"  # viewers make no keys at all
+        elif ROLES.index(key_role) <= ROLES.index(role):
+            assert (await api(create, i=variables))["createApiKey"]["apiKey"]["role"] == key_role
+        else:
+            assert await api.error(create, i=variables) == "FORBIDDEN"
+
+
+async def test_a_demoted_creator_demotes_their_keys(env: Env) -> None:
+    manager_id = await env.invite("MANAGER")
+    email = (await User.get(id=pk(manager_id, "User"))).email
+    manager = await login(env.url, email)
+    secret = (await manager.api("mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+                                i={"name": "manager key", "role": "MANAGER"}))["createApiKey"]["secret"]
+    key = Api(env.url, api_key=secret)
+    agent = await env.agent()
+    suspend = f"mutation($i: SetAgentStatusInput!) {{ suspendAgent(input: $i) {AGENT_PAYLOAD} }}"
+    await env.org.admin.api("mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { id } } }",
+                            i={"userId": manager_id, "role": "VIEWER"})
+    assert await key.error(suspend, i={"id": agent.id}) == "FORBIDDEN"
+    assert (await key("{ agents(first: 1) { totalCount } }"))["agents"]["totalCount"] >= 1
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_api_keys_of_others_are_invisible_to_non_admins(env: Env, role: str) -> None:
+    """The list, node(id:) and revokeApiKey agree: a non-admin sees only the keys they made."""
+    api = await session_of(env, role)
+    admins_key = (await ApiKey.get(name="viewer key", organization_id=pk(env.org.id, "Organization")))
+    gid = ids.encode("ApiKey", admins_key.id)
+    listed = {k["id"] for k in (await api("{ apiKeys { id } }"))["apiKeys"]}
+    node = (await api("query($id: ID!) { node(id: $id) { id } }", id=gid))["node"]
+    if role == "ADMIN":
+        assert gid in listed and node == {"id": gid}
+    else:
+        assert gid not in listed and node is None
+        code = await api.error("mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { id } } }",
+                               i={"id": gid})
+        assert code == "NOT_FOUND"
+        assert (await ApiKey.get(id=admins_key.id)).revoked_at is None
+
+
+async def test_an_agent_token_holds_no_role(env: Env) -> None:
+    agent = await env.agent()
+    token = (await verify(Api(env.url), agent))["agentToken"]
+    api = Api(env.url, token=token)
+    for query, variables in [("{ agents { totalCount } }", {}), ("{ users { totalCount } }", {}),
+                             ("{ apiKeys { id } }", {}),
+                             ("mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } } }",
+                              {"i": {"name": f"by-agent-{uuid.uuid4().hex[:6]}"}}),
+                             ("mutation($i: SetAgentStatusInput!) { suspendAgent(input: $i) { agent { id } } }",
+                              {"i": {"id": agent.id}})]:
+        assert await api.error(query, **variables) == "FORBIDDEN", query
+    # It may still rotate its own key (signed by that key).
+    new_key = AgentKeys(agent.id, SigningKey.generate())
+    data = await api("mutation($i: RotateAgentKeyInput!) { rotateAgentKey(input: $i) { agent { publicKey } } }",
+                     i={"agentId": agent.id, "newPublicKey": new_key.public_key,
+                        "signature": rotation_signature(agent, new_key.public_key)})
+    assert data["rotateAgentKey"]["agent"]["publicKey"] == new_key.public_key
+
+
+async def test_the_table_covers_every_operation_the_schema_serves(env: Env) -> None:
+    data = await env.org.admin.api("{ __schema { queryType { fields { name } } mutationType { fields { name } } } }")
+    served = {f["name"] for f in data["__schema"]["queryType"]["fields"]} | \
+             {f["name"] for f in data["__schema"]["mutationType"]["fields"]}
+    missing = served - set(BY_NAME) - UNGATED_QUERIES
+    assert not missing, f"add these operations to the RBAC table: {sorted(missing)}"
