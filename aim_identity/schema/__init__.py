@@ -17,10 +17,12 @@ from strawberry.extensions import (
 from aim_identity.config import Settings
 from aim_identity.models import Role
 from aim_identity.resolvers import accounts as account_resolvers
+from aim_identity.resolvers import actions as action_resolvers
 from aim_identity.resolvers import agents as agent_resolvers
 from aim_identity.resolvers import api_keys as api_key_resolvers
 from aim_identity.resolvers import nodes as node_resolvers
 from aim_identity.resolvers import verification as verification_resolvers
+from aim_identity.schema.actions import ActionDecision, ReportActionResultPayload
 from aim_identity.schema.agents import Agent, AgentPayload, CreateAgentPayload, DeleteAgentPayload
 from aim_identity.schema.api_keys import ApiKey, ApiKeyPayload, CreateApiKeyPayload
 from aim_identity.schema.errors import ErrorCodes
@@ -81,6 +83,8 @@ class Mutation:
 
     request_verification_challenge: VerificationChallenge = mutation(verification_resolvers.request_verification_challenge)
     verify_agent: VerifyAgentPayload = mutation(verification_resolvers.verify_agent)
+    authorize_action: ActionDecision = mutation(action_resolvers.authorize_action)
+    report_action_result: ReportActionResultPayload = mutation(action_resolvers.report_action_result, SignedIn)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

@@ -1,0 +1,147 @@
+"""Runtime authorization (PROTOCOL.md, "Action authorization"): an agent asks, with a signed,
+single-use request, whether it may use a capability now. Every answer is recorded and scored; a
+replay or a retired key is credential misuse, and an action outside the grants is a violation."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import rfc8785
+
+from aim_identity import ids
+from aim_identity.audit.chain import rfc3339
+from aim_identity.config import Settings
+from aim_identity.errors import BadUserInput, Conflict, NotFound
+from aim_identity.identity import capabilities, keys
+from aim_identity.identity.agents import signed_by_retired_key
+from aim_identity.identity.scoring import rescore
+from aim_identity.models import (
+    ActionDecision,
+    ActionNonce,
+    Agent,
+    AgentStatus,
+    CapabilityGrant,
+    Severity,
+    Threat,
+    ThreatType,
+)
+from aim_identity.security.threats import raise_threat
+from aim_identity.tenancy import scoped
+from aim_identity.unit_of_work import Actor, atomic
+
+CONTEXT = "aim/action/v1"
+# Words in a capability that say how much harm its misuse could do.
+RISK_WORDS = [
+    (Severity.CRITICAL, ("admin", "impersonate", "system")),
+    (Severity.HIGH, ("delete", "exec", "credential", "secret", "payment")),
+    (Severity.MEDIUM, ("write", "create", "update", "send", "export", "call")),
+    (Severity.LOW, ("read", "list", "get", "query")),
+]
+
+
+def risk_level(capability: str) -> Severity:
+    for severity, words in RISK_WORDS:
+        if any(word in capability for word in words):
+            return severity
+    return Severity.MEDIUM
+
+
+def message(agent_gid: str, capability: str, resource: str | None, timestamp: datetime, nonce: str,
+            context: dict[str, Any] | None) -> bytes:
+    context_digest = hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
+    return "\n".join([CONTEXT, agent_gid, capability, resource or "", rfc3339(timestamp), nonce,
+                      context_digest]).encode()
+
+
+async def authorize(actor: Actor, settings: Settings, agent_gid: str, capability: str, resource: str | None,
+                    context: dict[str, Any] | None, timestamp: datetime, nonce: str,
+                    signature: str) -> ActionDecision:
+    capability = capabilities.validate(capability)
+    raw_signature = keys.signature(signature)
+    keys.nonce(nonce)
+    if context is not None and not isinstance(context, dict):
+        raise BadUserInput("context must be a JSON object", field="context")
+    agent_id = ids.decode(agent_gid, "Agent")
+    query = scoped(Agent, actor.organization_id) if actor.organization_id else Agent.all()
+    if not await query.filter(id=agent_id).exists():
+        raise NotFound("No such agent")
+    signed = message(agent_gid, capability, resource, timestamp, nonce, context)
+    now = datetime.now(timezone.utc)
+    risk = risk_level(capability)
+    async with atomic(actor) as work:
+        agent = await Agent.select_for_update().get(id=agent_id)
+        work.actor = actor.within(agent.organization_id)
+        threat: Threat | None = None
+        allowed = False
+        if not keys.verifies(keys.public_key(agent.public_key), signed, raw_signature):
+            if await signed_by_retired_key(agent, signed, raw_signature):
+                reason = "signed with a retired key"
+                threat = await raise_threat(work, agent.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
+                                            "Retired key used", f"Agent {agent.name} asked for {capability} "
+                                            "with a retired key", agent_id=agent.id,
+                                            evidence={"capability": capability, "ipAddress": actor.ip_address})
+            else:
+                reason = "the signature does not verify with the agent's key"
+        elif abs((now - timestamp).total_seconds()) > settings.action_clock_skew:
+            reason = f"the timestamp is more than {settings.action_clock_skew} s from the server's clock"
+        elif agent.status in (AgentStatus.SUSPENDED, AgentStatus.REVOKED):
+            reason = f"the agent is {agent.status.value.lower()}"
+        elif await ActionNonce.filter(agent=agent, nonce=nonce).exists():
+            reason = "the nonce was already used"
+            threat = await raise_threat(work, agent.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
+                                        "Replayed action request", f"Agent {agent.name} replayed a signed request "
+                                        f"for {capability}", agent_id=agent.id,
+                                        evidence={"capability": capability, "nonce": nonce})
+        else:
+            await ActionNonce.create(agent=agent, nonce=nonce)
+            grants = await CapabilityGrant.filter(agent=agent).values_list("name", flat=True)
+            allowed = capabilities.allows(grants, capability)
+            if allowed:
+                reason = f"granted: {capability}"
+            else:
+                reason = f"{capability} is outside the agent's grants"
+                threat = await raise_threat(
+                    work, agent.organization_id, ThreatType.CAPABILITY_VIOLATION, max(risk, Severity.MEDIUM,
+                                                                                     key=list(Severity).index),
+                    "Capability violation", f"Agent {agent.name} asked for {capability}"
+                    + (f" on {resource}" if resource else "") + ", which it was never granted",
+                    agent_id=agent.id, evidence={"capability": capability, "resource": resource,
+                                                 "grants": sorted(grants)})
+        # Nonces need remembering only while their timestamps could still be accepted.
+        await ActionNonce.filter(agent=agent, seen_at__lt=now - timedelta(seconds=4 * settings.action_clock_skew)).delete()
+        decision = await ActionDecision.create(organization_id=agent.organization_id, agent=agent,
+                                               capability=capability, resource=resource, allowed=allowed,
+                                               reason=reason, risk_level=risk, threat=threat)
+        await rescore(work, agent, "action allowed" if allowed else f"action denied: {reason}",
+                      settings.key_rotation_days)
+        work.audit("agent.action_authorize", "Agent", agent_gid, capability=capability, resource=resource,
+                   allowed=allowed, reason=reason, decisionId=ids.encode("ActionDecision", decision.id))
+    return decision
+
+
+async def report_result(actor: Actor, settings: Settings, decision_gid: str, agent_id: uuid.UUID | None,
+                        succeeded: bool, error: str | None) -> ActionDecision:
+    """The outcome of an allowed action; `agent_id` limits an agent to its own decisions."""
+    if error is not None and len(error) > 2000:
+        raise BadUserInput("error may have at most 2000 characters", field="error")
+    async with atomic(actor) as work:
+        query = scoped(ActionDecision, actor.organization_id)
+        if agent_id is not None:
+            query = query.filter(agent_id=agent_id)
+        decision = await query.select_for_update().get_or_none(id=ids.decode(decision_gid, "ActionDecision"))
+        if decision is None:
+            raise NotFound("No such decision")
+        if not decision.allowed:
+            raise Conflict("Only an allowed action has a result to report")
+        if decision.reported_at is not None:
+            raise Conflict("This action's result was already reported")
+        decision.succeeded, decision.error, decision.reported_at = succeeded, error, datetime.now(timezone.utc)
+        await decision.save(update_fields=["succeeded", "error", "reported_at"])
+        agent = await Agent.get(id=decision.agent_id)
+        await rescore(work, agent, "action succeeded" if succeeded else "action failed", settings.key_rotation_days)
+        work.audit("agent.action_result", "Agent", ids.encode("Agent", agent.id), succeeded=succeeded,
+                   decisionId=decision_gid)
+    return decision

@@ -1,0 +1,137 @@
+"""authorizeAction and reportActionResult exactly as PROTOCOL.md, and what they do to trust."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import rfc8785
+
+from tests.support import Api, create_agent, verify
+
+AUTHORIZE = """mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) {
+  id allowed reason riskLevel threat { type severity } } }"""
+REPORT = """mutation($i: ReportActionResultInput!) { reportActionResult(input: $i) { ok } }"""
+FACTORS = """query($id: ID!) { agent(id: $id) { trustScore { score factors { name value explanation } } } }"""
+
+
+def signed_request(agent, capability: str, resource: str | None = None, context: dict | None = None,
+                   at: datetime | None = None, nonce: str | None = None, signer=None) -> dict:
+    at = (at or datetime.now(timezone.utc)).replace(microsecond=0)
+    timestamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    nonce = nonce or base64.b64encode(secrets.token_bytes(16)).decode()
+    digest = hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
+    message = "\n".join(["aim/action/v1", agent.id, capability, resource or "", timestamp, nonce, digest]).encode()
+    signature = base64.b64encode((signer or agent.signing_key).sign(message).signature).decode()
+    request = {"agentId": agent.id, "capability": capability, "timestamp": timestamp, "nonce": nonce,
+               "signature": signature}
+    if resource is not None:
+        request["resource"] = resource
+    if context is not None:
+        request["context"] = context
+    return request
+
+
+async def factors(api: Api, agent_id: str) -> dict:
+    score = (await api(FACTORS, id=agent_id))["agent"]["trustScore"]
+    return {f["name"]: f for f in score["factors"]} | {"score": score["score"]}
+
+
+async def test_a_granted_capability_is_allowed(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:*"])
+    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read", "orders",
+                                                           {"rows": 10, "note": "é"})))["authorizeAction"]
+    assert decision["allowed"] is True and decision["threat"] is None
+    assert decision["riskLevel"] == "LOW"
+
+
+async def test_an_ungranted_capability_is_a_violation(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:delete", "orders")))["authorizeAction"]
+    assert decision["allowed"] is False
+    assert decision["threat"] == {"type": "CAPABILITY_VIOLATION", "severity": "HIGH"}
+
+
+async def test_an_agent_with_no_grants_may_do_nothing(org, anonymous):
+    agent = await create_agent(org.admin.api)
+    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "file:read")))["authorizeAction"]
+    assert decision["allowed"] is False and decision["threat"]["type"] == "CAPABILITY_VIOLATION"
+
+
+async def test_a_replayed_nonce_is_refused_as_credential_misuse(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    request = signed_request(agent, "db:read")
+    assert (await anonymous(AUTHORIZE, i=request))["authorizeAction"]["allowed"] is True
+    replay = (await anonymous(AUTHORIZE, i=request))["authorizeAction"]
+    assert replay["allowed"] is False and replay["threat"]["type"] == "CREDENTIAL_MISUSE"
+
+
+async def test_a_stale_timestamp_or_changed_context_is_refused(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    stale = signed_request(agent, "db:read", at=datetime.now(timezone.utc) - timedelta(seconds=120))
+    assert (await anonymous(AUTHORIZE, i=stale))["authorizeAction"]["allowed"] is False
+    tampered = signed_request(agent, "db:read", context={"rows": 1}) | {"context": {"rows": 1000}}
+    decision = (await anonymous(AUTHORIZE, i=tampered))["authorizeAction"]
+    assert decision["allowed"] is False and "signature" in decision["reason"]
+
+
+async def test_another_agents_key_is_refused(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    other = await create_agent(org.admin.api, capabilities=["db:read"])
+    request = signed_request(agent, "db:read", signer=other.signing_key)
+    assert (await anonymous(AUTHORIZE, i=request))["authorizeAction"]["allowed"] is False
+
+
+async def test_bad_input_is_an_error(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    request = signed_request(agent, "db:read")
+    assert await anonymous.error(AUTHORIZE, i=request | {"signature": "not base64!"}) == "BAD_USER_INPUT"
+    assert await anonymous.error(AUTHORIZE, i=request | {"nonce": "%%"}) == "BAD_USER_INPUT"
+    assert await anonymous.error(AUTHORIZE, i=request | {"capability": "DB READ"}) == "BAD_USER_INPUT"
+
+
+async def test_results_and_violations_move_the_trust_score(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    token = (await verify(anonymous, agent))["agentToken"]
+    as_agent = anonymous.as_token(token)
+    before = await factors(org.admin.api, agent.id)
+    assert before["successRate"]["explanation"] == "no action results reported yet"
+
+    for success in (True, True, True):
+        decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]
+        assert (await as_agent(REPORT, i={"decisionId": decision["id"], "success": success}))["reportActionResult"]["ok"]
+    good = await factors(org.admin.api, agent.id)
+    assert good["successRate"]["value"] > before["successRate"]["value"]
+    assert good["successRate"]["explanation"] == "3 of 3 reported actions succeeded in 30 days"
+
+    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]
+    await as_agent(REPORT, i={"decisionId": decision["id"], "success": False, "error": "timeout"})
+    assert (await factors(org.admin.api, agent.id))["successRate"]["value"] < good["successRate"]["value"]
+    assert await as_agent.error(REPORT, i={"decisionId": decision["id"], "success": True}) == "CONFLICT"
+
+    await anonymous(AUTHORIZE, i=signed_request(agent, "db:drop"))
+    after = await factors(org.admin.api, agent.id)
+    assert after["compliance"]["value"] < good["compliance"]["value"]
+    assert "1 of 5 requested actions were outside its grants" in after["compliance"]["explanation"]
+    assert after["securityAlerts"]["value"] < good["securityAlerts"]["value"]
+    assert after["score"] < good["score"]
+
+
+async def test_an_agent_reports_only_its_own_decisions(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    other = await create_agent(org.admin.api, capabilities=["db:read"])
+    other_token = (await verify(anonymous, other))["agentToken"]
+    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]
+    assert await anonymous.as_token(other_token).error(REPORT, i={"decisionId": decision["id"], "success": True}) \
+        == "NOT_FOUND"
+    assert await anonymous.error(REPORT, i={"decisionId": decision["id"], "success": True}) == "UNAUTHENTICATED"
+    viewer = await org.member("VIEWER")
+    assert await viewer.api.error(REPORT, i={"decisionId": decision["id"], "success": True}) == "FORBIDDEN"
+
+
+async def test_a_foreign_organization_cannot_report(org, other_org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]
+    assert await other_org.admin.api.error(REPORT, i={"decisionId": decision["id"], "success": True}) == "NOT_FOUND"

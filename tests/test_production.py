@@ -1,0 +1,295 @@
+"""Production hardening, against a real production server: `aimctl serve` with AIM_ENV=production in a
+process of its own, on a database of its own (so that one test can break it on purpose).
+
+It refuses introspection, the IDE, GET and documents over the depth, alias, token and cost limits,
+and masks internal errors. The development server (the `url` fixture) is the control."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest_asyncio
+
+from aim_identity.config import Settings
+from tests.conftest import free_port, fresh_database
+from tests.support import Api, Org, register
+
+AIMCTL = str(Path(sys.executable).parent / "aimctl")
+# Not the defaults, so the tests also prove each AIM_MAX_* variable is read.
+LIMITS = {"AIM_MAX_QUERY_DEPTH": 10, "AIM_MAX_ALIASES": 15, "AIM_MAX_TOKENS": 1500, "AIM_MAX_QUERY_COST": 3000}
+INTROSPECTION = "{ __schema { types { name } } }"
+
+
+@dataclass
+class Production:
+    url: str  # the /graphql endpoint
+    database_url: str
+    log: Path
+    org: Org
+
+
+def environment(settings: Settings, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
+    env.update({k: str(v) for k, v in LIMITS.items()})
+    env.update(AIM_ENV="production", AIM_DATABASE_URL=database_url, AIM_REDIS_URL=settings.redis_url,
+               AIM_SECRET_KEY=settings.secret_key)
+    return env
+
+
+async def run(*args: str, env: dict[str, str]) -> None:
+    process = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, output.decode()
+
+
+async def wait_until_up(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            if process.returncode is not None:
+                raise AssertionError(f"the production server exited:\n{log.read_text()}")
+            try:
+                if (await client.get(f"{base}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the production server did not start:\n{log.read_text()}")
+
+
+async def drop_database(database_url: str) -> None:
+    if not database_url.startswith("postgres"):
+        return
+    server, name = database_url.rsplit("/", 1)
+    conn = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def production(settings: Settings, tmp_path_factory) -> Production:
+    work = tmp_path_factory.mktemp("production")
+    database_url = await fresh_database(work)
+    env = environment(settings, database_url)
+    await run(AIMCTL, "migrate", env=env)
+    port, log = free_port(), work / "server.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(AIMCTL, "serve", "--host", "127.0.0.1", "--port", str(port),
+                                                       env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_up(base, process, log)
+        yield Production(f"{base}/graphql", database_url, log, await register(f"{base}/graphql"))
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        await drop_database(database_url)
+
+
+async def post(url: str, query: str, token: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient() as client:
+        response = await client.post(url, json={"query": query}, headers=headers)
+    return response.json()
+
+
+def codes(body: dict) -> list[str | None]:
+    return [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+
+
+# ---- introspection and the IDE
+
+async def test_introspection_is_refused_in_production(production: Production):
+    for query in (INTROSPECTION, '{ __type(name: "Agent") { fields { name } } }'):
+        body = await post(production.url, query)
+        assert body.get("errors"), body
+        assert not body.get("data"), body
+        assert "introspection" in body["errors"][0]["message"].lower()
+    # __typename is not introspection of the schema and stays allowed.
+    assert (await post(production.url, "{ __typename }"))["data"] == {"__typename": "Query"}
+
+
+async def test_introspection_works_in_development(anonymous: Api):
+    data = await anonymous(INTROSPECTION)
+    names = {t["name"] for t in data["__schema"]["types"]}
+    assert {"Agent", "AgentConnection", "Query", "Mutation"} <= names
+
+
+async def test_graphiql_is_not_served_in_production(production: Production, url: str):
+    async with httpx.AsyncClient() as client:
+        development = await client.get(url, headers={"Accept": "text/html"})
+        served = await client.get(production.url, headers={"Accept": "text/html"})
+    # The control: development serves the IDE, so the request below is the one that would get it.
+    assert development.status_code == 200 and "graphiql" in development.text.lower()
+    assert served.status_code in (404, 405), served.status_code
+    assert "graphiql" not in served.text.lower()
+    assert not served.headers.get("content-type", "").startswith("text/html")
+
+
+# ---- GET
+
+async def test_get_is_refused_in_production(production: Production):
+    async with httpx.AsyncClient() as client:
+        for query in ("mutation { register(input: {email: \"a@b.c\", password: \"pw-pw-pw-pw-pw\", name: \"A\", "
+                      "organizationName: \"A\"}) { accessToken } }", "{ __typename }"):
+            response = await client.get(production.url, params={"query": query})
+            assert response.status_code in (400, 405), (query, response.status_code, response.text)
+            assert "accessToken" not in response.text and "__typename\":" not in response.text
+
+
+async def test_mutation_via_get_is_refused_in_development(url: str):
+    mutation = "mutation { logout(input: {}) { ok } }"
+    async with httpx.AsyncClient() as client:
+        query = await client.get(url, params={"query": "{ __typename }"})
+        refused = await client.get(url, params={"query": mutation})
+    assert query.status_code == 200 and query.json()["data"] == {"__typename": "Query"}
+    assert refused.status_code in (400, 405), refused.text
+    assert "data" not in refused.text or refused.json().get("data") is None
+
+
+# ---- document limits
+
+CHAIN = ["agents(first: 1)", "edges", "node", "verificationEvents(first: 1)", "edges", "node", "agent"]
+LEAF = {"edges": "cursor", "node": "id", "agent": "id"}
+
+
+def nested(levels: int) -> str:
+    """A query `levels` fields deep: agents > edges > node > verificationEvents > edges > node > agent > ..."""
+    fields = [CHAIN[0]] + [CHAIN[1 + (i % 6)] for i in range(levels - 2)]
+    leaf = LEAF.get(fields[-1].split("(")[0], "totalCount")
+    query = leaf
+    for field in reversed(fields):
+        query = f"{field} {{ {query} }}"
+    return "{ " + query + " }"
+
+
+async def test_depth_limit(production: Production):
+    token = production.org.admin.api.token
+    limit = LIMITS["AIM_MAX_QUERY_DEPTH"]
+    # The limiter counts the root field as depth 0: a limit of 10 allows 11 nested fields.
+    at_limit = await post(production.url, nested(limit + 1), token)
+    assert "QUERY_TOO_COMPLEX" not in codes(at_limit), at_limit
+    assert at_limit["data"]["agents"] == {"edges": []}
+    too_deep = await post(production.url, nested(limit + 2), token)
+    assert codes(too_deep) == ["QUERY_TOO_COMPLEX"], too_deep
+    assert not too_deep.get("data")
+
+
+def aliased(count: int) -> str:
+    return "{ " + " ".join(f"a{n}: viewer {{ id }}" for n in range(count)) + " }"
+
+
+async def test_alias_limit(production: Production):
+    token = production.org.admin.api.token
+    limit = LIMITS["AIM_MAX_ALIASES"]
+    at_limit = await post(production.url, aliased(limit), token)
+    assert not at_limit.get("errors"), at_limit
+    assert len(at_limit["data"]) == limit
+    too_many = await post(production.url, aliased(limit + 1), token)
+    assert codes(too_many) == ["QUERY_TOO_COMPLEX"], too_many
+    assert not too_many.get("data")
+
+
+def tokens(count: int) -> str:
+    """`{ viewer { id id ... } }`: 6 punctuation and name tokens plus one per extra `id`."""
+    return "{ viewer { " + "id " * (count - 5) + "} }"
+
+
+async def test_token_limit(production: Production):
+    token = production.org.admin.api.token
+    limit = LIMITS["AIM_MAX_TOKENS"]
+    within = await post(production.url, tokens(limit - 10), token)
+    assert not within.get("errors"), within
+    too_many = await post(production.url, tokens(limit + 10), token)
+    assert codes(too_many) == ["QUERY_TOO_COMPLEX"], too_many
+    assert not too_many.get("data")
+
+
+EXPENSIVE = """{ agents(first: 100) { edges { node {
+  verificationEvents(first: 100) { edges { node { id } } } } } } }"""
+AFFORDABLE = """{ agents(first: 100) { edges { node {
+  verificationEvents(first: 5) { edges { node { id } } } } } } }"""
+
+
+async def test_cost_limit(production: Production):
+    token = production.org.admin.api.token
+    assert not (await post(production.url, AFFORDABLE, token)).get("errors")
+    body = await post(production.url, EXPENSIVE, token)
+    assert codes(body) == ["QUERY_TOO_COMPLEX"], body
+    assert not body.get("data")
+    assert body["errors"][0]["extensions"]["limit"] == LIMITS["AIM_MAX_QUERY_COST"]
+    # A page size in a variable is unknown until run time, so it costs as the largest page.
+    async with httpx.AsyncClient() as client:
+        response = await client.post(production.url, headers={"Authorization": f"Bearer {token}"}, json={
+            "query": "query($n: Int) { agents(first: 100) { edges { node {"
+                     " verificationEvents(first: $n) { edges { node { id } } } } } } }",
+            "variables": {"n": 1}})
+    assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
+
+
+async def test_limits_do_not_apply_in_development(org: Org):
+    """Development keeps no document limits, so the IDE and tooling work; production must add them."""
+    data = await org.admin.api(EXPENSIVE)
+    assert data["agents"]["edges"] == []
+
+
+# ---- internal errors
+
+@asynccontextmanager
+async def agents_table_gone(database_url: str):
+    """Break the production database for real: its agents table disappears, then comes back."""
+    rename = "ALTER TABLE {} RENAME TO {}"
+    if database_url.startswith("postgres"):
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(rename.format("agents", "agents_away"))
+            yield
+        finally:
+            await conn.execute(rename.format("agents_away", "agents"))
+            await conn.close()
+    else:
+        path = database_url.removeprefix("sqlite://")
+        with sqlite3.connect(path) as conn:
+            conn.execute(rename.format("agents", "agents_away"))
+        try:
+            yield
+        finally:
+            with sqlite3.connect(path) as conn:
+                conn.execute(rename.format("agents_away", "agents"))
+
+
+async def test_internal_error_is_masked(production: Production):
+    token = production.org.admin.api.token
+    query = "{ agents(first: 5) { totalCount edges { node { id } } } }"
+    async with agents_table_gone(production.database_url):
+        body = await post(production.url, query, token)
+    assert body.get("data") is None, body
+    [error] = body["errors"]
+    request_id = error["extensions"]["requestId"]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    assert error["message"] == f"Internal server error (request {request_id})"
+    assert error["path"] == ["agents"]
+    for leak in ("agents_away", "relation", "table", "sqlite", "asyncpg", "Traceback"):
+        assert leak.lower() not in str(body).lower(), leak
+    # Operators find the real cause in the log under the same request id.
+    await asyncio.sleep(0.2)
+    log = production.log.read_text()
+    assert f"internal error {request_id}" in log
+    assert "agents" in log[log.index(f"internal error {request_id}"):]
+    # The server recovered with the table.
+    assert (await post(production.url, query, token))["data"]["agents"]["totalCount"] == 0
+

@@ -1,0 +1,522 @@
+"""The real-time layer across real processes: `aimctl serve` replicas and `aimctl worker` relays on one
+PostgreSQL and one Redis. An event is delivered across replicas, survives a Redis outage, survives a
+relay killed with SIGKILL mid-publish, and reaches each subscriber exactly once however many relays run.
+
+Every process here is a subprocess with its own log file under the test's tmp_path; each test gets its
+own database, cloned from one migrated template."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from gql import Client, gql
+from gql.transport.websockets import WebsocketsTransport
+
+from aim_identity import ids
+from tests.conftest import TEST_SECRET, free_port, postgres_server
+from tests.support import Api, Org, create_agent, register
+
+ROOT = Path(__file__).resolve().parent.parent
+AIMCTL = next((str(p) for p in (Path(sys.executable).with_name("aimctl"), ROOT / ".venv/bin/aimctl") if p.exists()),
+              shutil.which("aimctl"))
+PG_SERVER = postgres_server()
+REDIS_URL = os.environ.get("AIM_TEST_REDIS_URL", "")
+REDIS_SERVER = os.environ.get("AIM_TEST_REDIS_SERVER") or shutil.which("redis-server")
+
+pytestmark = pytest.mark.skipif(
+    PG_SERVER is None or not REDIS_URL.startswith("redis"),
+    reason="multi-process real-time tests need PostgreSQL and Redis (AIM_TEST_DATABASE_URL=postgres://…, "
+           "AIM_TEST_REDIS_URL=redis://…; scripts/test-services.sh sets both)")
+
+AGENT_EVENTS = "subscription { agentEvents { kind agentId agent { name } } }"
+
+
+# ---- processes ---------------------------------------------------------------------------------------
+
+class Proc:
+    """A subprocess whose output goes to a log file (never a pipe, which could fill and block it)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL)
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, chars: int = 3000) -> str:
+        return f"--- {self.name} log ---\n" + self.log_path.read_text(errors="replace")[-chars:]
+
+    async def wait_exit(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.alive and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return not self.alive
+
+    async def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it lingers."""
+        if self.alive:
+            self.popen.terminate()
+            if not await self.wait_exit(8):
+                self.popen.kill()
+                await self.wait_exit(5)
+        self._log.close()
+
+    async def kill9(self) -> None:
+        self.popen.send_signal(signal.SIGKILL)
+        await self.wait_exit(5)
+
+
+class Server(Proc):
+    def __init__(self, name: str, port: int, env: dict[str, str], log_dir: Path) -> None:
+        super().__init__(name, [AIMCTL, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log_dir)
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/graphql"
+        self.ws_url = f"ws://127.0.0.1:{port}/graphql"
+
+    async def healthy(self, timeout: float = 30) -> Server:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                assert self.alive, f"{self.name} exited with {self.popen.returncode}\n{self.tail()}"
+                try:
+                    async with http.get(f"{self.base}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                        if r.status == 200:
+                            return self
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.name} never became healthy\n{self.tail()}")
+
+
+class Processes:
+    """Starts what a test needs and stops all of it, last started first."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.started: list[Proc] = []
+
+    @staticmethod
+    def env(database_url: str, redis_url: str, production: bool = False) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
+        env.update(AIM_DATABASE_URL=database_url, AIM_REDIS_URL=redis_url, AIM_SECRET_KEY=TEST_SECRET,
+                   AIM_ENV="production" if production else "development", PYTHONUNBUFFERED="1")
+        return env
+
+    def _track(self, proc: Proc) -> Proc:
+        self.started.append(proc)
+        return proc
+
+    async def serve(self, database_url: str, redis_url: str, production: bool = False) -> Server:
+        name = f"serve-{len(self.started)}"
+        server = self._track(Server(name, free_port(), self.env(database_url, redis_url, production), self.log_dir))
+        return await server.healthy()
+
+    def worker(self, database_url: str, redis_url: str) -> Proc:
+        return self._track(Proc(f"worker-{len(self.started)}", [AIMCTL, "worker"],
+                                self.env(database_url, redis_url, production=True), self.log_dir))
+
+    async def redis(self, port: int) -> Proc:
+        proc = self._track(Proc(f"redis-{len(self.started)}", [
+            REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--dir", str(self.log_dir)], {**os.environ}, self.log_dir))
+        client = aioredis.Redis(port=port)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                assert proc.alive, f"redis-server exited\n{proc.tail()}"
+                try:
+                    if await client.ping():
+                        return proc
+                except (aioredis.ConnectionError, OSError):
+                    if time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+
+    def logs(self) -> str:
+        return "\n".join(p.tail() for p in self.started)
+
+    async def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            await proc.stop()
+
+
+@pytest.fixture
+async def procs(tmp_path):
+    group = Processes(tmp_path)
+    try:
+        yield group
+    finally:
+        await group.stop_all()
+
+
+# ---- databases ---------------------------------------------------------------------------------------
+
+def _database_url(name: str) -> str:
+    return PG_SERVER.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="module")
+async def template_db():
+    """One database migrated by `aimctl migrate`; each test clones it (CREATE DATABASE … TEMPLATE)."""
+    name = f"aim_rt_template_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(PG_SERVER)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    env = Processes.env(_database_url(name), "memory://")
+    migrate = await asyncio.create_subprocess_exec(AIMCTL, "migrate", env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(migrate.communicate(), 120)
+    assert migrate.returncode == 0, output.decode(errors="replace")
+    try:
+        yield name
+    finally:
+        await _drop(name)
+
+
+async def _drop(name: str) -> None:
+    conn = await asyncpg.connect(PG_SERVER)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def database(template_db):
+    """A fresh, migrated database for one test: (url, an asyncpg connection to it)."""
+    name = f"aim_rt_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_SERVER)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    finally:
+        await conn.close()
+    url = _database_url(name)
+    db = await asyncpg.connect(url)
+    try:
+        yield url, db
+    finally:
+        await db.close()
+        await _drop(name)
+
+
+async def unpublished(db: asyncpg.Connection) -> int:
+    return await db.fetchval("SELECT count(*) FROM outbox_events WHERE published_at IS NULL")
+
+
+async def wait_outbox_drained(db: asyncpg.Connection, timeout: float, procs: Processes) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := await unpublished(db)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not left, f"{left} outbox rows still unpublished after {timeout}s\n{procs.logs()}"
+
+
+# ---- listeners ---------------------------------------------------------------------------------------
+
+def channel_of(org: Org) -> str:
+    return f"aim:org:{ids.parse(org.id)[1]}"
+
+
+async def wait_subscribed(redis_url: str, org: Org, timeout: float = 10) -> None:
+    """Until some process holds the organization's Redis channel, i.e. a WebSocket subscription is live:
+    graphql-transport-ws has no acknowledgement of `subscribe`, and Redis keeps nothing for latecomers."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            [(_, count)] = await client.pubsub_numsub(channel_of(org))
+            if count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"nothing subscribed to {channel_of(org)} within {timeout}s")
+    finally:
+        await client.aclose()
+
+
+class Waitable:
+    def __init__(self) -> None:
+        self.events: list[tuple[float, dict]] = []
+        self._changed = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    def _add(self, event: dict) -> None:
+        self.events.append((time.monotonic(), event))
+        self._changed.set()
+
+    async def wait_until(self, done: Callable[[list[dict]], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not done([e for _, e in self.events]):
+            if self.task is not None and self.task.done():
+                self.task.result()  # raises what ended the listener
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                pass
+        return True
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except BaseException:  # cancelled, or already failed: the test reports what matters
+                pass
+
+
+class Subscriber(Waitable):
+    """`agentEvents` over graphql-transport-ws (forced: STACK-NOTES trap 7), authenticated in connection_init."""
+
+    def __init__(self, ws_url: str, token: str) -> None:
+        super().__init__()
+        self.transport = WebsocketsTransport(url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                                             init_payload={"Authorization": f"Bearer {token}"})
+        self.task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        async with Client(transport=self.transport) as session:
+            async for result in session.subscribe(gql(AGENT_EVENTS)):
+                self._add(result["agentEvents"])
+
+    def created(self) -> list[str]:
+        return [e["agentId"] for _, e in self.events if e["kind"] == "agent.created"]
+
+
+class RawChannel(Waitable):
+    """Every message the relays put on an organization's Redis channel, before any process drops repeats."""
+
+    def __init__(self, redis_url: str, channel: str) -> None:
+        super().__init__()
+        self.client = aioredis.Redis.from_url(redis_url)
+        self.pubsub = self.client.pubsub()
+        self.channel = channel
+
+    async def start(self) -> RawChannel:
+        await self.pubsub.subscribe(self.channel)
+        self.task = asyncio.create_task(self._listen())
+        return self
+
+    async def _listen(self) -> None:
+        async for message in self.pubsub.listen():
+            if message["type"] == "message":
+                self._add(json.loads(message["data"]))
+
+    def ids(self) -> Counter:
+        return Counter(e["id"] for _, e in self.events)
+
+    async def close(self) -> None:
+        await super().close()
+        await self.pubsub.aclose()
+        await self.client.aclose()
+
+
+@pytest.fixture
+async def listeners():
+    """Subscribers and raw channels opened by a test; closed before its processes stop."""
+    opened: list[Waitable] = []
+    try:
+        yield opened
+    finally:
+        for listener in opened:
+            await listener.close()
+
+
+async def subscribe(listeners: list, server: Server, org: Org, redis_url: str) -> Subscriber:
+    subscriber = Subscriber(server.ws_url, org.admin.api.token)
+    listeners.append(subscriber)
+    await wait_subscribed(redis_url, org)
+    return subscriber
+
+
+async def create_agents(api: Api, count: int, prefix: str, parallel: int = 8) -> list[str]:
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(i: int) -> str:
+        async with gate:
+            return (await create_agent(api, name=f"{prefix}-{i}")).id
+
+    return await asyncio.gather(*(one(i) for i in range(count)))
+
+
+def assert_each_created_once(subscriber: Subscriber, expected: list[str]) -> None:
+    seen = Counter(subscriber.created())
+    repeats = {agent: n for agent, n in seen.items() if n > 1}
+    assert not repeats, f"agent.created delivered more than once: {repeats}"
+    assert set(seen) == set(expected), f"missing {len(set(expected) - set(seen))}, unexpected {set(seen) - set(expected)}"
+    assert len(subscriber.created()) == len(expected)
+
+
+def all_created(expected: list[str]) -> Callable[[list[dict]], bool]:
+    wanted = set(expected)
+    return lambda events: wanted <= {e["agentId"] for e in events if e["kind"] == "agent.created"}
+
+
+# ---- tests -------------------------------------------------------------------------------------------
+
+async def test_an_event_from_one_replica_reaches_a_subscriber_on_another(procs, database, listeners):
+    database_url, _ = database
+    a = await procs.serve(database_url, REDIS_URL)
+    b = await procs.serve(database_url, REDIS_URL)
+    org = await register(b.url)
+    # Each replica accepts the other's tokens: B issued this one, A serves it.
+    on_a = Api(a.url, token=org.admin.api.token)
+    assert (await on_a("{ viewer { email } }"))["viewer"]["email"] == org.admin.email
+    subscriber = await subscribe(listeners, a, org, REDIS_URL)
+
+    latencies, created = [], []
+    for i in range(5):
+        start = time.monotonic()
+        agent = await create_agent(org.admin.api, name=f"cross-replica-{i}")  # over HTTP, to B
+        arrived = await subscriber.wait_until(
+            lambda events: any(e["kind"] == "agent.created" and e["agentId"] == agent.id for e in events), 5)
+        assert arrived, f"agent.created never reached replica A\n{procs.logs()}"
+        at, event = next((t, e) for t, e in subscriber.events
+                         if e["kind"] == "agent.created" and e["agentId"] == agent.id)
+        assert event["agent"] == {"name": f"cross-replica-{i}"}
+        latencies.append(at - start)
+        created.append(agent.id)
+    print(f"\ncross-replica latency, mutation sent on B -> event on A: "
+          f"{', '.join(f'{s * 1000:.0f} ms' for s in latencies)}")
+    assert max(latencies) < 1.0, latencies
+    assert_each_created_once(subscriber, created)
+
+
+async def test_events_committed_while_redis_is_down_are_delivered_after_it_returns(procs, database, listeners):
+    database_url, _ = database
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    redis_server = await procs.redis(port)
+    api_server = await procs.serve(database_url, redis_url)  # development: the relay runs in-process
+    org = await register(api_server.url)
+    subscriber = await subscribe(listeners, api_server, org, redis_url)
+    before = await create_agents(org.admin.api, 1, "before")
+    assert await subscriber.wait_until(all_created(before), 5), procs.logs()
+
+    await redis_server.stop()
+    during = []
+    for i in range(5):
+        during.append((await create_agent(org.admin.api, name=f"during-{i}")).id)
+        # Queries keep answering from PostgreSQL while the broker is away.
+        data = await org.admin.api("{ agents(first: 50) { totalCount } }")
+        assert data["agents"]["totalCount"] == len(before) + i + 1
+    await asyncio.sleep(1.5)  # long enough for the relay and the listener to fail and retry
+    assert not subscriber.task.done(), "the subscription closed while Redis was down"
+    assert len(subscriber.created()) == 1
+
+    await procs.redis(port)
+    delivered = await subscriber.wait_until(all_created(before + during), 15)
+    assert delivered, (f"delivered {len(subscriber.created()) - 1} of 5 events committed during the outage\n"
+                       f"{procs.logs()}")
+    assert_each_created_once(subscriber, before + during)
+
+
+async def test_a_relay_killed_mid_publish_loses_nothing_and_repeats_nothing(procs, database, listeners):
+    database_url, db = database
+    api_server = await procs.serve(database_url, REDIS_URL, production=True)  # production: no relay in it
+    org = await register(api_server.url)
+    subscriber = await subscribe(listeners, api_server, org, REDIS_URL)
+    raw = await RawChannel(REDIS_URL, channel_of(org)).start()
+    listeners.append(raw)
+
+    agents = await create_agents(org.admin.api, 150, "backlog")
+    backlog = await unpublished(db)
+    assert backlog > 150 * 2  # agent.created, audit.appended, agent.trust_changed, …
+    assert not subscriber.events, "an event went out with no relay running"
+
+    worker = procs.worker(database_url, REDIS_URL)
+    assert await raw.wait_until(lambda events: len(events) >= 5, 20), f"the first relay published nothing\n{worker.tail()}"
+    await worker.kill9()
+    published_before_kill = len(raw.events)
+    marked_before_kill = backlog - await unpublished(db)
+    # Racy by nature: mid-batch means some rows went to Redis but their batch was never marked.
+    print(f"\nrelay killed after {published_before_kill} messages on Redis, {marked_before_kill} of {backlog} rows "
+          f"marked published ({'mid-batch' if published_before_kill > marked_before_kill else 'between batches'})")
+
+    procs.worker(database_url, REDIS_URL)
+    assert await subscriber.wait_until(all_created(agents), 20), (
+        f"{len(set(subscriber.created()))} of 150 agent.created delivered\n{procs.logs()}")
+    await wait_outbox_drained(db, 10, procs)
+    await asyncio.sleep(1)  # room for a late repeat to show up
+    assert_each_created_once(subscriber, agents)
+    # Nothing lost on the way: every committed event reached Redis at least once.
+    event_ids = {str(r["event_id"]) for r in await db.fetch("SELECT event_id FROM outbox_events")}
+    assert event_ids <= set(raw.ids())
+
+
+async def test_events_published_again_after_a_crash_are_not_delivered_twice(procs, database, listeners):
+    """The deterministic half of the crash: the relay published, then died before marking the rows."""
+    database_url, db = database
+    api_server = await procs.serve(database_url, REDIS_URL, production=True)
+    org = await register(api_server.url)
+    subscriber = await subscribe(listeners, api_server, org, REDIS_URL)
+    raw = await RawChannel(REDIS_URL, channel_of(org)).start()
+    listeners.append(raw)
+    agents = await create_agents(org.admin.api, 20, "again")
+    procs.worker(database_url, REDIS_URL)
+    assert await subscriber.wait_until(all_created(agents), 15), procs.logs()
+    await wait_outbox_drained(db, 10, procs)
+    assert_each_created_once(subscriber, agents)
+    delivered = len(subscriber.events)
+
+    rows = await db.fetch("SELECT id, event_id FROM outbox_events WHERE published_at IS NOT NULL "
+                          "AND kind = 'agent.created' ORDER BY id LIMIT 10")
+    others = await db.fetch("SELECT id, event_id FROM outbox_events WHERE published_at IS NOT NULL "
+                            "AND kind <> 'agent.created' ORDER BY id LIMIT 10")
+    again = rows + others
+    await db.execute("UPDATE outbox_events SET published_at = NULL WHERE id = ANY($1::bigint[])",
+                     [r["id"] for r in again])
+    repeated = {str(r["event_id"]) for r in again}
+    assert await raw.wait_until(lambda events: all(raw.ids()[i] >= 2 for i in repeated), 10), (
+        f"the relay did not publish the unmarked rows again\n{procs.logs()}")
+    await wait_outbox_drained(db, 5, procs)
+    await asyncio.sleep(2)
+    assert len(subscriber.events) == delivered, [e for _, e in subscriber.events[delivered:]]
+    assert_each_created_once(subscriber, agents)
+
+
+async def test_several_relays_publish_each_event_once(procs, database, listeners):
+    database_url, db = database
+    api_server = await procs.serve(database_url, REDIS_URL, production=True)
+    org = await register(api_server.url)
+    subscriber = await subscribe(listeners, api_server, org, REDIS_URL)
+    raw = await RawChannel(REDIS_URL, channel_of(org)).start()
+    listeners.append(raw)
+    agents = await create_agents(org.admin.api, 150, "many")
+    backlog = await unpublished(db)
+
+    for _ in range(3):
+        procs.worker(database_url, REDIS_URL)
+    assert await subscriber.wait_until(all_created(agents), 20), procs.logs()
+    await wait_outbox_drained(db, 10, procs)
+    await asyncio.sleep(1)
+    assert_each_created_once(subscriber, agents)
+    # Below the per-process de-duplication: no relay put any event on Redis twice.
+    published = raw.ids()
+    assert len(published) == backlog
+    assert max(published.values()) == 1, {i: n for i, n in published.items() if n > 1}
