@@ -91,12 +91,15 @@ class AimGraphQL(GraphQL):
         self.connections: Counter[str] = Counter()
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:
-        principal = None
+        principal = credential_error = None
         if isinstance(request, Request):
-            principal = await authenticate(request.headers, client_ip(request), self.keyring, self.settings)
+            try:
+                principal = await authenticate(request.headers, client_ip(request), self.keyring, self.settings)
+            except AimError as error:  # reported as a GraphQL error by whatever field needs a caller
+                credential_error = error
         return Context(settings=self.settings, keyring=self.keyring, principal=principal, broker=self.broker,
-                       ip_address=client_ip(request), user_agent=request.headers.get("user-agent"),
-                       request=request, response=response)
+                       credential_error=credential_error, ip_address=client_ip(request),
+                       user_agent=request.headers.get("user-agent"), request=request, response=response)
 
     async def on_ws_connect(self, context: Context) -> None:
         try:

@@ -17,10 +17,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest_asyncio
+from graphql.language import Lexer, Source, TokenKind
 
 from aim_identity.config import Settings
 from tests.conftest import free_port, fresh_database
-from tests.support import Api, Org, register
+from tests.support import Api, Org, create_agent, register, verify
 
 AIMCTL = str(Path(sys.executable).parent / "aimctl")
 # Not the defaults, so the tests also prove each AIM_MAX_* variable is read.
@@ -33,7 +34,7 @@ class Production:
     url: str  # the /graphql endpoint
     database_url: str
     log: Path
-    org: Org
+    org: Org  # has one agent, verified once: deep queries have something to go deep into
 
 
 def environment(settings: Settings, database_url: str) -> dict[str, str]:
@@ -89,7 +90,10 @@ async def production(settings: Settings, tmp_path_factory) -> Production:
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_up(base, process, log)
-        yield Production(f"{base}/graphql", database_url, log, await register(f"{base}/graphql"))
+        org = await register(f"{base}/graphql")
+        agent = await create_agent(org.admin.api)
+        assert (await verify(Api(f"{base}/graphql"), agent))["verified"]
+        yield Production(f"{base}/graphql", database_url, log, org)
     finally:
         process.terminate()
         try:
@@ -163,15 +167,15 @@ async def test_mutation_via_get_is_refused_in_development(url: str):
 
 # ---- document limits
 
-CHAIN = ["agents(first: 1)", "edges", "node", "verificationEvents(first: 1)", "edges", "node", "agent"]
+ROOT = ["agents(first: 1)", "edges", "node"]
+CYCLE = ["verificationEvents(first: 1)", "edges", "node", "agent"]
 LEAF = {"edges": "cursor", "node": "id", "agent": "id"}
 
 
 def nested(levels: int) -> str:
-    """A query `levels` fields deep: agents > edges > node > verificationEvents > edges > node > agent > ..."""
-    fields = [CHAIN[0]] + [CHAIN[1 + (i % 6)] for i in range(levels - 2)]
-    leaf = LEAF.get(fields[-1].split("(")[0], "totalCount")
-    query = leaf
+    """A query `levels` fields deep: agents > edges > node > (verificationEvents > edges > node > agent)*"""
+    fields = (ROOT + CYCLE * levels)[:levels - 1]
+    query = LEAF.get(fields[-1], "totalCount")
     for field in reversed(fields):
         query = f"{field} {{ {query} }}"
     return "{ " + query + " }"
@@ -182,8 +186,8 @@ async def test_depth_limit(production: Production):
     limit = LIMITS["AIM_MAX_QUERY_DEPTH"]
     # The limiter counts the root field as depth 0: a limit of 10 allows 11 nested fields.
     at_limit = await post(production.url, nested(limit + 1), token)
-    assert "QUERY_TOO_COMPLEX" not in codes(at_limit), at_limit
-    assert at_limit["data"]["agents"] == {"edges": []}
+    assert not at_limit.get("errors"), at_limit
+    assert at_limit["data"]["agents"]["edges"][0]["node"]["verificationEvents"]["edges"]  # it went deep
     too_deep = await post(production.url, nested(limit + 2), token)
     assert codes(too_deep) == ["QUERY_TOO_COMPLEX"], too_deep
     assert not too_deep.get("data")
@@ -204,19 +208,50 @@ async def test_alias_limit(production: Production):
     assert not too_many.get("data")
 
 
-def tokens(count: int) -> str:
-    """`{ viewer { id id ... } }`: 6 punctuation and name tokens plus one per extra `id`."""
-    return "{ viewer { " + "id " * (count - 5) + "} }"
+def token_count(query: str) -> int:
+    lexer, count = Lexer(Source(query)), 0
+    while lexer.advance().kind != TokenKind.EOF:
+        count += 1
+    return count
+
+
+def with_tokens(count: int) -> str:
+    """A valid query of exactly `count` tokens: an agent filter with a long list of statuses."""
+    query = "{{ agents(first: 1, filter: {{status: [{}]}}) {{ totalCount }} }}"
+    padding = count - token_count(query.format(""))
+    text = query.format(" ".join(["PENDING"] * padding))
+    assert token_count(text) == count
+    return text
 
 
 async def test_token_limit(production: Production):
     token = production.org.admin.api.token
     limit = LIMITS["AIM_MAX_TOKENS"]
-    within = await post(production.url, tokens(limit - 10), token)
-    assert not within.get("errors"), within
-    too_many = await post(production.url, tokens(limit + 10), token)
+    at_limit = await post(production.url, with_tokens(limit), token)
+    assert not at_limit.get("errors"), at_limit
+    too_many = await post(production.url, with_tokens(limit + 1), token)
     assert codes(too_many) == ["QUERY_TOO_COMPLEX"], too_many
     assert not too_many.get("data")
+
+
+async def test_validation_budget_is_query_too_complex(production: Production, org: Org):
+    """Under every limit of ours, yet too much work for the validator (each repeated field is compared
+    with every other): graphql-core gives up, and the caller learns the document is too complex."""
+    query = "{ viewer { " + "id " * 1400 + "} }"
+    assert token_count(query) < LIMITS["AIM_MAX_TOKENS"]
+    body = await post(production.url, query, production.org.admin.api.token)
+    assert "QUERY_TOO_COMPLEX" in codes(body), body
+    assert not body.get("data")
+    assert await org.admin.api.error(query) == "QUERY_TOO_COMPLEX"
+
+
+async def test_other_document_errors_are_bad_user_input(production: Production, org: Org, url: str):
+    """Only the limits are QUERY_TOO_COMPLEX; a syntax error or a field conflict (whose message
+    mentions aliases) is the caller's mistake, in either environment."""
+    conflict = "{ a: agents(first: 1) { totalCount } a: agents(first: 2) { totalCount } }"
+    for query in ("{ viewer { id }", conflict, "{ nope }"):
+        assert codes(await post(production.url, query, production.org.admin.api.token)) == ["BAD_USER_INPUT"]
+        assert codes(await post(url, query, org.admin.api.token)) == ["BAD_USER_INPUT"]
 
 
 EXPENSIVE = """{ agents(first: 100) { edges { node {
@@ -242,7 +277,7 @@ async def test_cost_limit(production: Production):
 
 
 async def test_limits_do_not_apply_in_development(org: Org):
-    """Development keeps no document limits, so the IDE and tooling work; production must add them."""
+    """The document limits are production's: the development server runs what production refuses."""
     data = await org.admin.api(EXPENSIVE)
     assert data["agents"]["edges"] == []
 
@@ -291,5 +326,5 @@ async def test_internal_error_is_masked(production: Production):
     assert f"internal error {request_id}" in log
     assert "agents" in log[log.index(f"internal error {request_id}"):]
     # The server recovered with the table.
-    assert (await post(production.url, query, token))["data"]["agents"]["totalCount"] == 0
+    assert (await post(production.url, query, token))["data"]["agents"]["totalCount"] == 1
 

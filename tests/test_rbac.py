@@ -7,19 +7,33 @@ its own, so cases never interfere, and reuses one organization with one person p
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import jwt
 import pytest
 import pytest_asyncio
+import rfc8785
 from nacl.signing import SigningKey
 
 from aim_identity import ids
 from aim_identity.auth.api_keys import digest
 from aim_identity.models import Agent as AgentRow
-from aim_identity.models import AgentFeedback, AgentStatus, ApiKey, CapabilityGrant, RevokedAccessToken, Role, User
+from aim_identity.models import (
+    ActionDecision,
+    AgentFeedback,
+    AgentStatus,
+    ApiKey,
+    CapabilityGrant,
+    RevokedAccessToken,
+    Role,
+    User,
+)
 from tests.support import (
     CHALLENGE,
     PASSWORD,
@@ -96,6 +110,17 @@ def rotation_signature(agent: AgentKeys, new_public_key: str) -> str:
     return agent.sign(f"aim/key-rotation/v1\n{agent.id}\n{new_public_key}".encode())
 
 
+def action_request(agent: AgentKeys, capability: str) -> dict:
+    # PROTOCOL.md, "Action authorization"; no resource, no context (hashed as {}).
+    timestamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    nonce = base64.b64encode(secrets.token_bytes(16)).decode()
+    context = hashlib.sha256(rfc8785.dumps({})).hexdigest()
+    signed = "\n".join(["aim/action/v1", agent.id, capability, "", timestamp, nonce, context]).encode()
+    return {"agentId": agent.id, "capability": capability, "timestamp": timestamp, "nonce": nonce,
+            "signature": agent.sign(signed)}
+
+
+AUTHORIZE = "mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) { id allowed reason } }"
 INVITE = "mutation($i: InviteUserInput!) { inviteUser(input: $i) { user { id } } }"
 AGENT_PAYLOAD = "{ agent { id status } }"
 
@@ -152,7 +177,8 @@ async def q_api_keys(call: Caller, env: Env) -> None:
         expected = ApiKey.filter(organization_id=pk(env.org.id, "Organization"))
         if call.role != "ADMIN":
             expected = expected.filter(created_by_id=pk(call.user_id, "User"))
-        assert {k["id"] for k in data["apiKeys"]} == {ids.encode("ApiKey", k) for k in await expected.values_list("id", flat=True)}
+        expected_ids = await expected.values_list("id", flat=True)
+        assert {k["id"] for k in data["apiKeys"]} == {ids.encode("ApiKey", k) for k in expected_ids}
 
 
 async def m_register(call: Caller, env: Env) -> None:
@@ -266,7 +292,7 @@ def status_case(mutation: str, before: AgentStatus | None, after: AgentStatus):
 
 async def m_grant_capability(call: Caller, env: Env) -> None:
     agent = await env.agent()
-    data = await call("mutation($i: GrantCapabilityInput!) { grantCapability(input: $i) { agent { capabilities { name } } } }",
+    data = await call("mutation($i: GrantCapabilityInput!) { grantCapability(input: $i) { agent { id } } }",
                       i={"agentId": agent.id, "capability": "db:read"})
     assert await CapabilityGrant.exists(agent_id=pk(agent.id, "Agent"), name="db:read") == bool(data)
 
@@ -309,6 +335,21 @@ async def m_verify_agent(call: Caller, env: Env) -> None:
     assert (await agent_row(agent)).status == AgentStatus.VERIFIED
 
 
+async def m_authorize_action(call: Caller, env: Env) -> None:
+    agent = await env.agent(capabilities=["db:read"])
+    data = await call(AUTHORIZE, i=action_request(agent, "db:read"))
+    assert data["authorizeAction"]["allowed"] is True, data
+
+
+async def m_report_action_result(call: Caller, env: Env) -> None:
+    agent = await env.agent(capabilities=["db:read"])
+    decision = (await Api(env.url)(AUTHORIZE, i=action_request(agent, "db:read")))["authorizeAction"]["id"]
+    data = await call("mutation($i: ReportActionResultInput!) { reportActionResult(input: $i) { ok } }",
+                      i={"decisionId": decision, "success": True})
+    reported = (await ActionDecision.get(id=pk(decision, "ActionDecision"))).reported_at
+    assert (reported is not None) == bool(data)
+
+
 @dataclass(frozen=True)
 class Case:
     operation: str
@@ -317,7 +358,8 @@ class Case:
 
 
 # The permission map, as the contract and the schema state it. rotateAgentKey: MEMBER+ for people and
-# keys (an agent may rotate its own); revokeApiKey: anyone signed in, for their own keys.
+# keys (an agent may rotate its own), and so is reportActionResult (an agent reports on its own
+# decisions); revokeApiKey: anyone signed in, for their own keys.
 CASES = [
     Case("users", "ADMIN", q_users),
     Case("agents", "VIEWER", q_agents),
@@ -346,12 +388,10 @@ CASES = [
     Case("submitAgentFeedback", "MEMBER", m_submit_agent_feedback),
     Case("requestVerificationChallenge", PUBLIC, m_request_verification_challenge),
     Case("verifyAgent", PUBLIC, m_verify_agent),
+    Case("authorizeAction", PUBLIC, m_authorize_action),
+    Case("reportActionResult", "MEMBER", m_report_action_result),
 ]
 BY_NAME = {case.operation: case for case in CASES}
-
-# Queries any signed-in caller may make whatever its role; they need no row in the table beyond the
-# ones above, and none is missing from it.
-UNGATED_QUERIES: set[str] = set()
 
 
 def allowed(role: str | None, minimum: str | None) -> bool:
@@ -397,7 +437,8 @@ async def test_anonymous_callers_are_unauthenticated(env: Env, case: Case) -> No
 
 
 KEY_SPOT_CHECKS = ["users", "agents", "viewer", "inviteUser", "createAgent", "updateAgent", "rotateAgentKey",
-                   "submitAgentFeedback", "deleteAgent", "suspendAgent", "grantCapability", "revokeApiKey"]
+                   "submitAgentFeedback", "deleteAgent", "suspendAgent", "grantCapability", "revokeApiKey",
+                   "reportActionResult"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -488,5 +529,5 @@ async def test_the_table_covers_every_operation_the_schema_serves(env: Env) -> N
     data = await env.org.admin.api("{ __schema { queryType { fields { name } } mutationType { fields { name } } } }")
     served = {f["name"] for f in data["__schema"]["queryType"]["fields"]} | \
              {f["name"] for f in data["__schema"]["mutationType"]["fields"]}
-    missing = served - set(BY_NAME) - UNGATED_QUERIES
+    missing = served - set(BY_NAME)
     assert not missing, f"add these operations to the RBAC table: {sorted(missing)}"

@@ -9,13 +9,17 @@ and must get what a random unknown ID of the same type gets."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import rfc8785
 from nacl.signing import SigningKey
 from tortoise import fields as tortoise_fields
 
@@ -41,6 +45,7 @@ class Side:
     threat_id: str  # a threat about `verified`
     mcp_id: str  # an MCP server `verified` talks to
     agent_token: str  # `verified`'s own agent token
+    decisions: dict[str, str]  # an allowed action decision of each agent: "verified", "other"
 
     @property
     def pk(self) -> uuid.UUID:
@@ -81,12 +86,16 @@ async def side(url: str, prefix: str) -> Side:
     org = await register(url, f"Tenant {prefix} {uuid.uuid4().hex[:6]}")
     member = await org.member("MEMBER")
     verified = await create_agent(org.admin.api, f"{prefix}-verified-{uuid.uuid4().hex[:6]}", ["db:read", "file:*"])
-    other = await create_agent(org.admin.api, f"{prefix}-other-{uuid.uuid4().hex[:6]}")
+    other = await create_agent(org.admin.api, f"{prefix}-other-{uuid.uuid4().hex[:6]}", ["db:read"])
     anonymous = Api(url)
     await verify(anonymous, verified, signer=SigningKey.generate())  # a failed attempt, recorded too
     result = await verify(anonymous, verified)
     await org.admin.api("mutation($i: AgentFeedbackInput!) { submitAgentFeedback(input: $i) { agent { id } } }",
                         i={"agentId": verified.id, "rating": 5})
+    decisions = {}
+    for name, agent in (("verified", verified), ("other", other)):
+        decision = await anonymous(AUTHORIZE, i=action_request(agent.id, agent.signing_key, "db:read"))
+        decisions[name] = decision["authorizeAction"]["id"]
     key = await org.admin.api("mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
                               i={"name": f"{prefix} key", "role": "MEMBER"})
     org_pk = pk(org.id, "Organization")
@@ -98,7 +107,7 @@ async def side(url: str, prefix: str) -> Side:
                                    type=m.ThreatType.CAPABILITY_VIOLATION, severity=m.Severity.HIGH,
                                    title=f"{prefix} threat", description="made by the tenancy test")
     return Side(org, member, verified, other, result["event"]["id"], key["createApiKey"]["apiKey"]["id"],
-                gid("Threat", threat.id), gid("MCPServer", mcp.id), result["agentToken"])
+                gid("Threat", threat.id), gid("MCPServer", mcp.id), result["agentToken"], decisions)
 
 
 async def cross_links(a: Side, b: Side) -> tuple[AgentKeys, str, str]:
@@ -136,6 +145,7 @@ def ids_of(world: World, s: Side) -> dict[str, str]:
             "Threat": s.threat_id, "MCPServer": s.mcp_id, "Organization": s.org.id}
 
 
+AUTHORIZE = "mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) { id allowed } }"
 NODE = "query($id: ID!) { node(id: $id) { id __typename } }"
 AGENT = "query($id: ID!) { agent(id: $id) { id name } }"
 NODE_TYPES = ["Agent", "User", "ApiKey", "VerificationEvent", "Threat", "MCPServer", "Organization"]
@@ -200,10 +210,14 @@ async def test_nested_fields_hold_only_the_callers_rows(world: World) -> None:
     server_agents = agent["mcpServers"]["edges"][0]["node"]["agents"]
     assert {e["node"]["id"] for e in server_agents["edges"]} == {a.verified.id, a.other.id}
     assert server_agents["totalCount"] == 2
-    assert [e["node"]["id"] for e in agent["threats"]["edges"]] == [a.threat_id]
-    assert agent["threats"]["edges"][0]["node"]["mcpServer"] == {"id": a.mcp_id}
+    threats = {gid("Threat", t) for t in await m.Threat.filter(organization_id=a.pk, agent_id=verified_pk)
+               .values_list("id", flat=True)}
+    assert {e["node"]["id"] for e in agent["threats"]["edges"]} == threats and a.threat_id in threats
+    assert agent["threats"]["totalCount"] == len(threats)
+    ours = next(e["node"] for e in agent["threats"]["edges"] if e["node"]["id"] == a.threat_id)
+    assert ours == {"id": a.threat_id, "agent": {"id": a.verified.id}, "mcpServer": {"id": a.mcp_id}}
     events = await m.VerificationEvent.filter(organization_id=a.pk, agent_id=verified_pk).count()
-    assert agent["verificationEvents"]["totalCount"] == events == 2
+    assert agent["verificationEvents"]["totalCount"] == events >= 2  # one failed, one verified
 
     cross = (await api(AGENT_NESTED, id=world.cross.id))["agent"]
     assert cross["createdBy"] is None  # made by B's admin
@@ -216,10 +230,21 @@ async def test_nested_fields_hold_only_the_callers_rows(world: World) -> None:
                        id=world.cross_threat_id)
     assert threat["node"] == {"id": world.cross_threat_id, "agent": None, "mcpServer": None}
     # An event names its agent (non-null); one about B's agent is not A's to see.
-    assert await outcome(api, NODE, id=world.cross_event_id) == await outcome(api, NODE, id=unknown("VerificationEvent"))
+    never = await outcome(api, NODE, id=unknown("VerificationEvent"))
+    assert await outcome(api, NODE, id=world.cross_event_id) == never
     user = await api("query($id: ID!) { node(id: $id) { ... on User { organization { id } } } }",
                      id=a.member.user_id)
     assert user["node"]["organization"] == {"id": a.org.id}
+
+
+def action_request(target: str, signer: SigningKey, capability: str) -> dict:
+    # PROTOCOL.md, "Action authorization"; no resource, no context (hashed as {}).
+    timestamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    nonce = base64.b64encode(secrets.token_bytes(16)).decode()
+    context = hashlib.sha256(rfc8785.dumps({})).hexdigest()
+    signed = "\n".join(["aim/action/v1", target, capability, "", timestamp, nonce, context]).encode()
+    return {"agentId": target, "capability": capability, "timestamp": timestamp, "nonce": nonce,
+            "signature": AgentKeys(target, signer).sign(signed)}
 
 
 def rotation(target: str, signer: SigningKey) -> dict:
@@ -241,6 +266,8 @@ MUTATIONS = {
     "rotateAgentKey": ("Agent", lambda t, k: rotation(t, k)),
     "submitAgentFeedback": ("Agent", lambda t, k: {"agentId": t, "rating": 1, "comment": "hijack"}),
     "requestVerificationChallenge": ("Agent", lambda t, k: {"agentId": t}),
+    "authorizeAction": ("Agent", lambda t, k: action_request(t, k, "db:read")),
+    "reportActionResult": ("ActionDecision", lambda t, k: {"decisionId": t, "success": False}),
     "updateUserRole": ("User", lambda t, k: {"userId": t, "role": "ADMIN"}),
     "revokeApiKey": ("ApiKey", lambda t, k: {"id": t}),
 }
@@ -249,7 +276,8 @@ INPUT_TYPES = {"updateAgent": "UpdateAgentInput", "deleteAgent": "DeleteAgentInp
                "revokeAgent": "SetAgentStatusInput", "grantCapability": "GrantCapabilityInput",
                "revokeCapability": "RevokeCapabilityInput", "rotateAgentKey": "RotateAgentKeyInput",
                "submitAgentFeedback": "AgentFeedbackInput", "requestVerificationChallenge": "RequestChallengeInput",
-               "updateUserRole": "UpdateUserRoleInput", "revokeApiKey": "RevokeApiKeyInput"}
+               "updateUserRole": "UpdateUserRoleInput", "revokeApiKey": "RevokeApiKeyInput",
+               "authorizeAction": "AuthorizeActionInput", "reportActionResult": "ReportActionResultInput"}
 
 
 def mutation_text(name: str) -> str:
@@ -267,6 +295,7 @@ async def state_of(s: Side) -> dict:
         "agent keys": await m.AgentKey.filter(agent__organization_id=org).order_by("id").values(),
         "feedback": await m.AgentFeedback.filter(agent__organization_id=org).count(),
         "challenges": await m.VerificationChallenge.filter(agent__organization_id=org).count(),
+        "decisions": await m.ActionDecision.filter(organization_id=org).order_by("id").values("id", "reported_at"),
     }
 
 
@@ -274,7 +303,8 @@ async def state_of(s: Side) -> dict:
 async def test_mutations_on_foreign_ids_are_not_found(world: World, name: str) -> None:
     api, b = world.a.org.admin.api, world.b
     type_name, make_input = MUTATIONS[name]
-    target = {"Agent": b.verified.id, "User": b.member.user_id, "ApiKey": b.key_id}[type_name]
+    target = {"Agent": b.verified.id, "User": b.member.user_id, "ApiKey": b.key_id,
+              "ActionDecision": b.decisions["verified"]}[type_name]
     before = await state_of(b)
     foreign = await outcome(api, mutation_text(name), i=make_input(target, b.verified.signing_key))
     never = await outcome(api, mutation_text(name), i=make_input(unknown(type_name), SigningKey.generate()))
@@ -296,7 +326,8 @@ async def test_verify_agent_with_a_foreign_challenge_is_not_found(world: World) 
     assert foreign == never
     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert await state_of(b) == before
-    assert (await m.VerificationChallenge.get(id=uuid.UUID(ids.parse(challenge["id"])[1].split("/")[1]))).answered_at is None
+    challenge_pk = ids.parse(challenge["id"])[1].split("/")[1]  # "<agent uuid>/<challenge uuid>"
+    assert (await m.VerificationChallenge.get(id=challenge_pk)).answered_at is None
 
 
 async def test_an_agent_token_reads_only_its_own_agent(world: World) -> None:
@@ -314,6 +345,14 @@ async def test_an_agent_token_reads_only_its_own_agent(world: World) -> None:
     never = await outcome(api, rotate, i=rotation(unknown("Agent"), SigningKey.generate()))
     for other in (a.other, b.verified):
         assert await outcome(api, rotate, i=rotation(other.id, other.signing_key)) == never
+    # It reports on its own decisions only.
+    report = mutation_text("reportActionResult")
+    never = await outcome(api, report, i={"decisionId": unknown("ActionDecision"), "success": True})
+    assert never["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    for decision in (a.decisions["other"], b.decisions["verified"]):
+        assert await outcome(api, report, i={"decisionId": decision, "success": True}) == never
+    assert await api(report, i={"decisionId": a.decisions["verified"], "success": True}) == \
+        {"reportActionResult": {"__typename": "ReportActionResultPayload"}}
 
 
 async def test_an_agent_token_reaches_no_other_agent_through_nested_fields(world: World) -> None:
@@ -330,6 +369,8 @@ async def test_an_agent_token_reaches_no_other_agent_through_nested_fields(world
     probe = await api("query($id: ID!) { node(id: $id) { ... on Threat { agent { id } } } }",
                       id=gid("Threat", other_threat.id))
     assert probe["node"] in (None, {"agent": None})
+    other_event = (await verify(Api(world.url), a.other))["event"]["id"]
+    assert (await api(NODE, id=other_event))["node"] is None
 
 
 # ---- the filtering lives in one place

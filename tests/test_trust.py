@@ -118,7 +118,7 @@ def test_contributions_sum_to_the_score(e):
 def test_better_evidence_scores_higher():
     scores = {name: trust.compute(e).score for name, e in EXAMPLES.items()}
     assert scores["awful"] < scores["new"] < scores["middling"] < scores["perfect"]
-    assert scores["awful"] == pytest.approx(0.0, abs=0.02)
+    assert scores["awful"] < 0.05  # what is left is its month of age and the priors' floor
     assert scores["perfect"] > 0.95
 
 

@@ -4,6 +4,7 @@ offline against the JWKS, as an MCP server would)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
@@ -200,6 +201,16 @@ async def test_a_challenge_answers_once_and_a_replay_is_misuse(org, anonymous):
     assert await threat_types(org.admin.api, agent) == ["CREDENTIAL_MISUSE"]
     # An open misuse threat costs trust.
     assert replay["trustScore"]["score"] < before
+
+
+async def test_racing_answers_to_one_challenge_verify_once(org, anonymous):
+    agent = await create_agent(org.admin.api)
+    issued = await challenge(anonymous, agent)
+    signature = signed(agent.signing_key, issued)
+    outcomes = await asyncio.gather(*(answer(Api(org.url), issued["id"], signature) for _ in range(4)))
+    assert sorted(str(o["failureReason"]) for o in outcomes) == ["CHALLENGE_ALREADY_USED"] * 3 + ["None"]
+    assert sum(1 for o in outcomes if o["agentToken"]) == 1
+    assert (await events(org.admin.api, agent))["verificationEvents"]["totalCount"] == 4
 
 
 async def test_a_failed_answer_also_spends_the_challenge(org, anonymous):
@@ -428,9 +439,6 @@ async def test_agent_token_stops_working_after_key_rotation(org, anonymous):
     assert await refusal(as_agent, OWN_AGENT, id=agent.id)
 
 
-@pytest.mark.xfail(strict=True, reason="aim_identity/app.py get_context lets Unauthenticated from "
-                                       "authenticate() escape, so a dead credential is an HTTP 500, "
-                                       "not an UNAUTHENTICATED GraphQL error")
 async def test_a_dead_agent_token_is_unauthenticated(org, anonymous):
     agent = await create_agent(org.admin.api)
     as_agent = anonymous.as_token((await verify(anonymous, agent))["agentToken"])

@@ -138,8 +138,7 @@ async def change_status(actor: Actor, settings: Settings, agent_gid: str, transi
             agent.status = AgentStatus.VERIFIED if agent.last_verified_at else AgentStatus.PENDING
         await agent.save(update_fields=["status", "updated_at"])
         _changed(work, agent, kind, f"agent.{transition}", previous=previous.value, reason=reason)
-        await rescore(work, agent, f"agent {transition}d" if transition != "revoke" else "agent revoked",
-                      settings.key_rotation_days)
+        await rescore(work, agent, kind.replace(".", " "), settings.key_rotation_days)
     return agent
 
 

@@ -23,6 +23,9 @@ from aim_identity.models import (
 from aim_identity.unit_of_work import Work
 
 UNRESOLVED = (ThreatStatus.OPEN, ThreatStatus.ACKNOWLEDGED)
+# The age factor grows with the clock (about 1e-8 a second), so two rescorings moments apart always
+# differ by a hair; a history point for that would depend on request timing, not on evidence.
+SIGNIFICANT_CHANGE = 1e-6
 
 
 async def gather(agent: Agent, key_rotation_days: int, now: datetime | None = None) -> trust.Evidence:
@@ -78,7 +81,7 @@ async def rescore(work: Work, agent: Agent, reason: str, key_rotation_days: int)
     agent.trust_computed_at = datetime.now(timezone.utc)
     await Agent.filter(id=agent.id).update(trust_score=agent.trust_score, trust_confidence=agent.trust_confidence,
                                            trust_factors=agent.trust_factors, trust_computed_at=agent.trust_computed_at)
-    if first or abs(result.score - before) > 1e-9:
+    if first or abs(result.score - before) > SIGNIFICANT_CHANGE:
         await TrustScoreRecord.create(agent_id=agent.id, score=result.score, reason=reason)
         work.emit("agent.trust_changed", organization_id=agent.organization_id,
                   agentId=ids.encode("Agent", agent.id), previous=before, current=result.score, reason=reason)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import strawberry
 from tortoise.expressions import Q
 from tortoise.functions import Coalesce
@@ -32,8 +34,9 @@ from aim_identity.schema.context import Info
 from aim_identity.schema.pagination import Connection, Order, paginate
 from aim_identity.tenancy import scoped
 
-# Agents never verified sort as the oldest, so the keyset order has no NULLs to trip on.
-_NEVER = "1970-01-01T00:00:00+00:00"
+# Agents never verified sort as the oldest, so the keyset order has no NULLs to trip on. A datetime,
+# not a string: asyncpg binds the parameter as a timestamp and refuses a str.
+_NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _filtered(info: Info, filter: AgentFilter | None):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from aim_identity.auth.principal import Principal
 from aim_identity.identity import challenges
 from aim_identity.schema.agents import Agent, TrustScore
 from aim_identity.schema.context import Info
@@ -21,6 +22,9 @@ async def request_verification_challenge(info: Info, input: RequestChallengeInpu
 async def verify_agent(info: Info, input: VerifyAgentInput) -> VerifyAgentPayload:
     ctx = info.context
     outcome = await challenges.answer(ctx.actor, ctx.settings, ctx.keyring, input.challenge_id, input.signature)
+    if outcome.verified and ctx.principal is None:
+        # The signature proved who is asking: the rest of the answer is read as that agent.
+        ctx.act_as(Principal("agent", outcome.agent.organization_id, None, agent_id=outcome.agent.id))
     return VerifyAgentPayload(
         verified=outcome.verified, failure_reason=outcome.failure_reason, agent=Agent.of(outcome.agent),
         trust_score=TrustScore.of(outcome.agent), event=VerificationEvent.of(outcome.event, outcome.agent),

@@ -35,19 +35,23 @@ class TrustFactor:
     explanation: str
 
 
+def _trust_factors(root: TrustScore) -> list[TrustFactor]:
+    return [TrustFactor(name=f["name"], weight=f["weight"], value=f["value"], contribution=f["contribution"],
+                        explanation=f["explanation"]) for f in root.row.trust_factors]
+
+
 @strawberry.type
 class TrustScore:
     score: float
-    factors: list[TrustFactor]
+    # Built only when selected: a list of agents usually asks for the score alone.
+    factors: list[TrustFactor] = strawberry.field(resolver=_trust_factors)
     confidence: float
     computed_at: datetime
+    row: strawberry.Private[m.Agent]
 
     @classmethod
     def of(cls, row: m.Agent) -> TrustScore:
-        return cls(score=row.trust_score, confidence=row.trust_confidence, computed_at=row.trust_computed_at,
-                   factors=[TrustFactor(name=f["name"], weight=f["weight"], value=f["value"],
-                                        contribution=f["contribution"], explanation=f["explanation"])
-                            for f in row.trust_factors])
+        return cls(score=row.trust_score, confidence=row.trust_confidence, computed_at=row.trust_computed_at, row=row)
 
 
 @strawberry.type
@@ -133,10 +137,8 @@ class Agent(Node):
 
 
 async def visible_agent(info, agent_id: uuid.UUID) -> m.Agent | None:
-    """An agent principal sees only itself; people and API keys see their organization's agents."""
-    principal = info.context.signed_in()
-    if principal.kind == "agent" and principal.agent_id != agent_id:
-        return None
+    """An agent principal sees only itself (its loaders hold no other agent); people and API keys see
+    their organization's agents."""
     return await info.context.loaders.agent.load(agent_id)
 
 

@@ -11,7 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 from aim_identity.auth.principal import Principal
 from aim_identity.auth.signing_keys import Keyring
 from aim_identity.config import Settings
-from aim_identity.errors import Forbidden, Unauthenticated
+from aim_identity.errors import AimError, Forbidden, Unauthenticated
 from aim_identity.models import Role
 from aim_identity.events.broker import Broker
 from aim_identity.schema.loaders import Loaders
@@ -26,18 +26,20 @@ class Context:
     ip_address: str | None
     user_agent: str | None
     broker: Broker | None = None
+    credential_error: AimError | None = None  # a credential was presented and refused
     request: Any = None
     response: Any = None
     connection_params: dict | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.principal.organization_id if self.principal else None)
+        self.loaders = Loaders(self.principal.organization_id, self.principal.agent_id) if self.principal \
+            else Loaders(None)
 
     def act_as(self, principal: Principal) -> None:
         """After register, login or refresh, the rest of the response is read as the new session."""
         self.principal = principal
-        self.loaders = Loaders(principal.organization_id)
+        self.loaders = Loaders(principal.organization_id, principal.agent_id)
 
     @property
     def organization_id(self) -> uuid.UUID:
@@ -53,7 +55,7 @@ class Context:
 
     def signed_in(self) -> Principal:
         if self.principal is None:
-            raise Unauthenticated("Sign in first: send a Bearer token or an X-API-Key")
+            raise self.credential_error or Unauthenticated("Sign in first: send a Bearer token or an X-API-Key")
         return self.principal
 
     def require(self, role: Role) -> Principal:

@@ -13,7 +13,10 @@ from aim_identity.errors import AimError
 
 log = logging.getLogger("aim_identity.errors")
 
-TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases", "tokens", "query cost")
+# The messages of the limits (depth, aliases, tokens, cost, and graphql-core's own validation budget),
+# exact enough not to catch other errors ("Use different aliases" is a field conflict).
+TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than",
+                       "query cost", "Validation aborted")
 
 
 def shape(error: GraphQLError, mask: bool) -> GraphQLError:
@@ -41,7 +44,12 @@ class ErrorCodes(SchemaExtension):
         self.mask = mask
 
     def on_operation(self):
-        yield
+        try:
+            yield
+        except GraphQLError as error:
+            # Raised by another extension's hook, e.g. ParserCache's on_parse for a syntax error or too
+            # many tokens: strawberry makes the result from the error itself, after this hook.
+            raise shape(error, self.mask)
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [shape(e, self.mask) for e in result.errors]

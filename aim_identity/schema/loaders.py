@@ -15,8 +15,9 @@ from aim_identity.tenancy import scoped
 
 
 class Loaders:
-    def __init__(self, organization_id: uuid.UUID | None) -> None:
+    def __init__(self, organization_id: uuid.UUID | None, agent_id: uuid.UUID | None = None) -> None:
         self._org = organization_id
+        self._agent = agent_id  # set for an agent principal, which may read no agent but itself
         self._cache: dict[object, DataLoader] = {}
 
     def _loader(self, key: object, load_fn) -> DataLoader:
@@ -30,7 +31,10 @@ class Loaders:
         async def load(keys: Sequence[uuid.UUID]) -> list[Model | None]:
             if self._org is None:
                 return [None] * len(keys)
-            rows = {row.pk: row for row in await scoped(model, self._org).filter(pk__in=keys)}
+            query = scoped(model, self._org).filter(pk__in=keys)
+            if model is m.Agent and self._agent is not None:
+                query = query.filter(pk=self._agent)
+            rows = {row.pk: row for row in await query}
             return [rows.get(k) for k in keys]
 
         return self._loader(("by_id", model), load)

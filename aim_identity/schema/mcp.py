@@ -56,6 +56,9 @@ class MCPServer(Node):
         from aim_identity.schema.agents import Agent
 
         query = scoped(m.Agent, info.context.organization_id).filter(mcp_links__mcp_server_id=self.pk)
+        principal = info.context.signed_in()
+        if principal.kind == "agent":  # an agent reads no agent but itself, here as in the loaders
+            query = query.filter(id=principal.agent_id)
         return await paginate(query, Order("created_at"), Agent.of, first=first, after=after)
 
     @classmethod

@@ -1,0 +1,196 @@
+"""What ships around the code: the compose file, the migrations (from an empty database, and again as
+a no-op), the served schema against the contract, and an audit log the database itself keeps
+append-only.
+
+Migrations run in a subprocess: migrating in this process would close the live server's connections."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from aim_identity import ids
+from aim_identity import models as m
+from aim_identity.db import dialect
+from tests.conftest import fresh_database
+from tests.support import Org
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CONTRACT_CHECK = REPO.parent / "shared" / "checks" / "contract_check.py"
+CONTRACT = REPO.parent / "shared" / "design" / "contract.graphql"
+
+# Every table of the models, and the one Tortoise records its migrations in.
+MODEL_TABLES = {v._meta.db_table for v in vars(m).values()
+                if isinstance(v, type) and issubclass(v, Model) and not v._meta.abstract}
+TRIGGERS = {"postgres": {"audit_log_no_change", "audit_log_no_truncate"},
+            "sqlite": {"audit_log_no_update", "audit_log_no_delete"}}
+MIGRATIONS = sorted(p.stem for p in (REPO / "aim_identity" / "migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+async def aimctl(*args: str, database_url: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
+    if database_url:
+        env["AIM_DATABASE_URL"] = database_url
+    process = await asyncio.create_subprocess_exec(str(BIN / "aimctl"), *args, env=env, cwd=REPO,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, f"aimctl {' '.join(args)} failed:\n{out.decode()}\n{err.decode()}"
+    return out.decode()
+
+
+# ---- the compose file
+
+async def test_compose_file_matches_the_compose_spec():
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, out.decode()
+
+
+# ---- migrations
+
+async def inspect(database_url: str) -> tuple[set[str], set[str], list[tuple]]:
+    """Tables, the audit_log triggers, and the recorded migrations of a database."""
+    if database_url.startswith("postgres"):
+        conn = await asyncpg.connect(database_url)
+        try:
+            tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            triggers = {r[0] for r in await conn.fetch(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal")}
+            applied = [tuple(r) for r in await conn.fetch(
+                "SELECT app, name, applied_at FROM tortoise_migrations ORDER BY id")]
+        finally:
+            await conn.close()
+        return tables, triggers, applied
+    with sqlite3.connect(database_url.removeprefix("sqlite://")) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        triggers = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")}
+        applied = conn.execute("SELECT app, name, applied_at FROM tortoise_migrations ORDER BY id").fetchall()
+    return tables, triggers, applied
+
+
+async def test_migrations_build_an_empty_database_and_rerun_as_a_no_op(tmp_path):
+    database_url = await fresh_database(tmp_path)
+    kind = "postgres" if database_url.startswith("postgres") else "sqlite"
+    assert "up to date" in await aimctl("migrate", database_url=database_url)
+
+    tables, triggers, applied = await inspect(database_url)
+    assert {"agents", "users", "organizations", "audit_log", "outbox_events", "tortoise_migrations"} <= tables
+    assert MODEL_TABLES <= tables, f"missing tables: {sorted(MODEL_TABLES - tables)}"
+    assert triggers == TRIGGERS[kind]
+    assert [(app, name) for app, name, _ in applied] == [("aim", name) for name in MIGRATIONS]
+
+    await aimctl("migrate", database_url=database_url)
+    assert await inspect(database_url) == (tables, triggers, applied)
+
+
+# ---- the schema against the contract
+
+FOUNDATION_TYPES = {
+    "Node", "PageInfo", "DateTime", "JSON", "Role", "AgentStatus", "AgentType", "SortDirection",
+    "VerificationResult", "VerificationFailureReason", "Organization", "User", "TrustFactor", "TrustScore",
+    "TrustScorePoint", "Capability", "Agent", "VerificationChallenge", "VerificationEvent", "ApiKey",
+    "AgentEdge", "AgentConnection", "VerificationEventEdge", "VerificationEventConnection", "UserEdge",
+    "UserConnection", "AgentFilter", "AgentOrderField", "AgentOrder", "RegisterInput", "LoginInput",
+    "AuthPayload", "RefreshInput", "LogoutInput", "LogoutPayload", "InviteUserInput", "UpdateUserRoleInput",
+    "UserPayload", "CreateApiKeyInput", "CreateApiKeyPayload", "RevokeApiKeyInput", "ApiKeyPayload",
+    "CreateAgentInput", "CreateAgentPayload", "UpdateAgentInput", "DeleteAgentInput", "DeleteAgentPayload",
+    "SetAgentStatusInput", "AgentPayload", "GrantCapabilityInput", "RevokeCapabilityInput", "RotateAgentKeyInput",
+    "RequestChallengeInput", "VerifyAgentInput", "VerifyAgentPayload", "AgentFeedbackInput",
+}
+FOUNDATION_OPERATIONS = {
+    "Query": {"node", "viewer", "organization", "users", "agents", "agent", "apiKeys"},
+    "Mutation": {"register", "login", "refreshToken", "logout", "inviteUser", "updateUserRole", "createApiKey",
+                 "revokeApiKey", "createAgent", "updateAgent", "deleteAgent", "suspendAgent", "reactivateAgent",
+                 "revokeAgent", "grantCapability", "revokeCapability", "rotateAgentKey", "submitAgentFeedback",
+                 "requestVerificationChallenge", "verifyAgent"},
+}
+# "missing type X", "X: ...", "X.field: ...", "X.field(arg): ...", "enum X: ...", "input X.field: ..."
+PROBLEM = re.compile(r"^(?:missing type |enum |input |union )?(?P<type>\w+)(?:\.(?P<field>\w+))?")
+
+
+def foundation_problems(report: str) -> list[str]:
+    lines = report.strip().splitlines()
+    assert lines and lines[-1].startswith("contract:"), f"the check did not run to its end:\n{report}"
+    problems = []
+    for line in lines[:-1]:
+        match = PROBLEM.match(line)
+        assert match, f"a problem line of an unknown form: {line}"
+        name, field = match["type"], match["field"]
+        if name in FOUNDATION_TYPES or field in FOUNDATION_OPERATIONS.get(name, ()):
+            problems.append(line)
+    return problems
+
+
+async def contract_report(sdl: str, path: Path) -> str:
+    path.write_text(sdl)
+    process = await asyncio.create_subprocess_exec(sys.executable, str(CONTRACT_CHECK), "--sdl", str(path),
+                                                   "--contract", str(CONTRACT), stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode in (0, 1), err.decode()  # 1: problems found, perhaps outside the foundation
+    return out.decode()
+
+
+@pytest.mark.skipif(not CONTRACT_CHECK.exists() or not CONTRACT.exists(),
+                    reason=f"the shared contract and its checker are not at {CONTRACT_CHECK.parent.parent}")
+async def test_served_schema_honours_the_contract_for_the_foundation(tmp_path):
+    sdl = await aimctl("schema")
+    assert "type Agent implements Node" in sdl and "type Query" in sdl
+    report = await contract_report(sdl, tmp_path / "served.graphql")
+    assert foundation_problems(report) == [], report
+    # The filter above must be able to see a problem: drop a foundation field and a foundation operation.
+    broken = sdl.replace("keyFingerprint: String", "keyPrint: String").replace("  verifyAgent(", "  verifyAgentX(")
+    assert broken != sdl
+    problems = foundation_problems(await contract_report(broken, tmp_path / "broken.graphql"))
+    assert "Agent.keyFingerprint: missing field" in problems
+    assert "Mutation.verifyAgent: missing field" in problems
+
+
+# ---- the audit log is append-only in the database
+
+async def test_audit_log_refuses_update_and_delete(org: Org):
+    organization_id = ids.decode(org.id, "Organization")
+    entries = await m.AuditLogEntry.filter(organization_id=organization_id).order_by("sequence")
+    assert entries, "registering an organization is audited"
+    before = [(e.id, e.action, e.metadata, e.hash) for e in entries]
+    first = entries[0]
+    # Tortoise does not translate a PL/pgSQL RAISE, so asyncpg's own error arrives on PostgreSQL.
+    refused = (OperationalError, IntegrityError, asyncpg.PostgresError)
+    with pytest.raises(refused, match="append-only"):
+        await m.AuditLogEntry.filter(id=first.id).update(action="tampered")
+    with pytest.raises(refused, match="append-only"):
+        await m.AuditLogEntry.filter(organization_id=organization_id).delete()
+    first.metadata = {"tampered": True}
+    with pytest.raises(refused, match="append-only"):
+        await first.save()
+    with pytest.raises(refused, match="append-only"):
+        await first.delete()
+    after = await m.AuditLogEntry.filter(organization_id=organization_id).order_by("sequence")
+    assert [(e.id, e.action, e.metadata, e.hash) for e in after] == before
+
+
+class Undo(Exception):
+    """Rolls back a statement that should have been refused, so a failure harms no other test."""
+
+
+async def test_audit_log_refuses_truncate_on_postgres(server):
+    if dialect() != "postgres":
+        pytest.skip("SQLite has no TRUNCATE")
+    with pytest.raises((OperationalError, asyncpg.PostgresError), match="append-only"):
+        async with in_transaction() as conn:
+            await conn.execute_script("TRUNCATE audit_log")
+            raise Undo
