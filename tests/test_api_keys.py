@@ -9,9 +9,6 @@ import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import pytest
-from gql.transport.exceptions import TransportServerError
-
 from aim_identity import ids
 from aim_identity.models import ApiKey
 from tests.support import Api, create_agent
@@ -25,12 +22,6 @@ CREATE_AGENT = """mutation($i: CreateAgentInput!) { createAgent(input: $i) { age
 UPDATE_ROLE = """mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { id role } } }"""
 
 KEY_FORMAT = re.compile(r"aim_live_[A-Za-z0-9_-]{43}")
-
-# aim_identity/app.py get_context lets authenticate() raise, so a refused credential is an HTTP 500
-# instead of an UNAUTHENTICATED GraphQL error. Strict: remove this mark once that is fixed.
-REFUSED_CREDENTIAL_IS_A_500 = pytest.mark.xfail(
-    strict=True, raises=TransportServerError,
-    reason="app.py get_context: a refused credential is an HTTP 500, not UNAUTHENTICATED")
 
 
 async def create_key(api: Api, role: str, name: str | None = None, **extra) -> dict:
@@ -105,7 +96,6 @@ async def test_a_key_sees_only_its_own_organization(org, other_org):
     assert (await with_key(org.admin.api, created["secret"])(AGENT_COUNT))["agents"]["totalCount"] == 0
 
 
-@REFUSED_CREDENTIAL_IS_A_500
 async def test_a_revoked_key_is_refused_on_the_very_next_request(org):
     created = await create_key(org.admin.api, "MEMBER")
     caller = with_key(org.admin.api, created["secret"])
@@ -116,7 +106,6 @@ async def test_a_revoked_key_is_refused_on_the_very_next_request(org):
     assert await caller.error(AGENT_COUNT) == "UNAUTHENTICATED"
 
 
-@REFUSED_CREDENTIAL_IS_A_500
 async def test_a_bad_key_is_unauthenticated(org, url):
     real = (await create_key(org.admin.api, "ADMIN"))["secret"]
     near_miss = real[:12] + ("A" if real[12] != "A" else "B") + real[13:]  # same prefix, wrong key

@@ -16,7 +16,6 @@ import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from gql.transport.exceptions import TransportServerError
 
 from aim_identity import ids
 from aim_identity.auth.signing_keys import SigningKey
@@ -37,12 +36,6 @@ GRANT = """mutation($i: GrantCapabilityInput!) { grantCapability(input: $i) {
   agent { capabilities { name } } } }"""
 
 SERVICE_KEY = SigningKey.derive(TEST_SECRET)
-
-# aim_identity/app.py get_context lets authenticate() raise, so a refused credential is an HTTP 500
-# instead of an UNAUTHENTICATED GraphQL error. Strict: remove this mark once that is fixed.
-REFUSED_CREDENTIAL_IS_A_500 = pytest.mark.xfail(
-    strict=True, raises=TransportServerError,
-    reason="app.py get_context: a refused credential is an HTTP 500, not UNAUTHENTICATED")
 
 
 def unique_email(tag: str = "user") -> str:
@@ -253,7 +246,6 @@ async def test_logout_ends_the_refresh_token(org, url):
     assert (await (await login(url, person.email)).api(VIEWER))["viewer"]["id"] == person.user_id
 
 
-@REFUSED_CREDENTIAL_IS_A_500
 async def test_logout_ends_the_access_token(org):
     person = await org.member("MEMBER")
     assert (await person.api(VIEWER))["viewer"]["id"] == person.user_id
@@ -432,13 +424,11 @@ async def test_a_properly_forged_token_is_accepted(org, url):
     assert (await Api(url, token=signed(good_claims(org)))(VIEWER))["viewer"]["id"] == org.admin.user_id
 
 
-@REFUSED_CREDENTIAL_IS_A_500
 @pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())
 async def test_a_bad_access_token_is_unauthenticated(org, url, forge):
     assert await Api(url, token=forge(org)).error(VIEWER) == "UNAUTHENTICATED"
 
 
-@REFUSED_CREDENTIAL_IS_A_500
 async def test_garbage_in_the_authorization_header_is_unauthenticated(url, org):
     assert await Api(url, token="not.a.jwt").error(VIEWER) == "UNAUTHENTICATED"
     assert await Api(url, token="x").error(VIEWER) == "UNAUTHENTICATED"

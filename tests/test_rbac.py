@@ -213,9 +213,9 @@ async def m_logout(call: Caller, env: Env) -> None:
     if data:
         assert data["logout"]["ok"] is True
     if data and own.kind == "user":
-        # Checked in the database: how a revoked token is refused is the HTTP layer's business.
         jti = jwt.decode(own.api.token, options={"verify_signature": False})["jti"]
         assert await RevokedAccessToken.exists(jti=jti)
+        assert await own.api.error("{ viewer { id } }") == "UNAUTHENTICATED"
         assert await Api(env.url).error("mutation($i: RefreshInput!) { refreshToken(input: $i) { accessToken } }",
                                         i={"refreshToken": refresh}) == "UNAUTHENTICATED"
 

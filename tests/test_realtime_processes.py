@@ -419,13 +419,19 @@ async def test_events_committed_while_redis_is_down_are_delivered_after_it_retur
     assert await subscriber.wait_until(all_created(before), 5), procs.logs()
 
     await redis_server.stop()
-    during = []
+    # Out of step with the API's reconnection attempts, which start at the stop and repeat every 0.5 s.
+    await asyncio.sleep(0.3)
+    during, first_failed = [], 0.0
     for i in range(5):
         during.append((await create_agent(org.admin.api, name=f"during-{i}")).id)
+        first_failed = first_failed or time.monotonic()  # its commit woke the relay, which failed to publish
         # Queries keep answering from PostgreSQL while the broker is away.
         data = await org.admin.api("{ agents(first: 50) { totalCount } }")
         assert data["agents"]["totalCount"] == len(before) + i + 1
-    await asyncio.sleep(1.5)  # long enough for the relay and the listener to fail and retry
+    # Bring Redis back shortly before the relay's next retry (2.5 s after its failure). A relay whose grace
+    # ran from its failure instead of from Redis's return published then, ahead of the API re-subscribing,
+    # and these events were lost.
+    await asyncio.sleep(max(0.0, first_failed + 2.2 - time.monotonic()))
     assert not subscriber.task.done(), "the subscription closed while Redis was down"
     assert len(subscriber.created()) == 1
 
