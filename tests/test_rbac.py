@@ -24,6 +24,8 @@ from nacl.signing import SigningKey
 from aim_identity import ids
 from aim_identity.auth.api_keys import digest
 from aim_identity.models import Agent as AgentRow
+from aim_identity.models import AgentMCPServer as AgentMCPServerRow
+from aim_identity.models import MCPServer as MCPServerRow
 from aim_identity.models import (
     ActionDecision,
     AgentFeedback,
@@ -350,6 +352,61 @@ async def m_report_action_result(call: Caller, env: Env) -> None:
     assert (reported is not None) == bool(data)
 
 
+async def new_mcp_server(env: Env) -> str:
+    data = await env.org.admin.api(REGISTER_MCP, i={"name": f"mcp-{uuid.uuid4().hex[:8]}", "url": "https://mcp.example"})
+    return data["registerMCPServer"]["mcpServer"]["id"]
+
+
+REGISTER_MCP = "mutation($i: RegisterMCPServerInput!) { registerMCPServer(input: $i) { mcpServer { id } } }"
+
+
+async def q_mcp_servers(call: Caller, env: Env) -> None:
+    server = await new_mcp_server(env)
+    data = await call("{ mcpServers(first: 100) { totalCount edges { node { id } } } }")
+    if data:
+        assert server in {e["node"]["id"] for e in data["mcpServers"]["edges"]}
+
+
+async def q_mcp_server(call: Caller, env: Env) -> None:
+    server = await new_mcp_server(env)
+    data = await call("query($id: ID!) { mcpServer(id: $id) { id } }", id=server)
+    if data:
+        assert data["mcpServer"]["id"] == server
+
+
+async def m_register_mcp_server(call: Caller, env: Env) -> None:
+    name = f"rbac-mcp-{uuid.uuid4().hex[:8]}"
+    data = await call(REGISTER_MCP, i={"name": name, "url": "https://mcp.example"})
+    assert await MCPServerRow.exists(name=name) == bool(data)
+
+
+async def m_connect_mcp_server(call: Caller, env: Env) -> None:
+    agent, server = await env.agent(), await new_mcp_server(env)
+    data = await call("mutation($i: ConnectMCPServerInput!) { connectMCPServer(input: $i) { agent { id } } }",
+                      i={"agentId": agent.id, "mcpServerId": server})
+    linked = await AgentMCPServerRow.exists(agent_id=pk(agent.id, "Agent"), mcp_server_id=pk(server, "MCPServer"))
+    assert linked == bool(data)
+
+
+async def m_disconnect_mcp_server(call: Caller, env: Env) -> None:
+    agent, server = await env.agent(), await new_mcp_server(env)
+    await env.org.admin.api("mutation($i: ConnectMCPServerInput!) { connectMCPServer(input: $i) { agent { id } } }",
+                            i={"agentId": agent.id, "mcpServerId": server})
+    data = await call("mutation($i: ConnectMCPServerInput!) { disconnectMCPServer(input: $i) { agent { id } } }",
+                      i={"agentId": agent.id, "mcpServerId": server})
+    linked = await AgentMCPServerRow.exists(agent_id=pk(agent.id, "Agent"), mcp_server_id=pk(server, "MCPServer"))
+    assert linked != bool(data)
+
+
+async def m_report_detected_mcp_servers(call: Caller, env: Env) -> None:
+    agent = await env.agent()
+    name = f"detected-{uuid.uuid4().hex[:8]}"
+    data = await call("""mutation($i: ReportDetectedMCPServersInput!) {
+        reportDetectedMCPServers(input: $i) { registered { id } } }""",
+                      i={"agentId": agent.id, "servers": [{"name": name, "command": "npx"}]})
+    assert await MCPServerRow.exists(name=name) == bool(data)
+
+
 @dataclass(frozen=True)
 class Case:
     operation: str
@@ -390,6 +447,12 @@ CASES = [
     Case("verifyAgent", PUBLIC, m_verify_agent),
     Case("authorizeAction", PUBLIC, m_authorize_action),
     Case("reportActionResult", "MEMBER", m_report_action_result),
+    Case("mcpServers", "VIEWER", q_mcp_servers),
+    Case("mcpServer", "VIEWER", q_mcp_server),
+    Case("registerMCPServer", "MEMBER", m_register_mcp_server),
+    Case("connectMCPServer", "MEMBER", m_connect_mcp_server),
+    Case("disconnectMCPServer", "MEMBER", m_disconnect_mcp_server),
+    Case("reportDetectedMCPServers", "MEMBER", m_report_detected_mcp_servers),
 ]
 BY_NAME = {case.operation: case for case in CASES}
 

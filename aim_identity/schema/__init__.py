@@ -20,12 +20,14 @@ from aim_identity.resolvers import accounts as account_resolvers
 from aim_identity.resolvers import actions as action_resolvers
 from aim_identity.resolvers import agents as agent_resolvers
 from aim_identity.resolvers import api_keys as api_key_resolvers
+from aim_identity.resolvers import mcp as mcp_resolvers
 from aim_identity.resolvers import nodes as node_resolvers
 from aim_identity.resolvers import verification as verification_resolvers
 from aim_identity.schema.actions import ActionDecision, ReportActionResultPayload
 from aim_identity.schema.agents import Agent, AgentPayload, CreateAgentPayload, DeleteAgentPayload
 from aim_identity.schema.api_keys import ApiKey, ApiKeyPayload, CreateApiKeyPayload
 from aim_identity.schema.errors import ErrorCodes
+from aim_identity.schema.mcp import MCPServer, MCPServerPayload, ReportDetectedMCPServersPayload
 from aim_identity.schema.limits import cost_limit
 from aim_identity.schema.node import Node
 from aim_identity.schema.organizations import Organization
@@ -43,8 +45,8 @@ def field(resolver, *permissions):
     return strawberry.field(resolver=resolver, permission_classes=list(permissions))
 
 
-def mutation(resolver, *permissions):
-    return strawberry.mutation(resolver=resolver, permission_classes=list(permissions))
+def mutation(resolver, *permissions, name: str | None = None):
+    return strawberry.mutation(resolver=resolver, permission_classes=list(permissions), name=name)
 
 
 @strawberry.type
@@ -56,6 +58,8 @@ class Query:
     agents: Connection[Agent] = field(agent_resolvers.list_agents, VIEWER)
     agent: Agent | None = field(agent_resolvers.agent, SignedIn)
     api_keys: list[ApiKey] = field(api_key_resolvers.list_api_keys, VIEWER)
+    mcp_servers: Connection[MCPServer] = field(mcp_resolvers.list_mcp_servers, VIEWER)
+    mcp_server: MCPServer | None = field(mcp_resolvers.mcp_server, VIEWER)
 
 
 @strawberry.type
@@ -80,6 +84,14 @@ class Mutation:
     revoke_capability: AgentPayload = mutation(agent_resolvers.revoke_capability, MANAGER)
     rotate_agent_key: AgentPayload = mutation(agent_resolvers.rotate_agent_key, SignedIn)
     submit_agent_feedback: AgentPayload = mutation(agent_resolvers.submit_agent_feedback, MEMBER)
+
+    register_mcp_server: MCPServerPayload = mutation(mcp_resolvers.register_mcp_server, MEMBER,
+                                                     name="registerMCPServer")
+    connect_mcp_server: AgentPayload = mutation(mcp_resolvers.connect_mcp_server, MEMBER, name="connectMCPServer")
+    disconnect_mcp_server: AgentPayload = mutation(mcp_resolvers.disconnect_mcp_server, MEMBER,
+                                                   name="disconnectMCPServer")
+    report_detected_mcp_servers: ReportDetectedMCPServersPayload = mutation(
+        mcp_resolvers.report_detected_mcp_servers, SignedIn, name="reportDetectedMCPServers")
 
     request_verification_challenge: VerificationChallenge = mutation(verification_resolvers.request_verification_challenge)
     verify_agent: VerifyAgentPayload = mutation(verification_resolvers.verify_agent)

@@ -75,3 +75,44 @@ class MCPServer(Node):
 async def load_mcp_server(info, global_id: str) -> MCPServer | None:
     row = await info.context.loaders.by_id(m.MCPServer).load(ids.decode(global_id, "MCPServer"))
     return MCPServer.of(row) if row else None
+
+
+@strawberry.input
+class RegisterMCPServerInput:
+    name: str
+    url: str
+    description: str | None = None
+    public_key: str | None = None
+    capabilities: list[str] | None = None
+
+
+@strawberry.type
+class MCPServerPayload:
+    mcp_server: MCPServer
+
+
+@strawberry.input
+class ConnectMCPServerInput:
+    agent_id: strawberry.ID
+    mcp_server_id: strawberry.ID
+
+
+@strawberry.input
+class DetectedMCPServer:
+    name: str
+    command: str | None = None
+    args: list[str] | None = None
+    url: str | None = None
+
+
+@strawberry.input
+class ReportDetectedMCPServersInput:
+    agent_id: strawberry.ID
+    servers: list[DetectedMCPServer]
+    source: str | None = "claude_desktop_config"
+
+
+@strawberry.type
+class ReportDetectedMCPServersPayload:
+    agent: Annotated[Agent, strawberry.lazy("aim_identity.schema.agents")]
+    registered: list[MCPServer]

@@ -30,8 +30,10 @@ def loadable(type_name: str):
 
 
 async def resolve_node(info, global_id: str) -> Node | None:
-    info.context.signed_in()
+    principal = info.context.signed_in()
     type_name, _ = ids.parse(global_id)
+    if principal.kind == "agent" and type_name != "Agent":
+        return None  # an agent token reads its own Agent, nothing else
     load = _LOADERS.get(type_name)
     if load is None:
         raise NotFound("No such object")

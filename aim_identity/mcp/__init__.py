@@ -1,0 +1,1 @@
+"""MCP servers: the registry, and which agents talk to which servers."""
