@@ -28,6 +28,7 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from aim_identity import ids
+from aim_identity.schema.subscriptions import AGENT_KINDS
 from tests.conftest import TEST_SECRET, free_port, postgres_server
 from tests.support import Api, Org, create_agent, register
 
@@ -162,7 +163,8 @@ class Processes:
 
 
 @pytest.fixture
-async def procs(tmp_path):
+async def procs(tmp_path, database):
+    """Stopped before the test's database is dropped."""
     group = Processes(tmp_path)
     try:
         yield group
@@ -337,7 +339,7 @@ class RawChannel(Waitable):
 
 
 @pytest.fixture
-async def listeners():
+async def listeners(procs):
     """Subscribers and raw channels opened by a test; closed before its processes stop."""
     opened: list[Waitable] = []
     try:
@@ -370,6 +372,19 @@ def assert_each_created_once(subscriber: Subscriber, expected: list[str]) -> Non
     assert not repeats, f"agent.created delivered more than once: {repeats}"
     assert set(seen) == set(expected), f"missing {len(set(expected) - set(seen))}, unexpected {set(seen) - set(expected)}"
     assert len(subscriber.created()) == len(expected)
+
+
+async def wait_agent_events(subscriber: Subscriber, db: asyncpg.Connection, procs: Processes) -> int:
+    """Until the subscriber holds one message per agent event in the (drained) outbox: their number.
+    Delivery trails publication (each message loads its agent), so a drained outbox is not enough."""
+    await wait_outbox_drained(db, 10, procs)
+    expected = await db.fetchval("SELECT count(*) FROM outbox_events WHERE kind = ANY($1::text[])",
+                                 sorted(AGENT_KINDS))
+    assert await subscriber.wait_until(lambda events: len(events) >= expected, 10), (
+        f"{len(subscriber.events)} of {expected} agent events delivered\n{procs.logs()}")
+    await asyncio.sleep(1)  # room for a late repeat to show up
+    assert len(subscriber.events) == expected, "some agent event was delivered twice"
+    return expected
 
 
 def all_created(expected: list[str]) -> Callable[[list[dict]], bool]:
@@ -467,8 +482,7 @@ async def test_a_relay_killed_mid_publish_loses_nothing_and_repeats_nothing(proc
     procs.worker(database_url, REDIS_URL)
     assert await subscriber.wait_until(all_created(agents), 20), (
         f"{len(set(subscriber.created()))} of 150 agent.created delivered\n{procs.logs()}")
-    await wait_outbox_drained(db, 10, procs)
-    await asyncio.sleep(1)  # room for a late repeat to show up
+    await wait_agent_events(subscriber, db, procs)
     assert_each_created_once(subscriber, agents)
     # Nothing lost on the way: every committed event reached Redis at least once.
     event_ids = {str(r["event_id"]) for r in await db.fetch("SELECT event_id FROM outbox_events")}
@@ -486,9 +500,8 @@ async def test_events_published_again_after_a_crash_are_not_delivered_twice(proc
     agents = await create_agents(org.admin.api, 20, "again")
     procs.worker(database_url, REDIS_URL)
     assert await subscriber.wait_until(all_created(agents), 15), procs.logs()
-    await wait_outbox_drained(db, 10, procs)
+    delivered = await wait_agent_events(subscriber, db, procs)
     assert_each_created_once(subscriber, agents)
-    delivered = len(subscriber.events)
 
     rows = await db.fetch("SELECT id, event_id FROM outbox_events WHERE published_at IS NOT NULL "
                           "AND kind = 'agent.created' ORDER BY id LIMIT 10")
@@ -520,8 +533,7 @@ async def test_several_relays_publish_each_event_once(procs, database, listeners
     # More while they run: every poll of every relay now races the others for the same fresh rows.
     agents += await create_agents(org.admin.api, 50, "live")
     assert await subscriber.wait_until(all_created(agents), 20), procs.logs()
-    await wait_outbox_drained(db, 10, procs)
-    await asyncio.sleep(1)
+    await wait_agent_events(subscriber, db, procs)
     assert_each_created_once(subscriber, agents)
     # Below the per-process de-duplication: no relay put any event on Redis twice.
     published = raw.ids()

@@ -199,7 +199,7 @@ AGENT_NESTED = """query($id: ID!) { agent(id: $id) {
 
 
 async def test_nested_fields_hold_only_the_callers_rows(world: World) -> None:
-    api, a, b = world.a.org.admin.api, world.a, world.b
+    api, a = world.a.org.admin.api, world.a
     agent = (await api(AGENT_NESTED, id=a.verified.id))["agent"]
     verified_pk = pk(a.verified.id, "Agent")
     assert agent["createdBy"] == {"id": a.org.admin.user_id}

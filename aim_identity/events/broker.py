@@ -38,6 +38,9 @@ class ResilientRedisBackend(RedisBackend):
         await self._pubsub.subscribe(channel)
         self._ready.set()
 
+    async def ping(self) -> None:
+        await self._conn.ping()
+
     async def _pubsub_listener(self) -> None:
         while True:
             await self._ready.wait()
@@ -75,6 +78,11 @@ class OnceBackend(BroadcastBackend):
     async def publish(self, channel: str, message: Any) -> None:
         await self.inner.publish(channel, message)
 
+    async def ping(self) -> None:
+        """Raises while Redis is unreachable; in memory there is nothing to reach."""
+        if isinstance(self.inner, ResilientRedisBackend):
+            await self.inner.ping()
+
     async def next_published(self) -> Event:
         while True:
             event = await self.inner.next_published()
@@ -98,13 +106,17 @@ def backend_for(url: str) -> BroadcastBackend:
 
 class Broker:
     def __init__(self, url: str) -> None:
-        self.broadcast = Broadcast(backend=backend_for(url))
+        self.backend = backend_for(url)
+        self.broadcast = Broadcast(backend=self.backend)
 
     async def connect(self) -> None:
         await self.broadcast.connect()
 
     async def disconnect(self) -> None:
         await self.broadcast.disconnect()
+
+    async def ping(self) -> None:
+        await self.backend.ping()
 
     async def publish(self, event: dict[str, Any]) -> None:
         await self.broadcast.publish(channel(event["organizationId"]), json.dumps(event))

@@ -18,7 +18,8 @@ from aim_identity.models import OutboxEvent
 log = logging.getLogger(__name__)
 BATCH = 200
 IDLE_POLL = 0.1
-# After an outage, give every process time to re-subscribe before the backlog goes out.
+# Once the broker answers again after an outage, give every process time to re-subscribe (each retries
+# every 0.5 s) before the backlog goes out: Redis keeps nothing for a subscriber that is not there yet.
 RECOVERY_GRACE = 2.0
 
 _pending = asyncio.Event()
@@ -50,6 +51,9 @@ async def run(broker: Broker) -> None:
     while True:
         try:
             if failing:
+                # Counted from when the broker is back, not from the last failure: otherwise a retry that
+                # lands just after Redis returns publishes before the subscribers are listening again.
+                await broker.ping()
                 await asyncio.sleep(RECOVERY_GRACE)
             published = await relay_once(broker)
             if failing:

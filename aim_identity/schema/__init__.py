@@ -106,11 +106,14 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ErrorCodes(mask=settings.production),
     ]
     if settings.production:
+        # The rules are built once: ValidationCache keys on the rule classes, and the limiters make a
+        # new class each time they are constructed.
+        rules = [*QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+                 *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+                 NoSchemaIntrospectionCustomRule, cost_limit(settings.max_query_cost)]
         extensions += [
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: AddValidationRules([NoSchemaIntrospectionCustomRule, cost_limit(settings.max_query_cost)]),
+            lambda: AddValidationRules(rules),
         ]
     return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
                              scalar_overrides=SCALAR_OVERRIDES)

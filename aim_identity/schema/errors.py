@@ -49,7 +49,7 @@ class ErrorCodes(SchemaExtension):
         except GraphQLError as error:
             # Raised by another extension's hook, e.g. ParserCache's on_parse for a syntax error or too
             # many tokens: strawberry makes the result from the error itself, after this hook.
-            raise shape(error, self.mask)
+            raise shape(error, self.mask) from None
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [shape(e, self.mask) for e in result.errors]

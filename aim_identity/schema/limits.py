@@ -3,8 +3,6 @@ page size it asks for. Documents above the budget are refused before anything ru
 
 from __future__ import annotations
 
-import functools
-
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -22,9 +20,6 @@ from aim_identity.schema.pagination import MAX_PAGE
 PAGE_ARGUMENTS = ("first", "last")
 
 
-# One class per budget: strawberry's ValidationCache keys on the rule classes, so a class made
-# afresh for every request would make every request validate its document again.
-@functools.cache
 def cost_limit(budget: int) -> type[ValidationRule]:
     class QueryCost(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_args) -> None:
