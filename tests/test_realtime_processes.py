@@ -55,7 +55,7 @@ class Proc:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - the process writes to it until stop()
         self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL)
 
@@ -102,7 +102,7 @@ class Server(Proc):
                     async with http.get(f"{self.base}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as r:
                         if r.status == 200:
                             return self
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (aiohttp.ClientError, TimeoutError):
                     pass
                 await asyncio.sleep(0.1)
         raise AssertionError(f"{self.name} never became healthy\n{self.tail()}")
@@ -190,7 +190,12 @@ async def template_db():
     env = Processes.env(_database_url(name), "memory://")
     migrate = await asyncio.create_subprocess_exec(AIMCTL, "migrate", env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                                    stderr=subprocess.STDOUT)
-    output, _ = await asyncio.wait_for(migrate.communicate(), 120)
+    try:
+        output, _ = await asyncio.wait_for(migrate.communicate(), 120)
+    finally:
+        if migrate.returncode is None:
+            migrate.kill()
+            await migrate.wait()
     assert migrate.returncode == 0, output.decode(errors="replace")
     try:
         yield name
@@ -286,10 +291,8 @@ class Waitable:
     async def close(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            try:
-                await self.task
-            except BaseException:  # cancelled, or already failed: the test reports what matters
-                pass
+            # Cancelled, or already failed: the test has reported what matters.
+            await asyncio.gather(self.task, return_exceptions=True)
 
 
 class Subscriber(Waitable):
@@ -370,7 +373,8 @@ def assert_each_created_once(subscriber: Subscriber, expected: list[str]) -> Non
     seen = Counter(subscriber.created())
     repeats = {agent: n for agent, n in seen.items() if n > 1}
     assert not repeats, f"agent.created delivered more than once: {repeats}"
-    assert set(seen) == set(expected), f"missing {len(set(expected) - set(seen))}, unexpected {set(seen) - set(expected)}"
+    assert set(seen) == set(expected), (f"missing {len(set(expected) - set(seen))}, "
+                                        f"unexpected {set(seen) - set(expected)}")
     assert len(subscriber.created()) == len(expected)
 
 
@@ -407,15 +411,14 @@ async def test_an_event_from_one_replica_reaches_a_subscriber_on_another(procs, 
     latencies, created = [], []
     for i in range(5):
         start = time.monotonic()
-        agent = await create_agent(org.admin.api, name=f"cross-replica-{i}")  # over HTTP, to B
-        arrived = await subscriber.wait_until(
-            lambda events: any(e["kind"] == "agent.created" and e["agentId"] == agent.id for e in events), 5)
-        assert arrived, f"agent.created never reached replica A\n{procs.logs()}"
+        agent_id = (await create_agent(org.admin.api, name=f"cross-replica-{i}")).id  # over HTTP, to B
+        assert await subscriber.wait_until(all_created([agent_id]), 5), (
+            f"agent.created never reached replica A\n{procs.logs()}")
         at, event = next((t, e) for t, e in subscriber.events
-                         if e["kind"] == "agent.created" and e["agentId"] == agent.id)
+                         if e["kind"] == "agent.created" and e["agentId"] == agent_id)
         assert event["agent"] == {"name": f"cross-replica-{i}"}
         latencies.append(at - start)
-        created.append(agent.id)
+        created.append(agent_id)
     print(f"\ncross-replica latency, mutation sent on B -> event on A: "
           f"{', '.join(f'{s * 1000:.0f} ms' for s in latencies)}")
     assert max(latencies) < 1.0, latencies
@@ -471,7 +474,8 @@ async def test_a_relay_killed_mid_publish_loses_nothing_and_repeats_nothing(proc
     assert not subscriber.events, "an event went out with no relay running"
 
     worker = procs.worker(database_url, REDIS_URL)
-    assert await raw.wait_until(lambda events: len(events) >= 5, 20), f"the first relay published nothing\n{worker.tail()}"
+    assert await raw.wait_until(lambda events: len(events) >= 5, 20), (
+        f"the first relay published nothing\n{worker.tail()}")
     await worker.kill9()
     published_before_kill = len(raw.events)
     marked_before_kill = backlog - await unpublished(db)
