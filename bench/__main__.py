@@ -1,4 +1,4 @@
-"""`python -m bench`: the floor, the GraphQL agents query and challenge-response, measured in one run.
+"""`python -m bench`: the floor, the GraphQL agents query, challenge-response and fan-out, in one run.
 
 Needs AIM_BENCH_DATABASE_URL (an empty PostgreSQL database) and AIM_BENCH_REDIS_URL; `make bench`
 starts both and sets them. It migrates the database, starts AIM (`aimctl serve`, AIM_ENV=production)
@@ -11,6 +11,10 @@ and the floor (`python -m bench.floor`) as one-worker uvicorn processes, seeds o
 
 and prints req/s and latency percentiles for each, the ratio b/a and the targets. Numbers from a
 shared machine are noisy; the ratios within one run are what to compare.
+
+  (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
+               100 published events: commit-to-delivery p50/p99 and memory per idle subscription
+               (bench/fanout.py; it starts its own API and worker, see there)
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
+from bench import fanout
 from bench.load import AGENTS_QUERY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,6 +257,33 @@ def report(results: dict[str, dict]) -> dict:
     return verdict
 
 
+def write_json(args: argparse.Namespace, results: dict, verdict: dict, fanout_results: dict | None = None) -> None:
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        document = {"setup": {"connections": args.connections, "duration_s": args.duration,
+                              "warmup_s": args.warmup, "uvicorn": loop_and_http(),
+                              "versions": versions(), "cpus": os.cpu_count()},
+                    "results": results, "verdict": verdict}
+        if fanout_results is not None:
+            document["fanout"] = fanout_results
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"results written to {args.json}")
+
+
+def run_fanout(options: fanout.Options, database_url: str, redis_url: str, base_env: dict[str, str], workdir: Path,
+               args: argparse.Namespace, results: dict, verdict: dict) -> int:
+    """(d), after the others: each N on its own fresh API process (bench/fanout.py)."""
+    print(f"running (d) fan-out, N = {', '.join(f'{n:,}' for n in options.sizes)} ...", flush=True)
+    fanout_results = fanout.run(options, database_url, redis_url, SECRET, aimctl(), workdir, base_env)
+    if results:
+        print()
+        print("request path (repeated from above, to sit with fan-out):")
+        report(results)
+    verdict = {**verdict, **fanout.report(fanout_results)}
+    write_json(args, results, verdict, fanout_results)
+    return 1 if any(r["errors"] for r in results.values()) or fanout.failed(fanout_results) else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=float(os.environ.get("AIM_BENCH_DURATION", 10)),
@@ -259,17 +291,39 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=float(os.environ.get("AIM_BENCH_WARMUP", 3)),
                         help="warm-up seconds per scenario, not measured (default 3)")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--scenarios", default="floor,graphql,verify",
-                        help="comma-separated subset of floor,graphql,verify")
+    parser.add_argument("--scenarios", default="floor,graphql,verify,fanout",
+                        help="comma-separated subset of floor,graphql,verify,fanout")
+    parser.add_argument("--fanout-sizes", default="100,1000,5000",
+                        help="fan-out: subscriber counts, one fresh API process each (default 100,1000,5000)")
+    parser.add_argument("--fanout-events", type=int, default=100, help="fan-out: events published per N")
+    parser.add_argument("--fanout-rate", type=float, default=20.0, help="fan-out: createAgent mutations per second")
+    parser.add_argument("--fanout-drain", type=float, default=60.0,
+                        help="fan-out: seconds to wait for deliveries after the last publish")
+    parser.add_argument("--fanout-relay", choices=("worker", "inprocess"), default="worker",
+                        help="fan-out: AIM_ENV=production + aimctl worker (default), or development relaying"
+                             " in the API process")
+    parser.add_argument("--fanout-deflate", choices=("on", "off"), default="on",
+                        help="fan-out: subscribers offer permessage-deflate, as browsers do (default on)")
+    parser.add_argument("--fanout-anchor", choices=("on", "off"), default="on",
+                        help="fan-out: one subscription holds the organization's channel before the N subscribe"
+                             " (default on; off exposes the concurrent-first-subscribe race)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--hold", action="store_true",
                         help="after seeding, print the URLs and pids and wait (for a profiler); Ctrl-C ends")
     parser.add_argument("--keep", action="store_true", help="keep the server logs and spec file")
     args = parser.parse_args()
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = set(scenarios) - set(LABELS)
+    unknown = set(scenarios) - set(LABELS) - {"fanout"}
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    request_path = [s for s in scenarios if s in LABELS]
+    try:
+        fanout_options = fanout.Options(
+            sizes=[int(n) for n in args.fanout_sizes.split(",") if n.strip()], events=args.fanout_events,
+            rate=args.fanout_rate, relay=args.fanout_relay, deflate=args.fanout_deflate == "on",
+            drain=args.fanout_drain, anchor=args.fanout_anchor == "on")
+    except ValueError:
+        parser.error("--fanout-sizes takes comma-separated integers")
 
     database_url = os.environ.get("AIM_BENCH_DATABASE_URL")
     if not database_url or not database_url.startswith("postgres"):
@@ -287,6 +341,9 @@ def main() -> int:
                    "AIM_REDIS_URL": redis_url, "AIM_HOST": "127.0.0.1"}
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+        if not request_path and not args.hold:
+            return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {})
 
         aim_port, floor_port = free_port(), free_port()
         aim = start("aim", [*aimctl(), "serve", "--port", str(aim_port)], aim_env, aim_port, workdir)
@@ -322,7 +379,7 @@ def main() -> int:
             return 1
 
         results: dict[str, dict] = {}
-        for scenario in scenarios:
+        for scenario in request_path:
             server = floor if scenario == "floor" else aim
             watches = {"app": str(server.process.pid)}
             if postmaster:
@@ -332,14 +389,13 @@ def main() -> int:
             for message, count in results[scenario]["error_samples"].items():
                 print(f"    {count} x {message}")
         verdict = report(results)
-
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"setup": {"connections": args.connections, "duration_s": args.duration,
-                                                        "warmup_s": args.warmup, "uvicorn": loop_and_http(),
-                                                        "versions": versions(), "cpus": os.cpu_count()},
-                                             "results": results, "verdict": verdict}, indent=2) + "\n")
-            print(f"results written to {args.json}")
+        if "fanout" in scenarios:
+            # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
+            for server in reversed(servers):
+                stop(server)
+            servers.clear()
+            return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, results, verdict)
+        write_json(args, results, verdict)
         return 1 if any(r["errors"] for r in results.values()) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
