@@ -21,11 +21,6 @@ def tortoise_config(database_url: str) -> dict:
     }
 
 
-def dialect() -> str:
-    """`postgres` or `sqlite`: the few statements that differ branch on this."""
-    return Tortoise.get_connection("default").capabilities.dialect
-
-
 async def migrate(database_url: str) -> None:
     """Apply every pending migration; running it again changes nothing."""
     try:

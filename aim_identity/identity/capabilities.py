@@ -21,7 +21,3 @@ def validate(name: str) -> str:
 def allows(grants: Iterable[str], capability: str) -> bool:
     return any(grant == capability or grant.endswith("*") and capability.startswith(grant[:-1])
                for grant in grants)
-
-
-def is_wildcard(grant: str) -> bool:
-    return grant.endswith("*")
