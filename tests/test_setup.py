@@ -21,8 +21,7 @@ from tortoise.transactions import in_transaction
 
 from aim_identity import ids
 from aim_identity import models as m
-from aim_identity.db import dialect
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, postgres_server
 from tests.support import Org
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,7 +187,7 @@ class Undo(Exception):
 
 
 async def test_audit_log_refuses_truncate_on_postgres(server):
-    if dialect() != "postgres":
+    if postgres_server() is None:
         pytest.skip("SQLite has no TRUNCATE")
     with pytest.raises((OperationalError, asyncpg.PostgresError), match="append-only"):
         async with in_transaction() as conn:
