@@ -18,7 +18,7 @@ from broadcaster import Broadcast
 from broadcaster._backends.base import BroadcastBackend
 from broadcaster._backends.memory import MemoryBackend
 from broadcaster._backends.redis import RedisBackend
-from broadcaster._base import Event
+from broadcaster._base import Event, Subscriber
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -86,13 +86,14 @@ class OnceBackend(BroadcastBackend):
     async def next_published(self) -> Event:
         while True:
             event = await self.inner.next_published()
-            event_id = json.loads(event.message)["id"]
-            if event_id in self._seen:
+            # Parsed once here for every subscriber of this process.
+            message = json.loads(event.message)
+            if message["id"] in self._seen:
                 continue
-            self._seen[event_id] = None
+            self._seen[message["id"]] = None
             if len(self._seen) > RECENT_IDS:
                 self._seen.popitem(last=False)
-            return event
+            return Event(channel=event.channel, message=message)
 
 
 def backend_for(url: str) -> BroadcastBackend:
@@ -104,10 +105,32 @@ def backend_for(url: str) -> BroadcastBackend:
     raise ValueError(f"Unsupported AIM_REDIS_URL scheme {scheme!r}: use redis:// or memory://")
 
 
+class RegisteredBroadcast(Broadcast):
+    """broadcaster 0.3.1 records a channel's first subscriber only after the backend subscription
+    returns, so subscribers arriving meanwhile overwrite each other and never hear a thing. Here each
+    subscriber is recorded before anything is awaited."""
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscriber]:
+        queue: asyncio.Queue = asyncio.Queue()
+        subscribers = self._subscribers.setdefault(channel, set())
+        subscribers.add(queue)
+        try:
+            if len(subscribers) == 1:
+                await self._backend.subscribe(channel)
+            yield Subscriber(queue)
+        finally:
+            subscribers.discard(queue)
+            if not subscribers and self._subscribers.get(channel) is subscribers:
+                del self._subscribers[channel]
+                await self._backend.unsubscribe(channel)
+            await queue.put(None)
+
+
 class Broker:
     def __init__(self, url: str) -> None:
         self.backend = backend_for(url)
-        self.broadcast = Broadcast(backend=self.backend)
+        self.broadcast = RegisteredBroadcast(backend=self.backend)
 
     async def connect(self) -> None:
         await self.broadcast.connect()
@@ -125,4 +148,4 @@ class Broker:
     async def events(self, organization_id: object) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         """The organization's events, in the order the relay published them."""
         async with self.broadcast.subscribe(channel(organization_id)) as subscriber:
-            yield (json.loads(event.message) async for event in subscriber)
+            yield (event.message async for event in subscriber)

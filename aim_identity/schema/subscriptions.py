@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -52,7 +53,25 @@ async def _stream(info: Info, role: m.Role = m.Role.VIEWER) -> AsyncIterator[tup
                 principal = await still_valid(principal, ctx.keyring, ctx.settings)
                 if principal is None or principal.role is None or not principal.role >= role:
                     return
-            yield event, Loaders(principal.organization_id)
+            loaders = _loaders_for(event["id"], principal)
+            ctx.loaders = loaders  # nested fields read this event's rows, not the connection's first ones
+            yield event, loaders
+
+
+# All subscribers of one event in this process share its loaders, so each row loads once per event,
+# not once per subscriber.
+_EVENT_LOADERS: OrderedDict[tuple, Loaders] = OrderedDict()
+_EVENT_LOADERS_KEPT = 256
+
+
+def _loaders_for(event_id: str, principal) -> Loaders:
+    key = (event_id, principal.organization_id, principal.agent_id)
+    loaders = _EVENT_LOADERS.get(key)
+    if loaders is None:
+        loaders = _EVENT_LOADERS[key] = Loaders(principal.organization_id, principal.agent_id)
+        if len(_EVENT_LOADERS) > _EVENT_LOADERS_KEPT:
+            _EVENT_LOADERS.popitem(last=False)
+    return loaders
 
 
 def _uuid(global_id: str | None, type_name: str):
@@ -69,9 +88,24 @@ class SecurityEvent:
     kind: str
     severity: Severity
     occurred_at: datetime
-    threat: Threat | None
-    anomaly: Anomaly | None
-    agent: Agent | None
+    event: strawberry.Private[dict[str, Any]]
+    loaders: strawberry.Private[Loaders]
+
+    @strawberry.field
+    async def threat(self) -> Threat | None:
+        row = await self.loaders.by_id(m.Threat).load(_uuid(self.event["threatId"], "Threat")) \
+            if self.event.get("threatId") else None
+        return Threat.of(row) if row else None
+
+    @strawberry.field
+    async def anomaly(self) -> Anomaly | None:
+        row = await self.loaders.by_id(m.Anomaly).load(_uuid(self.event["anomalyId"], "Anomaly")) \
+            if self.event.get("anomalyId") else None
+        return Anomaly.of(row) if row else None
+
+    @strawberry.field
+    async def agent(self) -> Agent | None:
+        return await _agent(self.loaders, self.event.get("agentId"))
 
 
 @strawberry.type
@@ -79,7 +113,11 @@ class AgentEvent:
     kind: str
     occurred_at: datetime
     agent_id: strawberry.ID
-    agent: Agent | None
+    loaders: strawberry.Private[Loaders]
+
+    @strawberry.field
+    async def agent(self) -> Agent | None:
+        return await _agent(self.loaders, self.agent_id)
 
 
 @strawberry.type
@@ -103,14 +141,8 @@ class Subscription:
             severity = m.Severity(event.get("severity") or KIND_SEVERITY.get(event["kind"], m.Severity.INFO))
             if SEVERITY_ORDER.index(severity) < floor:
                 continue
-            threat = await loaders.by_id(m.Threat).load(_uuid(event.get("threatId"), "Threat")) \
-                if event.get("threatId") else None
-            anomaly = await loaders.by_id(m.Anomaly).load(_uuid(event.get("anomalyId"), "Anomaly")) \
-                if event.get("anomalyId") else None
             yield SecurityEvent(kind=event["kind"], severity=severity, occurred_at=parse_datetime(event["occurredAt"]),
-                                threat=Threat.of(threat) if threat else None,
-                                anomaly=Anomaly.of(anomaly) if anomaly else None,
-                                agent=await _agent(loaders, event.get("agentId")))
+                                event=event, loaders=loaders)
 
     @strawberry.subscription
     async def agent_events(self, info: Info, agent_id: strawberry.ID | None = None
@@ -119,8 +151,7 @@ class Subscription:
             if event["kind"] not in AGENT_KINDS or agent_id and event.get("agentId") != agent_id:
                 continue
             yield AgentEvent(kind=event["kind"], occurred_at=parse_datetime(event["occurredAt"]),
-                             agent_id=strawberry.ID(event["agentId"]),
-                             agent=await _agent(loaders, event["agentId"]))
+                             agent_id=strawberry.ID(event["agentId"]), loaders=loaders)
 
     @strawberry.subscription
     async def trust_score_changes(self, info: Info, agent_id: strawberry.ID | None = None
