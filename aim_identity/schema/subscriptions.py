@@ -46,7 +46,9 @@ async def _stream(info: Info, role: m.Role = m.Role.VIEWER) -> AsyncIterator[tup
             if timeout is not None and timeout <= 0:
                 return
             try:
-                event = await asyncio.wait_for(iterator.__anext__(), timeout)
+                # asyncio.timeout, unlike wait_for, adds no task to each idle subscription.
+                async with asyncio.timeout(timeout):
+                    event = await iterator.__anext__()
             except (TimeoutError, StopAsyncIteration):
                 return
             if event["kind"] in CREDENTIAL_KINDS:
