@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import aiohttp
 from nacl.signing import SigningKey
 
 from bench import fanout
+from bench.harness import free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,12 +65,6 @@ class Server:
     url: str
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def aimctl() -> list[str]:
     script = Path(sys.executable).parent / "aimctl"
     if script.exists():
@@ -78,11 +72,13 @@ def aimctl() -> list[str]:
     return [sys.executable, "-c", "from aim_identity.cli import main; main()"]
 
 
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+def healthy(server: Server) -> None:
+    def alive() -> None:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{tail(server.log)}")
+
+    wait_healthy(server.url, alive, lambda: RuntimeError(
+        f"{server.name} did not become healthy in time:\n{tail(server.log)}"))
 
 
 def start(name: str, command: list[str], env: dict[str, str], port: int, workdir: Path) -> Server:
@@ -93,23 +89,6 @@ def start(name: str, command: list[str], env: dict[str, str], port: int, workdir
     return Server(name, process, log, f"http://127.0.0.1:{port}")
 
 
-def wait_healthy(server: Server, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{tail(server.log)}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{server.name} did not become healthy in {timeout:.0f} s:\n{tail(server.log)}")
-
-
 def stop(server: Server) -> None:
     if server.process.poll() is None:
         server.process.terminate()
@@ -118,15 +97,6 @@ def stop(server: Server) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait(5)
-
-
-async def gql(session: aiohttp.ClientSession, url: str, query: str, token: str | None = None, **variables) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with session.post(url, json={"query": query, "variables": variables}, headers=headers) as response:
-        body = await response.json(content_type=None)
-    if response.status != 200 or body.get("errors"):
-        raise RuntimeError(f"{query.split('(')[0].strip()} failed: HTTP {response.status} {body}")
-    return body["data"]
 
 
 async def seed(url: str) -> dict:
@@ -348,14 +318,14 @@ def main() -> int:
         aim_port, floor_port = free_port(), free_port()
         aim = start("aim", [*aimctl(), "serve", "--port", str(aim_port)], aim_env, aim_port, workdir)
         servers.append(aim)
-        wait_healthy(aim)
+        healthy(aim)
         data = asyncio.run(seed(aim.url))
 
         floor_env = {**base_env, "AIM_BENCH_DATABASE_URL": database_url, "AIM_BENCH_ORG_ID": data["organization_id"]}
         floor = start("floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port)], floor_env,
                       floor_port, workdir)
         servers.append(floor)
-        wait_healthy(floor)
+        healthy(floor)
         urls = {"floor": f"{floor.url}/agents", "graphql": f"{aim.url}/graphql", "verify": f"{aim.url}/graphql"}
         asyncio.run(same_agents(urls["floor"], urls["graphql"], data["token"]))
 

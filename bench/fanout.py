@@ -31,17 +31,17 @@ import json
 import math
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import aiohttp
+
+from bench.harness import free_port, gql, tail, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIPTION = "subscription Fanout { agentEvents { kind agentId agent { createdAt } } }"
@@ -87,19 +87,6 @@ def raise_nofile(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -138,30 +125,16 @@ class Processes:
                 raise FanoutError(f"{name} exited with {process.returncode}:\n{tail(self.log(name))}")
 
     def stop_all(self) -> None:
-        for name, process in reversed(self.started):
+        for _, process in reversed(self.started):
             if process.poll() is None:
                 process.terminate()
-        for name, process in reversed(self.started):
+        for _, process in reversed(self.started):
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
         self.started.clear()
-
-
-def wait_healthy(url: str, processes: Processes, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        processes.check()
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise FanoutError(f"the API did not become healthy in {timeout:.0f} s:\n{tail(processes.log('api'))}")
 
 
 async def quiesce(pid: int, timeout: float = 45.0, window: float = 0.5, idle_share: float = 0.05) -> float:
@@ -231,15 +204,6 @@ class Subscribers:
 # ---------------------------------------------------------------- GraphQL over HTTP
 
 
-async def gql(session: aiohttp.ClientSession, url: str, query: str, token: str | None = None, **variables) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with session.post(url, json={"query": query, "variables": variables}, headers=headers) as response:
-        body = await response.json(content_type=None)
-    if response.status != 200 or body.get("errors"):
-        raise FanoutError(f"{query.split('(')[0].strip()} failed: HTTP {response.status} {str(body)[:300]}")
-    return body["data"]
-
-
 def timestamp(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
@@ -275,7 +239,7 @@ async def publish(session: aiohttp.ClientSession, url: str, token: str, count: i
         except TimeoutError:
             errors.append(f"timeout: no answer in {MUTATION_TIMEOUT_S:g} s")
             return None
-        except (FanoutError, aiohttp.ClientError) as exc:
+        except (RuntimeError, aiohttp.ClientError) as exc:  # a failed mutation, FanoutError included
             errors.append(f"{type(exc).__name__}: {exc}"[:200])
             return None
 
@@ -452,7 +416,8 @@ def run_one(n: int, options: Options, env: dict[str, str], database_url: str, ai
         if options.relay == "worker":
             processes.start("worker", [*aimctl, "worker"], api_env)
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, processes)
+        wait_healthy(url, processes.check, lambda: FanoutError(
+            f"the API did not become healthy in time:\n{tail(processes.log('api'))}"))
         say(f"  N = {n:,}: API pid {api.pid} at {url}")
         try:
             result = asyncio.run(measure(n, url, api.pid, options, database_url, workdir, say))

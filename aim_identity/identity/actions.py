@@ -16,7 +16,7 @@ from aim_identity.audit.chain import rfc3339
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.identity import capabilities, keys
-from aim_identity.identity.agents import signed_by_retired_key
+from aim_identity.identity.agents import signed_by_retired_key, signing_agent
 from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
     ActionDecision,
@@ -64,10 +64,7 @@ async def authorize(actor: Actor, settings: Settings, agent_gid: str, capability
     keys.nonce(nonce)
     if context is not None and not isinstance(context, dict):
         raise BadUserInput("context must be a JSON object", field="context")
-    agent_id = ids.decode(agent_gid, "Agent")
-    query = scoped(Agent, actor.organization_id) if actor.organization_id else Agent.all()
-    if not await query.filter(id=agent_id).exists():
-        raise NotFound("No such agent")
+    agent_id = (await signing_agent(actor.organization_id, agent_gid)).id
     signed = message(agent_gid, capability, resource, timestamp, nonce, context)
     now = datetime.now(timezone.utc)
     risk = risk_level(capability)

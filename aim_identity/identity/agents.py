@@ -50,6 +50,16 @@ async def locked(actor: Actor, agent_gid: str) -> Agent:
     return agent
 
 
+async def signing_agent(organization_id: uuid.UUID | None, agent_gid: str) -> Agent:
+    """The agent behind a request its signature authenticates. These requests need no credential; a
+    caller who sends one anyway is held to its organization."""
+    query = scoped(Agent, organization_id) if organization_id else Agent.all()
+    agent = await query.get_or_none(id=ids.decode(agent_gid, "Agent"))
+    if agent is None:
+        raise NotFound("No such agent")
+    return agent
+
+
 def _changed(work: Work, agent: Agent, kind: str, audit_action: str, **metadata) -> None:
     gid = ids.encode("Agent", agent.id)
     work.audit(audit_action, "Agent", gid, **metadata)

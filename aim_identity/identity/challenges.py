@@ -16,7 +16,7 @@ from aim_identity.auth.signing_keys import Keyring, b64url
 from aim_identity.config import Settings
 from aim_identity.errors import NotFound
 from aim_identity.identity import keys
-from aim_identity.identity.agents import signed_by_retired_key
+from aim_identity.identity.agents import signed_by_retired_key, signing_agent
 from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
     Agent,
@@ -30,7 +30,6 @@ from aim_identity.models import (
     VerificationResult,
 )
 from aim_identity.security.threats import raise_threat
-from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import Actor, atomic
 
 CONTEXT = "aim/agent-challenge/v1"
@@ -65,17 +64,8 @@ class IssuedChallenge:
     expires_at: datetime
 
 
-async def _agent(organization_id: uuid.UUID | None, agent_id: uuid.UUID) -> Agent:
-    # These mutations need no credential; a caller who sends one is held to its organization.
-    query = scoped(Agent, organization_id) if organization_id else Agent.all()
-    agent = await query.get_or_none(id=agent_id)
-    if agent is None:
-        raise NotFound("No such agent")
-    return agent
-
-
 async def issue(actor: Actor, settings: Settings, agent_gid: str) -> IssuedChallenge:
-    agent = await _agent(actor.organization_id, ids.decode(agent_gid, "Agent"))
+    agent = await signing_agent(actor.organization_id, agent_gid)
     challenge_id = uuid.uuid4()
     gid = challenge_gid(agent.id, challenge_id)
     nonce = keys.encode(secrets.token_bytes(32))
@@ -102,7 +92,7 @@ class Outcome:
 async def answer(actor: Actor, settings: Settings, keyring: Keyring, gid: str, signature: str) -> Outcome:
     agent_id, challenge_id = parse_challenge_gid(gid)
     raw_signature = keys.signature(signature)
-    agent = await _agent(actor.organization_id, agent_id)
+    agent = await signing_agent(actor.organization_id, ids.encode("Agent", agent_id))
     agent_gid = ids.encode("Agent", agent.id)
     async with atomic(actor.within(agent.organization_id)) as work:
         agent = await Agent.select_for_update().get(id=agent.id)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from aim_identity.errors import Forbidden
 from aim_identity.identity import actions
 from aim_identity.models import Role
 from aim_identity.schema.actions import ActionDecision, AuthorizeActionInput, ReportActionResultInput, ReportActionResultPayload
@@ -15,9 +14,7 @@ async def authorize_action(info: Info, input: AuthorizeActionInput) -> ActionDec
 
 async def report_action_result(info: Info, input: ReportActionResultInput) -> ReportActionResultPayload:
     """The agent reports on its own decisions with its agent token; members may report for any agent."""
-    principal = info.context.signed_in()
-    if principal.kind != "agent" and not (principal.role and principal.role >= Role.MEMBER):
-        raise Forbidden("This needs the agent's own token or the MEMBER role")
+    principal = info.context.require_self_or(Role.MEMBER)
     await actions.report_result(info.context.actor, info.context.settings, input.decision_id,
                                 principal.agent_id, input.success, input.error)
     return ReportActionResultPayload(ok=True)

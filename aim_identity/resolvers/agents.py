@@ -7,7 +7,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Coalesce
 
 from aim_identity import ids
-from aim_identity.errors import BadUserInput, Forbidden
+from aim_identity.errors import BadUserInput
 from aim_identity.identity import agents
 from aim_identity.models import Agent as AgentRow
 from aim_identity.models import AgentType, Role
@@ -122,12 +122,7 @@ async def revoke_capability(info: Info, input: RevokeCapabilityInput) -> AgentPa
 
 async def rotate_agent_key(info: Info, input: RotateAgentKeyInput) -> AgentPayload:
     """Members may rotate any agent's key, an agent its own; the current key's signature is always required."""
-    principal = info.context.signed_in()
-    if principal.kind == "agent":
-        if ids.encode("Agent", principal.agent_id) != input.agent_id:
-            raise Forbidden("An agent may rotate only its own key")
-    else:
-        info.context.require(Role.MEMBER)
+    info.context.require_self_or(Role.MEMBER, input.agent_id)
     row = await agents.rotate_key(info.context.actor, info.context.settings, input.agent_id, input.new_public_key,
                                   input.signature)
     return AgentPayload(agent=Agent.of(row))

@@ -3,7 +3,6 @@ from __future__ import annotations
 import strawberry
 
 from aim_identity import ids
-from aim_identity.errors import Forbidden
 from aim_identity.mcp import servers
 from aim_identity.models import MCPServer as MCPServerRow
 from aim_identity.models import Role
@@ -53,12 +52,7 @@ async def disconnect_mcp_server(info: Info, input: ConnectMCPServerInput) -> Age
 async def report_detected_mcp_servers(info: Info, input: ReportDetectedMCPServersInput
                                       ) -> ReportDetectedMCPServersPayload:
     """The agent reports with its own token; members may report for any agent."""
-    principal = info.context.signed_in()
-    if principal.kind == "agent":
-        if ids.encode("Agent", principal.agent_id) != input.agent_id:
-            raise Forbidden("An agent may report only its own MCP servers")
-    else:
-        info.context.require(Role.MEMBER)
+    info.context.require_self_or(Role.MEMBER, input.agent_id)
     detected = [{"name": s.name, "command": s.command, "args": s.args, "url": s.url} for s in input.servers]
     agent, found = await servers.report_detected(info.context.actor, info.context.settings, input.agent_id,
                                                  detected, input.source or "claude_desktop_config")

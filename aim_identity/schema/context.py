@@ -8,12 +8,13 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
+from aim_identity import ids
 from aim_identity.auth.principal import Principal
 from aim_identity.auth.signing_keys import Keyring
 from aim_identity.config import Settings
 from aim_identity.errors import AimError, Forbidden, Unauthenticated
-from aim_identity.models import Role
 from aim_identity.events.broker import Broker
+from aim_identity.models import Role
 from aim_identity.schema.loaders import Loaders
 from aim_identity.unit_of_work import Actor
 
@@ -57,6 +58,15 @@ class Context:
         if self.principal is None:
             raise self.credential_error or Unauthenticated("Sign in first: send a Bearer token or an X-API-Key")
         return self.principal
+
+    def require_self_or(self, role: Role, agent_gid: str | None = None) -> Principal:
+        """An agent acting with its own token (on `agent_gid`, when given), or a caller with `role`."""
+        principal = self.signed_in()
+        if principal.kind != "agent":
+            return self.require(role)
+        if agent_gid is not None and ids.encode("Agent", principal.agent_id) != agent_gid:
+            raise Forbidden("An agent may act only on itself")
+        return principal
 
     def require(self, role: Role) -> Principal:
         principal = self.signed_in()

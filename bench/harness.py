@@ -1,0 +1,49 @@
+"""What every scenario needs to drive servers: ports, logs, health, and a GraphQL call."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_healthy(url: str, check_alive: Callable[[], None], failure: Callable[[], Exception],
+                 timeout: float = 60.0) -> None:
+    """Poll `url`/healthz; `check_alive` raises if the server died, `failure` is raised on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        check_alive()
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise failure()
+
+
+async def gql(session: aiohttp.ClientSession, url: str, query: str, token: str | None = None, **variables) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with session.post(url, json={"query": query, "variables": variables}, headers=headers) as response:
+        body = await response.json(content_type=None)
+    if response.status != 200 or body.get("errors"):
+        raise RuntimeError(f"{query.split('(')[0].strip()} failed: HTTP {response.status} {str(body)[:300]}")
+    return body["data"]
