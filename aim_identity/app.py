@@ -32,6 +32,7 @@ from aim_identity.events import relay
 from aim_identity.events.broker import Broker
 from aim_identity.schema import build_schema
 from aim_identity.schema.context import Context
+from aim_identity.schema.fanout import Fanout
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,34 @@ def client_ip(request: Request | WebSocket) -> str | None:
 
 
 class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws at /graphql: subscriptions only (queries and mutations go over HTTP), and
-    each connection counts against its principal's limit until it closes."""
+    """graphql-transport-ws at /graphql: subscriptions only (queries and mutations go over HTTP). Each
+    subscription joins the process's shared fan-out, and each connection counts against its
+    principal's limit until it closes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.subscriptions: set[str] = set()
+        self.closing: asyncio.Task | None = None
 
     async def handle_subscribe(self, message) -> None:
-        problem = self._problem(message.get("payload") or {})
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason="Unauthorized")
+            return
+        operation_id = message["id"]
+        if operation_id in self.subscriptions:
+            await self.websocket.close(code=4409, reason=f"Subscriber for {operation_id} already exists")
+            return
+        payload = message.get("payload") or {}
+        problem = self._problem(payload)
+        if problem is None and len(self.subscriptions) >= self.max_subscriptions_per_connection:
+            problem = f"Subscription limit reached: {self.max_subscriptions_per_connection} per connection"
         if problem:
             # An error for this operation only; the connection and its other operations carry on.
             error = {"message": problem, "extensions": {"code": "BAD_USER_INPUT"}}
-            await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+            await self.send_message({"id": operation_id, "type": "error", "payload": [error]})
             return
-        await super().handle_subscribe(message)
+        self.subscriptions.add(operation_id)
+        self.view.fanout.join(self, operation_id, payload, self.context.principal)
 
     @staticmethod
     def _problem(payload: dict) -> str | None:
@@ -61,6 +79,8 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
             return f"Syntax error: {exc.message}"
         except (KeyError, TypeError):
             return "The subscribe payload needs a query"
+        if not isinstance(payload.get("variables") or {}, dict):
+            return "variables must be an object"
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         name = payload.get("operationName")
         chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
@@ -70,8 +90,29 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
             return "Only subscriptions are served over WebSocket; send queries and mutations over HTTP"
         return None
 
+    async def handle_complete(self, message) -> None:
+        self.subscriptions.discard(message["id"])
+        self.view.fanout.leave(self, message["id"])
+
+    async def send_frame(self, frame: str) -> None:
+        await self.websocket.ws.send_text(frame)
+
+    async def finish(self, operation_id: str, message: dict) -> None:
+        """The server ends a subscription: its id is free again, and the client hears why."""
+        self.subscriptions.discard(operation_id)
+        await self.send_message(message)
+
+    def drop(self, reason: str) -> None:
+        # Not awaited: closing waits for the same socket that stopped taking data.
+        self.closing = self.closing or asyncio.create_task(self.websocket.close(code=1013, reason=reason))
+
     async def shutdown(self) -> None:
         await super().shutdown()
+        for operation_id in self.subscriptions:
+            self.view.fanout.leave(self, operation_id)
+        self.subscriptions.clear()
+        if self.closing is not None:
+            self.closing.cancel()
         self.view.release(self.context)
 
 
@@ -88,6 +129,7 @@ class AimGraphQL(GraphQL):
         self.settings = settings
         self.keyring: Keyring | None = None
         self.broker: Broker | None = None
+        self.fanout: Fanout | None = None
         self.connections: Counter[str] = Counter()
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:
@@ -97,7 +139,7 @@ class AimGraphQL(GraphQL):
                 principal = await authenticate(request.headers, client_ip(request), self.keyring, self.settings)
             except AimError as error:  # reported as a GraphQL error by whatever field needs a caller
                 credential_error = error
-        return Context(settings=self.settings, keyring=self.keyring, principal=principal, broker=self.broker,
+        return Context(settings=self.settings, keyring=self.keyring, principal=principal,
                        credential_error=credential_error, ip_address=client_ip(request),
                        user_agent=request.headers.get("user-agent"), request=request, response=response)
 
@@ -132,6 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql.keyring = await load_keyring(settings)
         graphql.broker = Broker(settings.redis_url)
         await graphql.broker.connect()
+        graphql.fanout = Fanout(graphql.schema, graphql.broker, graphql.keyring, settings)
         # In development one process does everything; production runs the relay in `aimctl worker`.
         relaying = None if settings.production else asyncio.create_task(relay.run(graphql.broker))
         try:

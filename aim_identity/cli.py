@@ -17,8 +17,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from aim_identity.app import create_app
 
     # No permessage-deflate: its zlib state costs about 40 KB per idle WebSocket, and events are small.
+    # The sans-I/O WebSocket protocol runs no keep-alive and transfer tasks per connection.
     uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info", ws_per_message_deflate=False)
+                log_level="info", ws="websockets-sansio", ws_per_message_deflate=False)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> None:

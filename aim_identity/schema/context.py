@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,6 @@ from aim_identity.auth.principal import Principal
 from aim_identity.auth.signing_keys import Keyring
 from aim_identity.config import Settings
 from aim_identity.errors import AimError, Forbidden, Unauthenticated
-from aim_identity.events.broker import Broker
 from aim_identity.models import Role
 from aim_identity.schema.loaders import Loaders
 from aim_identity.unit_of_work import Actor
@@ -26,11 +26,11 @@ class Context:
     principal: Principal | None
     ip_address: str | None
     user_agent: str | None
-    broker: Broker | None = None
     credential_error: AimError | None = None  # a credential was presented and refused
     request: Any = None
     response: Any = None
     connection_params: dict | None = None
+    feed: AsyncIterator[dict[str, Any]] | None = None  # a subscription group's events (fanout.py)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,11 +1,9 @@
-"""Live events over graphql-transport-ws. Each subscription reads its own organization's channel,
-re-checks the subscriber whenever credentials change in that stream, and ends when the credential
-expires, so no event is delivered after a demotion, a revocation or an expiry."""
+"""The four subscriptions. Each runs once per group of identical subscribers (fanout.py), over
+its group's feed of the organization's events; the credential checks that are each subscriber's own
+live in fanout.py too."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
@@ -15,7 +13,7 @@ import strawberry
 
 from aim_identity import ids
 from aim_identity import models as m
-from aim_identity.auth.principal import still_valid
+from aim_identity.errors import BadUserInput
 from aim_identity.schema.agents import Agent
 from aim_identity.schema.audit import AuditLogEntry
 from aim_identity.schema.context import Info
@@ -23,8 +21,6 @@ from aim_identity.schema.loaders import Loaders
 from aim_identity.schema.scalars import parse as parse_datetime
 from aim_identity.schema.threats import Anomaly, Severity, Threat
 
-# Events after which the subscriber's right to listen is checked again.
-CREDENTIAL_KINDS = {"user.role_changed", "api_key.revoked", "session.revoked", "agent.suspended", "agent.revoked"}
 SECURITY_KINDS = {"threat.detected", "threat.updated", "anomaly.detected", "agent.verification_failed",
                   "agent.suspended"}
 AGENT_KINDS = {"agent.created", "agent.updated", "agent.verified", "agent.verification_failed", "agent.suspended",
@@ -33,35 +29,19 @@ SEVERITY_ORDER = list(m.Severity)
 KIND_SEVERITY = {"agent.verification_failed": m.Severity.LOW, "agent.suspended": m.Severity.MEDIUM}
 
 
-
 async def _stream(info: Info, role: m.Role = m.Role.VIEWER) -> AsyncIterator[tuple[dict[str, Any], Loaders]]:
-    """The organization's events for a still-authorised subscriber, each with fresh loaders."""
+    """The organization's events, each with the loaders its nested fields share."""
     ctx = info.context
     principal = ctx.require(role)
-    broker = ctx.broker
-    async with broker.events(principal.organization_id) as events:
-        iterator = events.__aiter__()
-        while True:
-            timeout = None if principal.expires_at is None else principal.expires_at - time.time()
-            if timeout is not None and timeout <= 0:
-                return
-            try:
-                # asyncio.timeout, unlike wait_for, adds no task to each idle subscription.
-                async with asyncio.timeout(timeout):
-                    event = await iterator.__anext__()
-            except (TimeoutError, StopAsyncIteration):
-                return
-            if event["kind"] in CREDENTIAL_KINDS:
-                principal = await still_valid(principal, ctx.keyring, ctx.settings)
-                if principal is None or principal.role is None or not principal.role >= role:
-                    return
-            loaders = _loaders_for(event["id"], principal)
-            ctx.loaders = loaders  # nested fields read this event's rows, not the connection's first ones
-            yield event, loaders
+    if ctx.feed is None:
+        raise BadUserInput("Subscriptions are served over WebSocket (graphql-transport-ws) at /graphql")
+    async for event in ctx.feed:
+        loaders = _loaders_for(event["id"], principal)
+        ctx.loaders = loaders  # nested fields read this event's rows, not the first event's
+        yield event, loaders
 
 
-# All subscribers of one event in this process share its loaders, so each row loads once per event,
-# not once per subscriber.
+# Every group that hears an event in this process shares its loaders, so each row loads once per event.
 _EVENT_LOADERS: OrderedDict[tuple, Loaders] = OrderedDict()
 _EVENT_LOADERS_KEPT = 256
 
