@@ -49,12 +49,12 @@ class Work:
 
 @asynccontextmanager
 async def atomic(actor: Actor) -> AsyncIterator[Work]:
-    async with in_transaction():
+    async with in_transaction() as connection:
         work = Work(actor)
         yield work
         for entry in await chain.append(work._audit):
             work.emit("audit.appended", organization_id=entry.organization_id,
                       entryId=ids.encode("AuditLogEntry", entry.id))
-        await outbox.add(work._events)
+        await outbox.add(work._events, connection)
     if work._events:
         relay.nudge()

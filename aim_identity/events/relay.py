@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from tortoise.transactions import in_transaction
 
 from aim_identity.audit.chain import rfc3339
 from aim_identity.events.broker import Broker
+from aim_identity.events.outbox import CHANNEL
 from aim_identity.models import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,23 @@ _pending = asyncio.Event()
 def nudge() -> None:
     """Called after a commit that wrote events: relay now instead of at the next poll."""
     _pending.set()
+
+
+@asynccontextmanager
+async def woken_by_commits(database_url: str, wake: Callable[[], None] = nudge) -> AsyncIterator[None]:
+    """For a relay in its own process (`aimctl worker`) on PostgreSQL: LISTEN for the NOTIFY each
+    event-writing commit sends, so events go out at once. If this connection drops, the relay still
+    polls every IDLE_POLL seconds."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgres", "postgresql", "asyncpg"):
+        yield
+        return
+    connection = await asyncpg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", "")))
+    await connection.add_listener(CHANNEL, lambda *_: wake())
+    try:
+        yield
+    finally:
+        await connection.close()
 
 
 def as_message(row: OutboxEvent) -> dict:

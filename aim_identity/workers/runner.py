@@ -15,7 +15,8 @@ async def run(settings: Settings) -> None:
     broker = Broker(settings.redis_url)
     await broker.connect()
     try:
-        await relay.run(broker)
+        async with relay.woken_by_commits(settings.database_url):
+            await relay.run(broker)
     finally:
         await broker.disconnect()
         await Tortoise.close_connections()
