@@ -266,7 +266,7 @@ def main() -> int:
     parser.add_argument("--fanout-sizes", default="100,1000,5000",
                         help="fan-out: subscriber counts, one fresh API process each (default 100,1000,5000)")
     parser.add_argument("--fanout-events", type=int, default=100, help="fan-out: events published per N")
-    parser.add_argument("--fanout-rate", type=float, default=20.0, help="fan-out: createAgent mutations per second")
+    parser.add_argument("--fanout-rate", type=float, default=5.0, help="fan-out: createAgent mutations per second")
     parser.add_argument("--fanout-drain", type=float, default=60.0,
                         help="fan-out: seconds to wait for deliveries after the last publish")
     parser.add_argument("--fanout-relay", choices=("worker", "inprocess"), default="worker",

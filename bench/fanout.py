@@ -66,7 +66,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 class Options:
     sizes: list[int]
     events: int = 100
-    rate: float = 20.0
+    rate: float = 5.0
     relay: str = "worker"  # worker: AIM_ENV=production + aimctl worker; inprocess: AIM_ENV=development
     deflate: bool = True
     drain: float = 60.0

@@ -67,13 +67,21 @@ class Feed:
     """A group's events in channel order; the group's subscription reads it as `Context.feed`."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def close(self) -> None:
+        """Ends the subscription reading this feed once it has taken what is queued (no cancellation,
+        which would leave strawberry's stream half-closed)."""
+        self.queue.put_nowait(None)
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self
 
     async def __anext__(self) -> dict[str, Any]:
-        return await self.queue.get()
+        event = await self.queue.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
 
 
 @dataclass(eq=False)
@@ -99,28 +107,41 @@ class Group:
                         break
                     await self.deliver(json.dumps(_next_payload(result), separators=(",", ":")))
         finally:
-            self.channel.forget(self)
+            self.close()
             for member in list(self.members.values()):
                 final = {"id": member.operation_id, "type": "error", "payload": error} if error else None
                 await fanout.end(member, final)
-            self.channel.release()
+
+    def close(self) -> None:
+        """No more members will join or hear it: a newcomer with the same document starts afresh."""
+        self.channel.forget(self)
+        self.context.feed.close()
+        self.channel.release()
 
     async def deliver(self, payload: str) -> None:
-        now = time.time()
-        for member in list(self.members.values()):
-            if member.group is not self:
-                continue  # it left while an earlier member was being written to
-            if member.expired(now):
-                await self.channel.fanout.end(member)
-                continue
+        members = list(self.members.values())
+        now, position = time.time(), 0
+        while position < len(members):
+            # One deadline per round rather than a timer per write: a healthy write never waits, so a
+            # round that runs out of time is waiting on the member being written to.
             try:
                 async with asyncio.timeout(SEND_DEADLINE_S):
-                    await member.connection.send_frame(member.next_prefix + payload + "}")
+                    while position < len(members):
+                        member = members[position]
+                        position += 1
+                        if member.group is not self:
+                            continue  # it left while an earlier member was being written to
+                        if member.expired(now):
+                            await self.channel.fanout.end(member)
+                            continue
+                        try:
+                            await member.connection.send_frame(member.next_prefix + payload + "}")
+                        except Exception:  # noqa: BLE001 - the socket is gone; the handler's shutdown cleans up
+                            self.channel.fanout.leave(member.connection, member.operation_id)
             except TimeoutError:
+                member = members[position - 1]
                 self.channel.fanout.leave(member.connection, member.operation_id)
                 member.connection.drop("not reading its events")
-            except Exception:  # noqa: BLE001 - the socket is gone; the handler's shutdown cleans up
-                self.channel.fanout.leave(member.connection, member.operation_id)
 
 
 def _next_payload(result: Any) -> dict[str, Any]:
@@ -153,8 +174,7 @@ class Channel:
             log.exception("the event channel of organization %s failed", self.organization_id)
             error = [{"message": "Live events are unavailable; subscribe again", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
             for group in list(self.groups.values()):
-                self.forget(group)
-                for member in list(group.members.values()):
+                for member in list(group.members.values()):  # the last one to leave closes the group
                     await self.fanout.end(member, {"id": member.operation_id, "type": "error", "payload": error})
             raise
 
@@ -179,7 +199,7 @@ class Channel:
     def release(self) -> None:
         if not self.groups and self.fanout.channels.get(self.organization_id) is self:
             del self.fanout.channels[self.organization_id]
-            if self.task is not None:
+            if self.task is not None and self.task is not asyncio.current_task():
                 self.task.cancel()
 
 
@@ -188,6 +208,7 @@ class Fanout:
         self.schema, self.broker, self.keyring, self.settings = schema, broker, keyring, settings
         self.channels: dict[Any, Channel] = {}
         self.members: dict[tuple[int, str], Member] = {}
+        self.expiring: set[asyncio.Task] = set()  # held so that they are not collected mid-way
 
     def join(self, connection: Connection, operation_id: str, payload: dict[str, Any], principal: Principal) -> None:
         """Registers at once: the subscription hears every event the channel delivers from now on."""
@@ -213,7 +234,8 @@ class Fanout:
     def _expire(self, member: Member) -> None:
         if member.group.members.get((id(member.connection), member.operation_id)) is member:
             task = asyncio.create_task(self.end(member))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self.expiring.add(task)
+            task.add_done_callback(self.expiring.discard)
 
     async def end(self, member: Member, final: dict[str, Any] | None = None) -> None:
         """Ends one subscription from the server side: `complete`, or the `error` that ended it."""
@@ -231,7 +253,6 @@ class Fanout:
         group = member.group
         group.members.pop((id(connection), operation_id), None)
         member.group = None
-        if not group.members and group.task is not None and group.task is not asyncio.current_task():
-            group.channel.forget(group)  # a newcomer with the same document starts afresh
-            group.task.cancel()  # its `finally` releases the channel
+        if not group.members:
+            group.close()
         return member
