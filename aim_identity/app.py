@@ -33,6 +33,7 @@ from aim_identity.events.broker import Broker
 from aim_identity.schema import build_schema
 from aim_identity.schema.context import Context
 from aim_identity.schema.fanout import Fanout
+from aim_identity.schema.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class AimGraphQL(GraphQL):
         self.broker: Broker | None = None
         self.fanout: Fanout | None = None
         self.connections: Counter[str] = Counter()
+        self.responses = ResponseCache(settings.response_cache_size)
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:
         principal = credential_error = None
@@ -142,6 +144,18 @@ class AimGraphQL(GraphQL):
         return Context(settings=self.settings, keyring=self.keyring, principal=principal,
                        credential_error=credential_error, ip_address=client_ip(request),
                        user_agent=request.headers.get("user-agent"), request=request, response=response)
+
+    async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
+        # POST only: in production a GET query is refused, and a cached answer must not skip that.
+        key = self.responses.key(context.principal, request_data.query, request_data.operation_name,
+                                 request_data.variables) if request_adapter.method == "POST" else None
+        result = self.responses.get(key) if key else None
+        if result is None:
+            result = await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                                  request_data)
+            if key:
+                self.responses.put(key, result)
+        return result
 
     async def on_ws_connect(self, context: Context) -> None:
         try:

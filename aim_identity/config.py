@@ -41,6 +41,7 @@ class Settings:
     ws_init_timeout: int = 10
     ws_max_subscriptions: int = 20
     ws_max_connections_per_principal: int = 10
+    response_cache_size: int = 1024
 
     @property
     def production(self) -> bool:
@@ -76,4 +77,5 @@ class Settings:
             ws_max_subscriptions=_int("AIM_WS_MAX_SUBSCRIPTIONS", d.ws_max_subscriptions),
             ws_max_connections_per_principal=_int("AIM_WS_MAX_CONNECTIONS_PER_PRINCIPAL",
                                                   d.ws_max_connections_per_principal),
+            response_cache_size=_int("AIM_RESPONSE_CACHE_SIZE", d.response_cache_size),
         )

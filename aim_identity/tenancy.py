@@ -1,4 +1,5 @@
-"""Tenant isolation in one place: every read of tenant data starts from `scoped()`.
+"""Tenant isolation in one place: every read of tenant data starts from `scoped()`, and every write
+that callers can see bumps the organization's data version with `touch()`.
 
 A row from another organization is filtered out by the database, so a foreign ID behaves exactly
 like an unknown one."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from tortoise.expressions import F
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -35,3 +37,9 @@ _ORG_PATH: dict[type[Model], str] = {
 
 def scoped(model: type[Model], organization_id: uuid.UUID) -> QuerySet:
     return model.filter(**{_ORG_PATH[model]: organization_id})
+
+
+async def touch(organization_ids: set[uuid.UUID]) -> None:
+    """In the writing transaction: cached responses read at an older version are never served again."""
+    if organization_ids:
+        await m.Organization.filter(id__in=organization_ids).update(data_version=F("data_version") + 1)

@@ -10,7 +10,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from aim_identity import ids
+from aim_identity import ids, tenancy
 from aim_identity.audit import chain
 from aim_identity.events import outbox, relay
 
@@ -56,5 +56,8 @@ async def atomic(actor: Actor) -> AsyncIterator[Work]:
             work.emit("audit.appended", organization_id=entry.organization_id,
                       entryId=ids.encode("AuditLogEntry", entry.id))
         await outbox.add(work._events, connection)
+        # Last, so the organization row is locked only for the moment before commit.
+        await tenancy.touch({r.organization_id for r in work._audit} | {e.organization_id for e in work._events}
+                            | ({actor.organization_id} if actor.organization_id else set()))
     if work._events:
         relay.nudge()

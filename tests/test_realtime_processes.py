@@ -425,6 +425,18 @@ async def test_an_event_from_one_replica_reaches_a_subscriber_on_another(procs, 
     assert_each_created_once(subscriber, created)
 
 
+async def test_a_write_on_one_replica_is_seen_at_once_by_a_cached_query_on_another(procs, database):
+    database_url, _ = database
+    a = await procs.serve(database_url, REDIS_URL)
+    b = await procs.serve(database_url, REDIS_URL)
+    org = await register(b.url)
+    on_a = Api(a.url, token=org.admin.api.token)
+    count = "{ agents { totalCount } }"
+    assert [(await on_a(count))["agents"]["totalCount"] for _ in range(2)] == [0, 0]  # the second from A's cache
+    await create_agent(org.admin.api)  # over HTTP, to B
+    assert (await on_a(count))["agents"]["totalCount"] == 1
+
+
 async def test_events_committed_while_redis_is_down_are_delivered_after_it_returns(procs, database, listeners):
     database_url, _ = database
     port = free_port()

@@ -8,10 +8,11 @@ import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from aim_identity import ids
+from tortoise.transactions import in_transaction
+
+from aim_identity import ids, tenancy
 from aim_identity.errors import BadUserInput, Forbidden, NotFound
 from aim_identity.models import ApiKey, Role
-from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import Actor, atomic
 
 PREFIX_LENGTH = 12
@@ -31,7 +32,8 @@ async def find_active(key: str) -> ApiKey | None:
         return None
     wanted = digest(key)
     now = datetime.now(timezone.utc)
-    for candidate in await ApiKey.filter(prefix=key[:PREFIX_LENGTH], revoked_at=None).select_related("created_by"):
+    for candidate in await ApiKey.filter(prefix=key[:PREFIX_LENGTH], revoked_at=None) \
+            .select_related("created_by", "organization"):
         if hmac.compare_digest(candidate.key_hash, wanted) and (candidate.expires_at is None or candidate.expires_at > now):
             await _touch(candidate, now)
             return candidate
@@ -42,7 +44,9 @@ async def _touch(key: ApiKey, now: datetime) -> None:
     # Writing on every request would make each read a write; a minute of precision is enough.
     if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_GRANULARITY:
         key.last_used_at = now
-        await ApiKey.filter(id=key.id).update(last_used_at=now)
+        async with in_transaction():
+            await ApiKey.filter(id=key.id).update(last_used_at=now)
+            await tenancy.touch({key.organization_id})
 
 
 async def create(actor: Actor, creator_id: uuid.UUID, creator_role: Role, name: str, role: Role, expires_at: datetime | None) -> tuple[ApiKey, str]:
@@ -66,7 +70,7 @@ async def create(actor: Actor, creator_id: uuid.UUID, creator_role: Role, name: 
 async def revoke(actor: Actor, key_gid: str, owner_id: uuid.UUID | None) -> ApiKey:
     """Revoke a key; with `owner_id`, only that user's keys are visible, exactly like foreign ones."""
     async with atomic(actor) as work:
-        query = scoped(ApiKey, actor.organization_id)
+        query = tenancy.scoped(ApiKey, actor.organization_id)
         if owner_id is not None:
             query = query.filter(created_by_id=owner_id)
         key = await query.select_for_update().get_or_none(id=ids.decode(key_gid, "ApiKey"))

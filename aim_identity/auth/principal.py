@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from tortoise.expressions import Subquery
 
@@ -28,6 +28,8 @@ class Principal:
     agent_id: uuid.UUID | None = None
     token_jti: str | None = None
     expires_at: int | None = None  # unix seconds, when the credential itself expires
+    # The organization's data version as authentication read it (schema/response_cache.py).
+    data_version: int | None = field(default=None, compare=False)
 
     @property
     def actor_id(self) -> str:
@@ -62,7 +64,7 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
     # was revoked (a subquery), read fresh from the database each time.
     user = await User.filter(id=user_id).annotate(
         revoked=Subquery(RevokedAccessToken.filter(jti=jti).values("jti"))
-    ).first().values("organization_id", "role", "revoked")
+    ).first().values("organization_id", "role", "revoked", "organization__data_version")
     if user is None:
         if await RevokedAccessToken.exists(jti=jti):  # a rare failure: keep the revoked message first
             raise Unauthenticated("Token revoked")
@@ -70,21 +72,23 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
     if user["revoked"] is not None:
         raise Unauthenticated("Token revoked")
     return Principal("user", user["organization_id"], Role(user["role"]), user_id=user_id,
-                     token_jti=claims.get("jti"), expires_at=claims["exp"])
+                     token_jti=claims.get("jti"), expires_at=claims["exp"],
+                     data_version=user["organization__data_version"])
 
 
 async def _agent(token: str, keyring: Keyring, settings: Settings) -> Principal:
     claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
     agent_id = _subject(claims, "Agent")
-    # Only the three columns the check needs: a whole row would decode its trust factors too.
-    agent = await Agent.filter(id=agent_id).first().values("organization_id", "status", "public_key")
+    # Only the columns the check needs: a whole row would decode its trust factors too.
+    agent = await Agent.filter(id=agent_id).first().values("organization_id", "status", "public_key",
+                                                          "organization__data_version")
     # A token bound to a key the agent no longer holds, or an agent no longer active, is dead.
     bound_key = claims.get("cnf", {}).get("jwk", {}).get("x")
     if agent is None or AgentStatus(agent["status"]) in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) \
             or bound_key != _b64_to_b64url(agent["public_key"]):
         raise Unauthenticated("Agent token no longer valid")
     return Principal("agent", agent["organization_id"], None, agent_id=agent_id, token_jti=claims.get("jti"),
-                     expires_at=claims["exp"])
+                     expires_at=claims["exp"], data_version=agent["organization__data_version"])
 
 
 async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Principal:
@@ -97,7 +101,7 @@ async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Prin
     role = min(found.role, found.created_by.role, key=lambda r: r.rank)
     expires = int(found.expires_at.timestamp()) if found.expires_at else None
     return Principal("api_key", found.organization_id, role, user_id=found.created_by_id,
-                     api_key_id=found.id, expires_at=expires)
+                     api_key_id=found.id, expires_at=expires, data_version=found.organization.data_version)
 
 
 def _subject(claims: dict, type_name: str) -> uuid.UUID:

@@ -9,6 +9,8 @@ class Organization(Model):
     name = fields.CharField(max_length=200)
     slug = fields.CharField(max_length=100, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Bumped in every transaction that changes what the organization's callers can read (tenancy.touch).
+    data_version = fields.BigIntField(default=0)
 
     class Meta:
         table = "organizations"

@@ -1,0 +1,59 @@
+"""The response cache: a repeated query is answered without executing it again, and never once
+anything it could contain has changed, nor for anyone but the caller it was made for."""
+
+from __future__ import annotations
+
+from tests.support import create_agent
+from tests.test_agents import SUSPEND
+from tests.test_api_keys import API_KEYS, REVOKE_KEY, create_key, with_key
+from tests.test_query_count import counting
+
+AGENTS = "{ agents(first: 50) { totalCount edges { node { id name status trustScore { score } } } } }"
+VIEWER = "{ viewer { email role } }"
+
+
+async def test_a_repeated_query_costs_only_the_authentication_statement(org):
+    await create_agent(org.admin.api)
+    first = await org.admin.api(AGENTS)
+    with counting() as statements:
+        again = await org.admin.api(AGENTS)
+    assert again == first
+    assert len(statements) == 1, statements  # authentication, which also reads the data version
+
+
+async def test_every_write_is_seen_by_the_next_read(org):
+    agent = await create_agent(org.admin.api, name="before")
+    before = await org.admin.api(AGENTS)
+    await org.admin.api(SUSPEND, i={"id": agent.id, "reason": "cache test"})
+    await create_agent(org.admin.api, name="after")
+    after = await org.admin.api(AGENTS)
+    assert after["agents"]["totalCount"] == before["agents"]["totalCount"] + 1
+    statuses = {e["node"]["name"]: e["node"]["status"] for e in after["agents"]["edges"]}
+    assert statuses["before"] == "SUSPENDED" and statuses["after"] == "PENDING"
+
+
+async def test_callers_never_share_an_answer(org):
+    viewer = await org.member("VIEWER")
+    mine = await org.admin.api(VIEWER)
+    theirs = await viewer.api(VIEWER)
+    assert mine["viewer"] == {"email": org.admin.email, "role": "ADMIN"}
+    assert theirs["viewer"] == {"email": viewer.email, "role": "VIEWER"}
+
+
+async def test_a_revoked_key_is_refused_even_for_a_query_it_has_cached(org):
+    key = await create_key(org.admin.api, "VIEWER")
+    caller = with_key(org.admin.api, key["secret"])
+    assert await caller(AGENTS) == await caller(AGENTS)
+    await org.admin.api(REVOKE_KEY, i={"id": key["apiKey"]["id"]})
+    assert await caller.error(AGENTS) == "UNAUTHENTICATED"
+
+
+async def test_a_keys_first_use_shows_in_last_used_at(org):
+    key = await create_key(org.admin.api, "VIEWER")
+
+    def last_used(listing: dict):
+        return next(k["lastUsedAt"] for k in listing["apiKeys"] if k["id"] == key["apiKey"]["id"])
+
+    assert last_used(await org.admin.api(API_KEYS)) is None
+    await with_key(org.admin.api, key["secret"])(VIEWER)
+    assert last_used(await org.admin.api(API_KEYS)) is not None
