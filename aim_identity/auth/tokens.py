@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -35,7 +37,27 @@ def issue(keyring: Keyring, *, typ: str, audience: str, issuer: str, subject: st
     return IssuedToken(token, now + ttl, jti)
 
 
+# Checking the signature and decoding cost more than the rest of authentication, so a token this
+# process has verified is remembered, by its whole text and the keyring, until it expires.
+_VERIFIED: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+VERIFIED_KEPT = 4096
+
+
 def verify(keyring: Keyring, token: str, *, typ: str, audience: str, issuer: str) -> dict[str, Any]:
+    remembered = (keyring.current.kid, token, typ, audience, issuer)
+    claims = _VERIFIED.get(remembered)
+    if claims is None:
+        claims = _verify(keyring, token, typ=typ, audience=audience, issuer=issuer)
+        _VERIFIED[remembered] = claims
+        if len(_VERIFIED) > VERIFIED_KEPT:
+            _VERIFIED.popitem(last=False)
+    elif time.time() >= claims["exp"]:  # as PyJWT decides expiry, with no leeway
+        del _VERIFIED[remembered]
+        raise Unauthenticated("Token expired")
+    return claims
+
+
+def _verify(keyring: Keyring, token: str, *, typ: str, audience: str, issuer: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
         key = keyring.find(header.get("kid", ""))
@@ -49,6 +71,7 @@ def verify(keyring: Keyring, token: str, *, typ: str, audience: str, issuer: str
         raise Unauthenticated("Invalid token") from None
 
 
+@lru_cache(maxsize=VERIFIED_KEPT)
 def claimed_type(token: str) -> str | None:
     """The `typ` a token claims, to pick how to verify it; only `verify` makes it trustworthy."""
     try:
