@@ -277,6 +277,8 @@ def main() -> int:
     parser.add_argument("--fanout-anchor", choices=("on", "off"), default="on",
                         help="fan-out: one subscription holds the organization's channel before the N subscribe"
                              " (default on; off exposes the concurrent-first-subscribe race)")
+    parser.add_argument("--response-cache", choices=("on", "off"), default="on",
+                        help="the API's response cache (default on, as deployed); off measures every query executed")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--hold", action="store_true",
                         help="after seeding, print the URLs and pids and wait (for a profiler); Ctrl-C ends")
@@ -308,7 +310,8 @@ def main() -> int:
     try:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
         aim_env = {**base_env, "AIM_ENV": "production", "AIM_SECRET_KEY": SECRET, "AIM_DATABASE_URL": database_url,
-                   "AIM_REDIS_URL": redis_url, "AIM_HOST": "127.0.0.1"}
+                   "AIM_REDIS_URL": redis_url, "AIM_HOST": "127.0.0.1",
+                   **({"AIM_RESPONSE_CACHE_SIZE": "0"} if args.response_cache == "off" else {})}
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
@@ -337,7 +340,7 @@ def main() -> int:
         print(f"AIM (aimctl serve, AIM_ENV=production) pid {aim.process.pid} at {aim.url}; "
               f"floor pid {floor.process.pid} at {floor.url}")
         print(f"both: one uvicorn worker, uvicorn auto = {loop_and_http()}, access log on (as aimctl serve), "
-              f"PostgreSQL pool 1..5 connections")
+              f"PostgreSQL pool 1..5 connections; AIM response cache {args.response_cache}")
         print(f"{platform.python_implementation()} {platform.python_version()}; {versions()}")
         print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"{args.connections} connections, {args.warmup:g} s warm-up + {args.duration:g} s per scenario",
