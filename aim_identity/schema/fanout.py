@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CREDENTIAL_KINDS = {"user.role_changed", "api_key.revoked", "session.revoked", "agent.suspended", "agent.revoked"}
 # A subscriber whose socket accepts nothing for this long is dropped rather than holding up the rest.
 SEND_DEADLINE_S = 5.0
+UNAVAILABLE = {"message": "Live events are unavailable; subscribe again", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
 
 
 class Connection(Protocol):
@@ -106,6 +107,9 @@ class Group:
                         error = [e.formatted for e in result.errors]
                         break
                     await self.deliver(json.dumps(_next_payload(result), separators=(",", ":")))
+        except Exception:
+            log.exception("subscription group failed: %s", self.payload.get("query"))
+            error = [UNAVAILABLE]
         finally:
             self.close()
             for member in list(self.members.values()):
@@ -172,7 +176,7 @@ class Channel:
                         group.context.feed.queue.put_nowait(event)
         except Exception:
             log.exception("the event channel of organization %s failed", self.organization_id)
-            error = [{"message": "Live events are unavailable; subscribe again", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
+            error = [UNAVAILABLE]
             for group in list(self.groups.values()):
                 for member in list(group.members.values()):  # the last one to leave closes the group
                     await self.fanout.end(member, {"id": member.operation_id, "type": "error", "payload": error})
