@@ -34,6 +34,7 @@ from aim_identity.schema import build_schema
 from aim_identity.schema.context import Context
 from aim_identity.schema.fanout import Fanout
 from aim_identity.schema.response_cache import ResponseCache
+from aim_identity.workers import housekeeping
 
 log = logging.getLogger(__name__)
 
@@ -189,15 +190,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql.broker = Broker(settings.redis_url)
         await graphql.broker.connect()
         graphql.fanout = Fanout(graphql.schema, graphql.broker, graphql.keyring, settings)
-        # In development one process does everything; production runs the relay in `aimctl worker`.
-        relaying = None if settings.production else asyncio.create_task(relay.run(graphql.broker))
+        # In development one process does everything; production runs these in `aimctl worker`.
+        background = [] if settings.production else [asyncio.create_task(relay.run(graphql.broker)),
+                                                     asyncio.create_task(housekeeping.run())]
         try:
             yield
         finally:
-            if relaying is not None:
-                relaying.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await relaying
+                    await task
             await graphql.broker.disconnect()
             await Tortoise.close_connections()
 

@@ -28,6 +28,7 @@ class Settings:
     agent_token_ttl: int = 600
     refresh_token_ttl: int = 7 * 24 * 3600
     challenge_ttl: int = 300
+    max_open_challenges: int = 10
     action_clock_skew: int = 60
     key_rotation_days: int = 90
     login_max_failures: int = 5
@@ -63,6 +64,7 @@ class Settings:
             agent_token_ttl=_int("AIM_AGENT_TOKEN_TTL", d.agent_token_ttl),
             refresh_token_ttl=_int("AIM_REFRESH_TOKEN_TTL", d.refresh_token_ttl),
             challenge_ttl=_int("AIM_CHALLENGE_TTL", d.challenge_ttl),
+            max_open_challenges=_int("AIM_MAX_OPEN_CHALLENGES", d.max_open_challenges),
             action_clock_skew=_int("AIM_ACTION_CLOCK_SKEW", d.action_clock_skew),
             key_rotation_days=_int("AIM_KEY_ROTATION_DAYS", d.key_rotation_days),
             login_max_failures=_int("AIM_LOGIN_MAX_FAILURES", d.login_max_failures),

@@ -20,6 +20,7 @@ from gql.transport.exceptions import TransportError
 from nacl.signing import SigningKey
 
 from aim_identity import ids
+from aim_identity.identity import challenges
 from aim_identity.models import AuditLogEntry, VerificationChallenge, VerificationEvent
 from tests.support import CHALLENGE, VERIFY, AgentKeys, Api, GraphQLError, create_agent, verify
 
@@ -444,3 +445,28 @@ async def test_a_dead_agent_token_is_unauthenticated(org, anonymous):
     as_agent = anonymous.as_token((await verify(anonymous, agent))["agentToken"])
     await org.admin.api(SUSPEND, i={"id": agent.id})
     assert await refusal(as_agent, OWN_AGENT, id=agent.id) == "UNAUTHENTICATED"
+
+
+async def test_unanswered_challenges_are_capped_per_agent(org, anonymous, settings):
+    agent = await create_agent(org.admin.api)
+    issued = [await challenge(anonymous, agent) for _ in range(settings.max_open_challenges)]
+    assert await anonymous.error(CHALLENGE, i={"agentId": agent.id}) == "RATE_LIMITED"
+    await answer(anonymous, issued[0]["id"], signed(agent.signing_key, issued[0]))  # answering frees a place
+    await challenge(anonymous, agent)
+    await VerificationChallenge.filter(id=challenge_pk(issued[1]["id"])) \
+        .update(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))  # and so does expiring
+    await challenge(anonymous, agent)
+    assert await anonymous.error(CHALLENGE, i={"agentId": agent.id}) == "RATE_LIMITED"
+
+
+async def test_challenges_expired_a_day_ago_are_purged_and_late_answers_still_told_expired(org, anonymous):
+    agent = await create_agent(org.admin.api)
+    stale, late, fresh = [await challenge(anonymous, agent) for _ in range(3)]
+    now = datetime.now(timezone.utc)
+    await VerificationChallenge.filter(id=challenge_pk(stale["id"])).update(expires_at=now - timedelta(days=2))
+    await VerificationChallenge.filter(id=challenge_pk(late["id"])).update(expires_at=now - timedelta(hours=1))
+    assert await challenges.purge_expired() >= 1
+    remaining = set(await VerificationChallenge.filter(agent_id=ids.decode(agent.id, "Agent")).values_list("id", flat=True))
+    assert remaining == {challenge_pk(late["id"]), challenge_pk(fresh["id"])}
+    outcome = await answer(anonymous, late["id"], signed(agent.signing_key, late))
+    assert outcome["failureReason"] == "CHALLENGE_EXPIRED"

@@ -14,7 +14,7 @@ from aim_identity.audit.chain import rfc3339
 from aim_identity.auth import tokens
 from aim_identity.auth.signing_keys import Keyring, b64url
 from aim_identity.config import Settings
-from aim_identity.errors import NotFound
+from aim_identity.errors import NotFound, RateLimited
 from aim_identity.identity import keys
 from aim_identity.identity.agents import signed_by_retired_key, signing_agent
 from aim_identity.identity.scoring import rescore
@@ -66,10 +66,16 @@ class IssuedChallenge:
 
 async def issue(actor: Actor, settings: Settings, agent_gid: str) -> IssuedChallenge:
     agent = await signing_agent(actor.organization_id, agent_gid)
+    # Anyone who knows an agent's ID may ask; the cap keeps them from filling the table.
+    now = datetime.now(timezone.utc)
+    if await VerificationChallenge.filter(agent_id=agent.id, answered_at=None, expires_at__gt=now).count() \
+            >= settings.max_open_challenges:
+        raise RateLimited(f"This agent has {settings.max_open_challenges} unanswered challenges; answer one or "
+                          "wait until they expire")
     challenge_id = uuid.uuid4()
     gid = challenge_gid(agent.id, challenge_id)
     nonce = keys.encode(secrets.token_bytes(32))
-    expires_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=settings.challenge_ttl)
+    expires_at = now.replace(microsecond=0) + timedelta(seconds=settings.challenge_ttl)
     signed = message(ids.encode("Agent", agent.id), gid, nonce, expires_at)
     await VerificationChallenge.create(id=challenge_id, agent=agent, nonce=nonce,
                                        message=base64.b64encode(signed).decode(), expires_at=expires_at)
@@ -156,3 +162,13 @@ async def _agent_token(agent: Agent, keyring: Keyring, settings: Settings) -> to
         claims={"org": ids.encode("Organization", agent.organization_id), "trust_score": round(agent.trust_score, 4),
                 "capabilities": sorted(grants),
                 "cnf": {"jwk": {"kty": "OKP", "crv": "Ed25519", "x": b64url(keys.public_key(agent.public_key))}}})
+
+
+# Expired challenges are kept this long, so that a late answer is still told CHALLENGE_EXPIRED.
+EXPIRED_KEPT = timedelta(days=1)
+
+
+async def purge_expired(now: datetime | None = None) -> int:
+    """Deletes challenges that expired more than EXPIRED_KEPT ago; `aimctl worker` runs it."""
+    cutoff = (now or datetime.now(timezone.utc)) - EXPIRED_KEPT
+    return await VerificationChallenge.filter(expires_at__lt=cutoff).delete()

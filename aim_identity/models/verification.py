@@ -24,11 +24,12 @@ class VerificationChallenge(Model):
     agent = fields.ForeignKeyField("aim.Agent", related_name="challenges", on_delete=fields.CASCADE)
     nonce = fields.CharField(max_length=64)
     message = fields.TextField()
-    expires_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
     answered_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "verification_challenges"
+        indexes = (("agent_id", "expires_at"),)
 
 
 class VerificationEvent(Model):

@@ -1,6 +1,9 @@
-"""`aimctl worker`: the outbox relay. Run as many as you like: each batch is claimed by one of them."""
+"""`aimctl worker`: the outbox relay and housekeeping. Run as many as you like: each outbox batch is
+claimed by one of them."""
 
 from __future__ import annotations
+
+import asyncio
 
 from tortoise import Tortoise
 
@@ -8,6 +11,7 @@ from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.events import relay
 from aim_identity.events.broker import Broker
+from aim_identity.workers import housekeeping
 
 
 async def run(settings: Settings) -> None:
@@ -16,7 +20,7 @@ async def run(settings: Settings) -> None:
     await broker.connect()
     try:
         async with relay.woken_by_commits(settings.database_url):
-            await relay.run(broker)
+            await asyncio.gather(relay.run(broker), housekeeping.run())
     finally:
         await broker.disconnect()
         await Tortoise.close_connections()

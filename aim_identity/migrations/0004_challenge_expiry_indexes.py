@@ -1,0 +1,23 @@
+"""Indexes for the open-challenge cap (agent, expiry) and the purge of expired challenges (expiry)."""
+
+from tortoise import fields, migrations
+from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
+
+class Migration(migrations.Migration):
+    dependencies = [("aim", "0003_organization_data_version")]
+
+    operations = [
+        ops.AlterModelOptions(
+            name="AuditChainHead",
+            options={"table": "audit_chain_heads", "app": "aim", "pk_attr": "organization_id",
+                     "table_description": "The last link of each organization chain. Locking it serialises appends."},
+        ),
+        ops.AlterField(
+            model_name="VerificationChallenge",
+            name="expires_at",
+            field=fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddIndex(model_name="VerificationChallenge", index=Index(fields=["agent_id", "expires_at"])),
+    ]
