@@ -28,7 +28,7 @@ from aim_identity.auth.signing_keys import Keyring, load_keyring
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.errors import AimError
-from aim_identity.events import relay
+from aim_identity.events import outbox, relay
 from aim_identity.events.broker import Broker
 from aim_identity.schema import build_schema
 from aim_identity.schema.context import Context
@@ -187,7 +187,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The global fallback lets every request task see the ORM (STACK-NOTES, trap 2).
         await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
         graphql.keyring = await load_keyring(settings)
-        graphql.broker = Broker(settings.redis_url)
+        graphql.broker = Broker(settings.redis_url, replay=outbox)
         await graphql.broker.connect()
         graphql.fanout = Fanout(graphql.schema, graphql.broker, graphql.keyring, settings)
         # In development one process does everything; production runs these in `aimctl worker`.

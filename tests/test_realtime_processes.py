@@ -437,6 +437,28 @@ async def test_a_write_on_one_replica_is_seen_at_once_by_a_cached_query_on_anoth
     assert (await on_a(count))["agents"]["totalCount"] == 1
 
 
+async def test_events_published_while_a_replica_is_cut_off_from_redis_are_caught_up(procs, database, listeners):
+    # Redis stays up and its relay keeps publishing, but replica A's subscription connection drops:
+    # Redis keeps nothing for A meanwhile, so A reads what it missed back from the outbox.
+    database_url, _ = database
+    a = await procs.serve(database_url, REDIS_URL)
+    org = await register(a.url)
+    subscriber = await subscribe(listeners, a, org, REDIS_URL)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        # A may publish (its relay does) but not subscribe again until the ACL is restored.
+        await client.acl_setuser("default", enabled=True, reset_channels=False, commands=["-subscribe"])
+        assert await client.client_kill_filter(_type="pubsub", skipme=True) >= 1
+        created = [(await create_agent(org.admin.api, name=f"cut-off-{i}")).id for i in range(3)]
+        await asyncio.sleep(1)  # A has retried, and been refused
+    finally:
+        await client.acl_setuser("default", enabled=True, commands=["+subscribe"])
+        await client.aclose()
+    assert await subscriber.wait_until(all_created(created), 10), f"events missed while cut off\n{procs.logs()}"
+    await asyncio.sleep(0.5)  # any repeat would have arrived by now
+    assert_each_created_once(subscriber, created)
+
+
 async def test_events_committed_while_redis_is_down_are_delivered_after_it_returns(procs, database, listeners):
     database_url, _ = database
     port = free_port()

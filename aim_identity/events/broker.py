@@ -1,17 +1,19 @@
 """The broker: `broadcaster` over Redis in production, in-process `memory://` by default.
 
 Each organization has its own channel. Every process drops an event id it has already delivered,
-so an event the relay publishes twice (after a crash) still reaches each subscriber once."""
+so an event the relay publishes twice (after a crash) still reaches each subscriber once. Redis keeps
+nothing for a subscriber that is not connected, so whenever a channel's subscription (re)starts, the
+process reads back from the outbox what was committed since the last event it saw on that channel."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from broadcaster import Broadcast
@@ -25,8 +27,20 @@ log = logging.getLogger(__name__)
 RECENT_IDS = 50_000
 
 
+CHANNEL_PREFIX = "aim:org:"
+# ResilientRedisBackend's note that a channel's subscription has just (re)started.
+RESUBSCRIBED = object()
+
+
 def channel(organization_id: object) -> str:
-    return f"aim:org:{organization_id}"
+    return f"{CHANNEL_PREFIX}{organization_id}"
+
+
+class Replay(Protocol):
+    """Where missed events can be read again (events/outbox.py)."""
+
+    async def latest(self, organization_id: str) -> int: ...
+    async def since(self, organization_id: str, seq: int) -> list[dict[str, Any]]: ...
 
 
 class ResilientRedisBackend(RedisBackend):
@@ -38,9 +52,6 @@ class ResilientRedisBackend(RedisBackend):
         await self._pubsub.subscribe(channel)
         self._ready.set()
 
-    async def ping(self) -> None:
-        await self._conn.ping()
-
     async def _pubsub_listener(self) -> None:
         while True:
             await self._ready.wait()
@@ -49,19 +60,29 @@ class ResilientRedisBackend(RedisBackend):
                     if message["type"] == "message":
                         await self._queue.put(Event(channel=message["channel"].decode(),
                                                     message=message["data"].decode()))
+                    elif message["type"] == "subscribe":  # also after each reconnection
+                        await self._queue.put(Event(channel=message["channel"].decode(), message=RESUBSCRIBED))
             except (RedisError, OSError) as exc:
                 log.warning("lost the Redis subscription (%s); reconnecting", exc)
-                await asyncio.sleep(0.5)  # the pubsub re-subscribes its channels when it reconnects
+                # The pubsub re-subscribes its channels when it reconnects; if that fails, its connection
+                # is up but subscribed to nothing, so drop it and let the next attempt start afresh.
+                if self._pubsub.connection is not None:
+                    await self._pubsub.connection.disconnect()
+                await asyncio.sleep(0.5)
                 continue
             self._ready.clear()
 
 
 class OnceBackend(BroadcastBackend):
-    """Passes each event id through once per process."""
+    """Passes each event id through once per process and, given a Replay, catches a channel up on
+    what it missed whenever its subscription (re)starts, before anything newer."""
 
-    def __init__(self, inner: BroadcastBackend) -> None:
+    def __init__(self, inner: BroadcastBackend, replay: Replay | None = None) -> None:
         self.inner = inner
+        self.replay = replay
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._last_seq: dict[str, int] = {}
+        self._backlog: deque[Event] = deque()
 
     async def connect(self) -> None:
         await self.inner.connect()
@@ -70,36 +91,53 @@ class OnceBackend(BroadcastBackend):
         await self.inner.disconnect()
 
     async def subscribe(self, channel: str) -> None:
+        if self.replay is not None:
+            self._last_seq[channel] = await self.replay.latest(channel.removeprefix(CHANNEL_PREFIX))
         await self.inner.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
+        self._last_seq.pop(channel, None)
         await self.inner.unsubscribe(channel)
 
     async def publish(self, channel: str, message: Any) -> None:
         await self.inner.publish(channel, message)
 
-    async def ping(self) -> None:
-        """Raises while Redis is unreachable; in memory there is nothing to reach."""
-        if isinstance(self.inner, ResilientRedisBackend):
-            await self.inner.ping()
-
     async def next_published(self) -> Event:
         while True:
-            event = await self.inner.next_published()
-            # Parsed once here for every subscriber of this process.
-            message = json.loads(event.message)
+            if self._backlog:
+                event = self._backlog.popleft()
+            else:
+                event = await self.inner.next_published()
+                if event.message is RESUBSCRIBED:
+                    await self._catch_up(event.channel)
+                    continue
+                # Parsed once here for every subscriber of this process.
+                event = Event(channel=event.channel, message=json.loads(event.message))
+            message = event.message
             if message["id"] in self._seen:
                 continue
             self._seen[message["id"]] = None
             if len(self._seen) > RECENT_IDS:
                 self._seen.popitem(last=False)
-            return Event(channel=event.channel, message=message)
+            if event.channel in self._last_seq:
+                self._last_seq[event.channel] = max(self._last_seq[event.channel], message.get("seq", 0))
+            return event
+
+    async def _catch_up(self, channel: str) -> None:
+        if self.replay is None or channel not in self._last_seq:
+            return
+        try:
+            missed = await self.replay.since(channel.removeprefix(CHANNEL_PREFIX), self._last_seq[channel])
+        except Exception as exc:  # noqa: BLE001 - the database is away too: carry on with what Redis sends
+            log.warning("could not catch %s up from the outbox (%s)", channel, exc)
+            return
+        self._backlog.extend(Event(channel=channel, message=message) for message in missed)
 
 
-def backend_for(url: str) -> BroadcastBackend:
+def backend_for(url: str, replay: Replay | None = None) -> BroadcastBackend:
     scheme = urlparse(url).scheme
     if scheme in ("redis", "rediss"):
-        return OnceBackend(ResilientRedisBackend(url))
+        return OnceBackend(ResilientRedisBackend(url), replay)
     if scheme == "memory":
         return OnceBackend(MemoryBackend(url))
     raise ValueError(f"Unsupported AIM_REDIS_URL scheme {scheme!r}: use redis:// or memory://")
@@ -128,8 +166,9 @@ class RegisteredBroadcast(Broadcast):
 
 
 class Broker:
-    def __init__(self, url: str) -> None:
-        self.backend = backend_for(url)
+    def __init__(self, url: str, replay: Replay | None = None) -> None:
+        """`replay` for a process that subscribes (the API); the relay only publishes."""
+        self.backend = backend_for(url, replay)
         self.broadcast = RegisteredBroadcast(backend=self.backend)
 
     async def connect(self) -> None:
@@ -137,9 +176,6 @@ class Broker:
 
     async def disconnect(self) -> None:
         await self.broadcast.disconnect()
-
-    async def ping(self) -> None:
-        await self.backend.ping()
 
     async def publish(self, event: dict[str, Any]) -> None:
         await self.broadcast.publish(channel(event["organizationId"]), json.dumps(event))

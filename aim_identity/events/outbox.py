@@ -1,6 +1,7 @@
 """Events join the mutation's transaction as outbox rows, so a crash after commit loses none. On
 PostgreSQL the transaction also sends a NOTIFY, delivered at commit, which wakes the relay in
-`aimctl worker` at once instead of at its next poll."""
+`aimctl worker` at once instead of at its next poll. The rows stay, so a process that lost its
+broker subscription for a moment reads back what it missed (`latest`, `since`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from aim_identity.audit.chain import rfc3339
 from aim_identity.models import OutboxEvent
 
 CHANNEL = "aim_outbox"
+CATCH_UP_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,20 @@ async def add(events: list[Event], connection: BaseDBAsyncClient) -> None:
             using_db=connection)
         if connection.capabilities.dialect == "postgres":
             await connection.execute_script(f"NOTIFY {CHANNEL}")
+
+
+def as_message(row: OutboxEvent) -> dict[str, Any]:
+    """The broker message: `seq` orders an organization's events, `id` is what subscribers dedupe on."""
+    return {"id": str(row.event_id), "seq": row.id, "kind": row.kind, "organizationId": str(row.organization_id),
+            "occurredAt": rfc3339(row.created_at), **row.payload}
+
+
+async def latest(organization_id: str) -> int:
+    row = await OutboxEvent.filter(organization_id=organization_id).order_by("-id").first().values("id")
+    return row["id"] if row else 0
+
+
+async def since(organization_id: str, seq: int) -> list[dict[str, Any]]:
+    """The organization's committed events after `seq`, oldest first, published or not yet."""
+    rows = await OutboxEvent.filter(organization_id=organization_id, id__gt=seq).order_by("id").limit(CATCH_UP_LIMIT)
+    return [as_message(row) for row in rows]

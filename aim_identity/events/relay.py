@@ -15,17 +15,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from tortoise.transactions import in_transaction
 
-from aim_identity.audit.chain import rfc3339
 from aim_identity.events.broker import Broker
-from aim_identity.events.outbox import CHANNEL
+from aim_identity.events.outbox import CHANNEL, as_message
 from aim_identity.models import OutboxEvent
 
 log = logging.getLogger(__name__)
 BATCH = 200
 IDLE_POLL = 0.1
-# Once the broker answers again after an outage, give every process time to re-subscribe (each retries
-# every 0.5 s) before the backlog goes out: Redis keeps nothing for a subscriber that is not there yet.
-RECOVERY_GRACE = 2.0
 
 _pending = asyncio.Event()
 
@@ -52,11 +48,6 @@ async def woken_by_commits(database_url: str, wake: Callable[[], None] = nudge) 
         await connection.close()
 
 
-def as_message(row: OutboxEvent) -> dict:
-    return {"id": str(row.event_id), "kind": row.kind, "organizationId": str(row.organization_id),
-            "occurredAt": rfc3339(row.created_at), **row.payload}
-
-
 async def relay_once(broker: Broker) -> int:
     async with in_transaction():
         rows = await OutboxEvent.filter(published_at=None).order_by("id").limit(BATCH) \
@@ -72,11 +63,8 @@ async def run(broker: Broker) -> None:
     failing = False
     while True:
         try:
-            if failing:
-                # Counted from when the broker is back, not from the last failure: otherwise a retry that
-                # lands just after Redis returns publishes before the subscribers are listening again.
-                await broker.ping()
-                await asyncio.sleep(RECOVERY_GRACE)
+            # What goes out before a process has re-subscribed after an outage, it reads back from the
+            # outbox when it does (broker.OnceBackend), so there is no need to wait for it here.
             published = await relay_once(broker)
             if failing:
                 log.info("outbox relay recovered")

@@ -17,3 +17,4 @@ class OutboxEvent(Model):
 
     class Meta:
         table = "outbox_events"
+        indexes = (("organization_id", "id"),)  # catching up one organization's channel

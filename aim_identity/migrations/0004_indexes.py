@@ -1,4 +1,5 @@
-"""Indexes for the open-challenge cap (agent, expiry) and the purge of expired challenges (expiry)."""
+"""Indexes for the open-challenge cap (agent, expiry), the purge of expired challenges (expiry), and
+reading one organization's outbox back after a lost broker subscription (organization, id)."""
 
 from tortoise import fields, migrations
 from tortoise.indexes import Index
@@ -20,4 +21,5 @@ class Migration(migrations.Migration):
             field=fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False),
         ),
         ops.AddIndex(model_name="VerificationChallenge", index=Index(fields=["agent_id", "expires_at"])),
+        ops.AddIndex(model_name="OutboxEvent", index=Index(fields=["organization_id", "id"])),
     ]
