@@ -299,6 +299,10 @@ GARBAGE_CURSORS = {
     "timestamp without t": raw_cursor(["created_at", {"when": 1}, SOME_ID]),
     "timestamp not a string": raw_cursor(["created_at", {"t": 5}, SOME_ID]),
     "no order": raw_cursor([{"t": "2026-01-01T00:00:00+00:00"}, SOME_ID]),
+    "a string for a time": raw_cursor(["created_at", "yesterday", SOME_ID]),
+    "a number for a time": raw_cursor(["created_at", 5, SOME_ID]),
+    "a time without zone": raw_cursor(["created_at", {"t": "2026-01-01T00:00:00"}, SOME_ID]),
+    "a list for a time": raw_cursor(["created_at", [1], SOME_ID]),
 }
 
 
@@ -307,6 +311,18 @@ GARBAGE_CURSORS = {
 async def test_garbage_cursor_is_bad_user_input(fleet: Fleet, cursor: str, direction: str):
     size = "first" if direction == "after" else "last"
     assert await fleet.org.admin.api.error(PAGE, **{size: 5, direction: cursor}) == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(("field", "cursor"), [
+    ("NAME", raw_cursor(["name", 5, SOME_ID])),
+    ("TRUST_SCORE", raw_cursor(["trust_score", "high", SOME_ID])),
+    ("TRUST_SCORE", raw_cursor(["trust_score", True, SOME_ID])),
+    ("LAST_VERIFIED_AT", raw_cursor(["verified_sort", "never", SOME_ID])),
+], ids=["number for a name", "string for a score", "boolean for a score", "string for a time"])
+async def test_a_sort_key_of_the_wrong_type_is_bad_user_input(fleet: Fleet, field: str, cursor: str):
+    # It used to reach PostgreSQL and come back as a masked internal error.
+    assert await fleet.org.admin.api.error(PAGE, first=3, after=cursor,
+                                           orderBy={"field": field, "direction": "ASC"}) == "BAD_USER_INPUT"
 
 
 async def test_cursor_of_another_order_is_bad_user_input(fleet: Fleet):

@@ -60,13 +60,17 @@ async def list_agents(info: Info, first: int | None = None, after: str | None = 
                       before: str | None = None, filter: AgentFilter | None = None,
                       order_by: AgentOrder | None = None) -> Connection[Agent]:
     query = _filtered(info, filter)
-    field = order_by.field.value if order_by else AgentOrderField.CREATED_AT.value
+    order_field = order_by.field if order_by else AgentOrderField.CREATED_AT
+    field = order_field.value
     descending = order_by.direction == SortDirection.DESC if order_by else False
-    if field == AgentOrderField.LAST_VERIFIED_AT.value:
+    if order_field == AgentOrderField.LAST_VERIFIED_AT:
         query = query.annotate(verified_sort=Coalesce("last_verified_at", _NEVER))
         field = "verified_sort"
-    return await paginate(query, Order(field, descending), Agent.of, first=first, after=after, last=last,
-                          before=before)
+    order = Order(field, descending, _SORT_KEY_TYPES.get(order_field, datetime))
+    return await paginate(query, order, Agent.of, first=first, after=after, last=last, before=before)
+
+
+_SORT_KEY_TYPES = {AgentOrderField.NAME: str, AgentOrderField.TRUST_SCORE: float}
 
 
 async def agent(info: Info, id: strawberry.ID) -> Agent | None:

@@ -51,15 +51,18 @@ class Connection(Generic[T]):
 class Order:
     field: str  # a model field, or an annotation made non-null for stable ordering
     descending: bool = False
+    value_type: type = datetime  # what its sort key is: a cursor holding anything else is refused
 
 
-def _encode(field: str, value: Any, pk: Any) -> str:
+def _encode(order: Order, value: Any, pk: Any) -> str:
+    if order.value_type is datetime and isinstance(value, str):
+        value = datetime.fromisoformat(value)  # SQLite returns an annotated time as text
     if isinstance(value, datetime):
         value = {"t": value.isoformat()}
-    return base64.urlsafe_b64encode(json.dumps([field, value, str(pk)]).encode()).decode()
+    return base64.urlsafe_b64encode(json.dumps([order.field, value, str(pk)]).encode()).decode()
 
 
-def _decode(cursor: str, field: str) -> tuple[Any, str]:
+def _decode(cursor: str, order: Order) -> tuple[Any, str]:
     try:
         cursor_field, value, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         uuid.UUID(str(pk))
@@ -68,14 +71,19 @@ def _decode(cursor: str, field: str) -> tuple[Any, str]:
     except (ValueError, TypeError, KeyError):
         raise BadUserInput("Invalid cursor", field="cursor") from None
     # Another order's sort key may not even compare with this one's (a name against a score).
-    if cursor_field != field:
+    if cursor_field != order.field:
         raise BadUserInput("The cursor belongs to another order", field="cursor")
+    # A hand-made key of the wrong type would otherwise reach the database and fail there.
+    wanted = (int, float) if order.value_type is float else order.value_type
+    if not isinstance(value, wanted) or isinstance(value, bool) \
+            or isinstance(value, datetime) and value.tzinfo is None:
+        raise BadUserInput("Invalid cursor", field="cursor")
     return value, pk
 
 
 def _beyond(order: Order, cursor: str, forward: bool) -> Q:
     """Rows strictly after (forward) or before the cursor in the given order."""
-    value, pk = _decode(cursor, order.field)
+    value, pk = _decode(cursor, order)
     op = "gt" if forward != order.descending else "lt"
     return Q(**{f"{order.field}__{op}": value}) | Q(**{order.field: value, f"id__{op}": pk})
 
@@ -106,7 +114,7 @@ async def paginate(query: QuerySet, order: Order, to_node: Callable[[Any], T], *
     rows = rows[:limit]
     if backward:
         rows.reverse()
-    edges = [Edge(cursor=_encode(order.field, getattr(row, order.field), row.pk), node=to_node(row)) for row in rows]
+    edges = [Edge(cursor=_encode(order, getattr(row, order.field), row.pk), node=to_node(row)) for row in rows]
     return Connection(
         edges=edges,
         page_info=PageInfo(
