@@ -36,6 +36,8 @@ class Socket:
         self.frames.append(json.loads(frame))
 
     async def finish(self, operation_id: str, message: dict) -> None:
+        if self.stuck:
+            await asyncio.Event().wait()
         self.finished.append(message)
 
     def drop(self, reason: str) -> None:
@@ -112,6 +114,17 @@ async def test_an_expiring_credential_ends_the_subscription_with_complete(hub):
     await publish(hub, organization, ids.encode("Agent", uuid.uuid4()))
     await asyncio.sleep(0.2)
     assert socket.frames == []
+
+
+async def test_a_stuck_subscriber_whose_credential_expires_is_dropped_and_the_rest_carry_on(hub, monkeypatch):
+    monkeypatch.setattr(fanout, "SEND_DEADLINE_S", 0.2)
+    organization = uuid.uuid4()
+    stuck, healthy = Socket(stuck=True), Socket()
+    hub.join(stuck, "op-1", {"query": QUERY}, viewer(organization, expires_at=int(time.time()) + 1))
+    hub.join(healthy, "op-2", {"query": QUERY}, viewer(organization))
+    await until(lambda: stuck.dropped, timeout=3)
+    await publish(hub, organization, ids.encode("Agent", uuid.uuid4()))
+    await until(lambda: healthy.frames)
 
 
 async def test_the_last_subscriber_leaving_releases_the_group_and_the_channel(hub):

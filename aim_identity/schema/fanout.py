@@ -244,9 +244,14 @@ class Fanout:
     async def end(self, member: Member, final: dict[str, Any] | None = None) -> None:
         """Ends one subscription from the server side: `complete`, or the `error` that ended it."""
         if self.leave(member.connection, member.operation_id) is member:
-            with contextlib.suppress(Exception):
-                await member.connection.finish(member.operation_id,
-                                               final or {"id": member.operation_id, "type": "complete"})
+            try:
+                async with asyncio.timeout(SEND_DEADLINE_S):  # a stuck socket must not hold up the channel
+                    await member.connection.finish(member.operation_id,
+                                                   final or {"id": member.operation_id, "type": "complete"})
+            except TimeoutError:
+                member.connection.drop("not reading its events")
+            except Exception:  # noqa: BLE001, S110 - the socket is gone; the handler's shutdown cleans up
+                pass
 
     def leave(self, connection: Connection, operation_id: str) -> Member | None:
         member = self.members.pop((id(connection), operation_id), None)
