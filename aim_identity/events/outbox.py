@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -16,6 +17,8 @@ from aim_identity.models import OutboxEvent
 
 CHANNEL = "aim_outbox"
 CATCH_UP_LIMIT = 1000
+# Published events are kept this long for processes catching up, then pruned by housekeeping.
+PUBLISHED_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,9 @@ async def since(organization_id: str, seq: int) -> list[dict[str, Any]]:
     """The organization's committed events after `seq`, oldest first, published or not yet."""
     rows = await OutboxEvent.filter(organization_id=organization_id, id__gt=seq).order_by("id").limit(CATCH_UP_LIMIT)
     return [as_message(row) for row in rows]
+
+
+async def prune(now: datetime | None = None) -> int:
+    """Deletes events published more than PUBLISHED_KEPT ago; `aimctl worker` runs it."""
+    cutoff = (now or datetime.now(timezone.utc)) - PUBLISHED_KEPT
+    return await OutboxEvent.filter(published_at__lt=cutoff).delete()

@@ -174,13 +174,12 @@ class Channel:
                         await self.recheck()
                     for group in list(self.groups.values()):
                         group.context.feed.queue.put_nowait(event)
-        except Exception:
+        except Exception:  # the broker, or the database a credential check needs: fail closed
             log.exception("the event channel of organization %s failed", self.organization_id)
             error = [UNAVAILABLE]
             for group in list(self.groups.values()):
                 for member in list(group.members.values()):  # the last one to leave closes the group
                     await self.fanout.end(member, {"id": member.operation_id, "type": "error", "payload": error})
-            raise
 
     def forget(self, group: Group) -> None:
         if self.groups.get(group.key) is group:
@@ -236,7 +235,7 @@ class Fanout:
         group.members[id(connection), operation_id] = self.members[id(connection), operation_id] = member
 
     def _expire(self, member: Member) -> None:
-        if member.group.members.get((id(member.connection), member.operation_id)) is member:
+        if self.members.get((id(member.connection), member.operation_id)) is member:
             task = asyncio.create_task(self.end(member))
             self.expiring.add(task)
             task.add_done_callback(self.expiring.discard)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from aim_identity.events import outbox
 from aim_identity.identity import challenges
 
 log = logging.getLogger(__name__)
@@ -16,8 +17,9 @@ async def run() -> None:
     while True:
         try:
             purged = await challenges.purge_expired()
-            if purged:
-                log.info("purged %d expired verification challenges", purged)
+            pruned = await outbox.prune()
+            if purged or pruned:
+                log.info("purged %d expired verification challenges and %d published events", purged, pruned)
         except asyncio.CancelledError:
             raise
         except Exception:  # the database is away: try again next time
