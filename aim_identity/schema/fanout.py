@@ -189,11 +189,10 @@ class Channel:
         """Ends every subscription whose credential was revoked or whose role changed (its group was
         built for the old role); each distinct credential is read once."""
         members = [m for g in list(self.groups.values()) for m in g.members.values()]
-        verdicts: dict[Principal, Principal | None] = {}
-        for member in members:
-            if member.principal not in verdicts:
-                verdicts[member.principal] = await still_valid(member.principal, self.fanout.keyring,
-                                                               self.fanout.settings)
+        principals = list({m.principal for m in members})
+        # Concurrently: the connection pool bounds how many run at once.
+        verdicts = dict(zip(principals, await asyncio.gather(
+            *(still_valid(p, self.fanout.keyring, self.fanout.settings) for p in principals)), strict=True))
         for member in members:
             now = verdicts[member.principal]
             if now is None or now.role != member.principal.role:
