@@ -192,7 +192,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql.fanout = Fanout(graphql.schema, graphql.broker, graphql.keyring, settings)
         # In development one process does everything; production runs these in `aimctl worker`.
         background = [] if settings.production else [asyncio.create_task(relay.run(graphql.broker)),
-                                                     asyncio.create_task(housekeeping.run())]
+                                                     asyncio.create_task(housekeeping.run(settings))]
         try:
             yield
         finally:

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from nacl.signing import SigningKey
 
-from aim_identity.identity import trust
-from aim_identity.models import AgentStatus, Severity
+from aim_identity import ids
+from aim_identity.identity import scoring, trust
+from aim_identity.models import Agent, AgentStatus, Severity, VerificationEvent
 from tests.support import create_agent, verify
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -471,3 +472,23 @@ async def test_capability_grants_move_compliance(org):
     assert after["compliance"]["value"] < before["compliance"]["value"]
     assert "1 wildcard grant(s)" in after["compliance"]["explanation"]
     assert after_agent["trustHistory"][0]["reason"] == "capability * granted"
+
+
+async def test_a_silent_agent_loses_trust_as_its_evidence_ages(org, anonymous, settings):
+    api = org.admin.api
+    agent = await create_agent(api)
+    assert (await verify(anonymous, agent))["verified"] is True
+    before = (await api(AGENT, id=agent.id))["agent"]["trustScore"]
+    assert check_shape(before)["uptime"]["value"] == 1.0
+    # Ten silent days: everything the agent did, and the score itself, happened ten days ago.
+    pk, ago = ids.decode(agent.id, "Agent"), datetime.now(timezone.utc) - timedelta(days=10)
+    await Agent.filter(id=pk).update(created_at=ago, key_created_at=ago, last_verified_at=ago, trust_computed_at=ago)
+    await VerificationEvent.filter(agent_id=pk).update(created_at=ago)
+    assert await scoring.rescore_stale(settings.key_rotation_days) >= 1
+    after = (await api(AGENT, id=agent.id))["agent"]
+    factors = check_shape(after["trustScore"])
+    assert factors["uptime"]["value"] == 0.0
+    assert factors["uptime"]["explanation"] == "active on 0 of the last 7 day(s)"
+    assert after["trustScore"]["score"] < before["score"]
+    assert after["trustScore"]["computedAt"] > before["computedAt"]
+    assert after["trustHistory"][0]["reason"] == "evidence aged"

@@ -20,12 +20,16 @@ from aim_identity.models import (
     VerificationEvent,
     VerificationResult,
 )
-from aim_identity.unit_of_work import Work
+from aim_identity.unit_of_work import Actor, Work, atomic
 
 UNRESOLVED = (ThreatStatus.OPEN, ThreatStatus.ACKNOWLEDGED)
 # The age factor grows with the clock (about 1e-8 a second), so two rescorings moments apart always
 # differ by a hair; a history point for that would depend on request timing, not on evidence.
 SIGNIFICANT_CHANGE = 1e-6
+# Evidence ages even when nothing new is recorded (uptime counts the last 7 days, age grows), so a
+# score older than this is recomputed by housekeeping; a day matches the factors' own granularity.
+STALE_AFTER = timedelta(days=1)
+STALE_BATCH = 500
 
 
 async def gather(agent: Agent, key_rotation_days: int, now: datetime | None = None) -> trust.Evidence:
@@ -86,3 +90,17 @@ async def rescore(work: Work, agent: Agent, reason: str, key_rotation_days: int)
         work.emit("agent.trust_changed", organization_id=agent.organization_id,
                   agentId=ids.encode("Agent", agent.id), previous=before, current=result.score, reason=reason)
     return before, result.score
+
+
+async def rescore_stale(key_rotation_days: int, now: datetime | None = None) -> int:
+    """Recomputes the oldest scores computed more than STALE_AFTER ago, so an agent that stops proving
+    itself loses trust as its evidence ages instead of keeping yesterday's score."""
+    cutoff = (now or datetime.now(timezone.utc)) - STALE_AFTER
+    stale = await Agent.filter(trust_computed_at__lt=cutoff).order_by("trust_computed_at").limit(STALE_BATCH) \
+        .values_list("id", "organization_id")
+    for agent_id, organization_id in stale:
+        async with atomic(Actor(organization_id, "system")) as work:
+            agent = await Agent.select_for_update().get_or_none(id=agent_id, trust_computed_at__lt=cutoff)
+            if agent is not None:  # another worker may have got there first
+                await rescore(work, agent, "evidence aged", key_rotation_days)
+    return len(stale)

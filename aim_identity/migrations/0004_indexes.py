@@ -1,5 +1,6 @@
-"""Indexes for the open-challenge cap (agent, expiry), the purge of expired challenges (expiry), and
-reading one organization's outbox back after a lost broker subscription (organization, id)."""
+"""Indexes for the open-challenge cap (agent, expiry), the purge of expired challenges (expiry),
+reading one organization's outbox back after a lost broker subscription (organization, id), and
+finding stale trust scores (computed at)."""
 
 from tortoise import fields, migrations
 from tortoise.indexes import Index
@@ -22,4 +23,9 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(model_name="VerificationChallenge", index=Index(fields=["agent_id", "expires_at"])),
         ops.AddIndex(model_name="OutboxEvent", index=Index(fields=["organization_id", "id"])),
+        ops.AlterField(
+            model_name="Agent",
+            name="trust_computed_at",
+            field=fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False),
+        ),
     ]

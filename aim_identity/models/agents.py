@@ -40,7 +40,7 @@ class Agent(Model):
     trust_score = fields.FloatField(default=0.0, db_index=True)
     trust_confidence = fields.FloatField(default=0.0)
     trust_factors = fields.JSONField(default=list)
-    trust_computed_at = fields.DatetimeField(null=True)
+    trust_computed_at = fields.DatetimeField(null=True, db_index=True)
     last_verified_at = fields.DatetimeField(null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -1,25 +1,29 @@
-"""Periodic clean-up: `aimctl worker` runs it (and `aimctl serve` in development). Any number of
-workers may run it at once: each pass is an idempotent DELETE."""
+"""Periodic upkeep: `aimctl worker` runs it (and `aimctl serve` in development). Any number of
+workers may run it at once: the deletes are idempotent, and a stale score is locked, checked again
+and recomputed by one of them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from aim_identity.config import Settings
 from aim_identity.events import outbox
-from aim_identity.identity import challenges
+from aim_identity.identity import challenges, scoring
 
 log = logging.getLogger(__name__)
 EVERY_S = 600
 
 
-async def run() -> None:
+async def run(settings: Settings) -> None:
     while True:
         try:
+            rescored = await scoring.rescore_stale(settings.key_rotation_days)
             purged = await challenges.purge_expired()
             pruned = await outbox.prune()
-            if purged or pruned:
-                log.info("purged %d expired verification challenges and %d published events", purged, pruned)
+            if rescored or purged or pruned:
+                log.info("rescored %d agents; purged %d expired challenges and %d published events",
+                         rescored, purged, pruned)
         except asyncio.CancelledError:
             raise
         except Exception:  # the database is away: try again next time

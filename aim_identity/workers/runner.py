@@ -20,7 +20,7 @@ async def run(settings: Settings) -> None:
     await broker.connect()
     try:
         async with relay.woken_by_commits(settings.database_url):
-            await asyncio.gather(relay.run(broker), housekeeping.run())
+            await asyncio.gather(relay.run(broker), housekeeping.run(settings))
     finally:
         await broker.disconnect()
         await Tortoise.close_connections()
