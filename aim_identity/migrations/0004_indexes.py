@@ -2,7 +2,7 @@
 reading one organization's outbox back after a lost broker subscription (organization, id), and
 finding stale trust scores (computed at)."""
 
-from tortoise import fields, migrations
+from tortoise import migrations
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
@@ -16,16 +16,9 @@ class Migration(migrations.Migration):
             options={"table": "audit_chain_heads", "app": "aim", "pk_attr": "organization_id",
                      "table_description": "The last link of each organization chain. Locking it serialises appends."},
         ),
-        ops.AlterField(
-            model_name="VerificationChallenge",
-            name="expires_at",
-            field=fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False),
-        ),
+        # Indexes only: on SQLite an altered field rebuilds its table, and the rebuild loses unique_together.
         ops.AddIndex(model_name="VerificationChallenge", index=Index(fields=["agent_id", "expires_at"])),
+        ops.AddIndex(model_name="VerificationChallenge", index=Index(fields=["expires_at"])),
         ops.AddIndex(model_name="OutboxEvent", index=Index(fields=["organization_id", "id"])),
-        ops.AlterField(
-            model_name="Agent",
-            name="trust_computed_at",
-            field=fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False),
-        ),
+        ops.AddIndex(model_name="Agent", index=Index(fields=["trust_computed_at"])),
     ]

@@ -40,7 +40,7 @@ class Agent(Model):
     trust_score = fields.FloatField(default=0.0, db_index=True)
     trust_confidence = fields.FloatField(default=0.0)
     trust_factors = fields.JSONField(default=list)
-    trust_computed_at = fields.DatetimeField(null=True, db_index=True)
+    trust_computed_at = fields.DatetimeField(null=True)
     last_verified_at = fields.DatetimeField(null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -49,7 +49,9 @@ class Agent(Model):
     class Meta:
         table = "agents"
         unique_together = (("organization", "name"),)
-        indexes = (("organization_id", "created_at"), ("organization_id", "trust_score"))
+        # An index, not db_index on the field: on SQLite, altering a field rebuilds the table and
+        # Tortoise's rebuild loses unique_together.
+        indexes = (("organization_id", "created_at"), ("organization_id", "trust_score"), ("trust_computed_at",))
 
 
 class AgentKey(Model):

@@ -24,12 +24,12 @@ class VerificationChallenge(Model):
     agent = fields.ForeignKeyField("aim.Agent", related_name="challenges", on_delete=fields.CASCADE)
     nonce = fields.CharField(max_length=64)
     message = fields.TextField()
-    expires_at = fields.DatetimeField(db_index=True)
+    expires_at = fields.DatetimeField()
     answered_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "verification_challenges"
-        indexes = (("agent_id", "expires_at"),)
+        indexes = (("agent_id", "expires_at"), ("expires_at",))
 
 
 class VerificationEvent(Model):
