@@ -56,8 +56,9 @@ async def atomic(actor: Actor) -> AsyncIterator[Work]:
             work.emit("audit.appended", organization_id=entry.organization_id,
                       entryId=ids.encode("AuditLogEntry", entry.id))
         await outbox.add(work._events, connection)
-        # Last, so the organization row is locked only for the moment before commit.
-        await tenancy.touch({r.organization_id for r in work._audit} | {e.organization_id for e in work._events}
+        # Last, so the organization row is locked only for the moment before commit. Every audit entry
+        # emitted an event in its organization, so the events name every organization written to.
+        await tenancy.touch({e.organization_id for e in work._events}
                             | ({actor.organization_id} if actor.organization_id else set()))
     if work._events:
         relay.nudge()

@@ -30,7 +30,6 @@ import asyncio
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.harness import free_port, gql, tail, wait_healthy
+from bench.harness import free_port, gql, raise_nofile, tail, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIPTION = "subscription Fanout { agentEvents { kind agentId agent { createdAt } } }"
@@ -78,14 +77,6 @@ class FanoutError(RuntimeError):
 
 
 # ---------------------------------------------------------------- processes
-
-
-def raise_nofile(wanted: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def rss_kb(pid: int) -> int:

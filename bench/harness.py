@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import socket
 import time
 import urllib.request
@@ -47,3 +48,12 @@ async def gql(session: aiohttp.ClientSession, url: str, query: str, token: str |
     if response.status != 200 or body.get("errors"):
         raise RuntimeError(f"{query.split('(')[0].strip()} failed: HTTP {response.status} {str(body)[:300]}")
     return body["data"]
+
+
+def raise_nofile(wanted: int) -> int:
+    """Lift the soft file-descriptor limit towards `wanted` (never above the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 import time
 from collections import Counter, defaultdict
@@ -33,16 +32,9 @@ from datetime import datetime
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.harness import raise_nofile
+
 PROTOCOL = "graphql-transport-ws"
-
-
-def raise_nofile(wanted: int) -> int:
-    """Lift the soft file-descriptor limit towards `wanted` (never above the hard limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def emit(obj: dict) -> None:

@@ -33,18 +33,26 @@ def postgres_server() -> str | None:
     return url if url.startswith("postgres") else None
 
 
-async def fresh_database(tmp_dir) -> str:
-    """An empty database of its own for this run."""
-    server = postgres_server()
-    if server is None:
-        return f"sqlite://{tmp_dir}/aim-test.db"
-    name = f"aim_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server)
+async def on_postgres_server(statement: str) -> None:
+    """One statement on the test PostgreSQL server itself, such as CREATE or DROP DATABASE."""
+    conn = await asyncpg.connect(postgres_server())
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(statement)
     finally:
         await conn.close()
-    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def database_url(name: str) -> str:
+    return postgres_server().rsplit("/", 1)[0] + "/" + name
+
+
+async def fresh_database(tmp_dir) -> str:
+    """An empty database of its own for this run."""
+    if postgres_server() is None:
+        return f"sqlite://{tmp_dir}/aim-test.db"
+    name = f"aim_test_{uuid.uuid4().hex[:12]}"
+    await on_postgres_server(f'CREATE DATABASE "{name}"')
+    return database_url(name)
 
 
 @pytest.fixture(scope="session")

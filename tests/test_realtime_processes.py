@@ -29,7 +29,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from aim_identity import ids
 from aim_identity.schema.subscriptions import AGENT_KINDS
-from tests.conftest import TEST_SECRET, free_port, postgres_server
+from tests.conftest import TEST_SECRET, database_url, free_port, on_postgres_server, postgres_server
 from tests.support import Api, Org, create_agent, register
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,20 +174,12 @@ async def procs(tmp_path, database):
 
 # ---- databases ---------------------------------------------------------------------------------------
 
-def _database_url(name: str) -> str:
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(scope="module")
 async def template_db():
     """One database migrated by `aimctl migrate`; each test clones it (CREATE DATABASE … TEMPLATE)."""
     name = f"aim_rt_template_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_SERVER)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    env = Processes.env(_database_url(name), "memory://")
+    await on_postgres_server(f'CREATE DATABASE "{name}"')
+    env = Processes.env(database_url(name), "memory://")
     migrate = await asyncio.create_subprocess_exec(AIMCTL, "migrate", env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                                    stderr=subprocess.STDOUT)
     try:
@@ -204,23 +196,15 @@ async def template_db():
 
 
 async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(PG_SERVER)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await on_postgres_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 async def database(template_db):
     """A fresh, migrated database for one test: (url, an asyncpg connection to it)."""
     name = f"aim_rt_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_SERVER)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    finally:
-        await conn.close()
-    url = _database_url(name)
+    await on_postgres_server(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    url = database_url(name)
     db = await asyncpg.connect(url)
     try:
         yield url, db
@@ -357,6 +341,17 @@ async def subscribe(listeners: list, server: Server, org: Org, redis_url: str) -
     listeners.append(subscriber)
     await wait_subscribed(redis_url, org)
     return subscriber
+
+
+async def watched_org(procs, database_url: str, listeners: list) -> tuple[Org, Subscriber, RawChannel]:
+    """A production API (no relay inside: the test starts its relays) with a WebSocket subscriber and a
+    raw Redis listener on a new organization's channel."""
+    api_server = await procs.serve(database_url, REDIS_URL, production=True)
+    org = await register(api_server.url)
+    subscriber = await subscribe(listeners, api_server, org, REDIS_URL)
+    raw = await RawChannel(REDIS_URL, channel_of(org)).start()
+    listeners.append(raw)
+    return org, subscriber, raw
 
 
 async def create_agents(api: Api, count: int, prefix: str, parallel: int = 8) -> list[str]:
@@ -496,11 +491,7 @@ async def test_events_committed_while_redis_is_down_are_delivered_after_it_retur
 
 async def test_a_relay_killed_mid_publish_loses_nothing_and_repeats_nothing(procs, database, listeners):
     database_url, db = database
-    api_server = await procs.serve(database_url, REDIS_URL, production=True)  # production: no relay in it
-    org = await register(api_server.url)
-    subscriber = await subscribe(listeners, api_server, org, REDIS_URL)
-    raw = await RawChannel(REDIS_URL, channel_of(org)).start()
-    listeners.append(raw)
+    org, subscriber, raw = await watched_org(procs, database_url, listeners)
 
     agents = await create_agents(org.admin.api, 150, "backlog")
     backlog = await unpublished(db)
@@ -530,11 +521,7 @@ async def test_a_relay_killed_mid_publish_loses_nothing_and_repeats_nothing(proc
 async def test_events_published_again_after_a_crash_are_not_delivered_twice(procs, database, listeners):
     """The deterministic half of the crash: the relay published, then died before marking the rows."""
     database_url, db = database
-    api_server = await procs.serve(database_url, REDIS_URL, production=True)
-    org = await register(api_server.url)
-    subscriber = await subscribe(listeners, api_server, org, REDIS_URL)
-    raw = await RawChannel(REDIS_URL, channel_of(org)).start()
-    listeners.append(raw)
+    org, subscriber, raw = await watched_org(procs, database_url, listeners)
     agents = await create_agents(org.admin.api, 20, "again")
     procs.worker(database_url, REDIS_URL)
     assert await subscriber.wait_until(all_created(agents), 15), procs.logs()
@@ -559,11 +546,7 @@ async def test_events_published_again_after_a_crash_are_not_delivered_twice(proc
 
 async def test_several_relays_publish_each_event_once(procs, database, listeners):
     database_url, db = database
-    api_server = await procs.serve(database_url, REDIS_URL, production=True)
-    org = await register(api_server.url)
-    subscriber = await subscribe(listeners, api_server, org, REDIS_URL)
-    raw = await RawChannel(REDIS_URL, channel_of(org)).start()
-    listeners.append(raw)
+    org, subscriber, raw = await watched_org(procs, database_url, listeners)
     agents = await create_agents(org.admin.api, 100, "backlog")
     for _ in range(3):
         procs.worker(database_url, REDIS_URL)

@@ -70,6 +70,9 @@ class Feed:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
+    def put(self, event: dict[str, Any]) -> None:
+        self.queue.put_nowait(event)
+
     def close(self) -> None:
         """Ends the subscription reading this feed once it has taken what is queued (no cancellation,
         which would leave strawberry's stream half-closed)."""
@@ -90,7 +93,8 @@ class Group:
     key: tuple
     channel: Channel
     payload: dict[str, Any]
-    context: Context
+    context: Context  # the subscription's, reading `feed`
+    feed: Feed
     members: dict[tuple[int, str], Member] = field(default_factory=dict)
     task: asyncio.Task | None = None
 
@@ -119,7 +123,7 @@ class Group:
     def close(self) -> None:
         """No more members will join or hear it: a newcomer with the same document starts afresh."""
         self.channel.forget(self)
-        self.context.feed.close()
+        self.feed.close()
         self.channel.release()
 
     async def deliver(self, payload: str) -> None:
@@ -173,7 +177,7 @@ class Channel:
                     if event["kind"] in CREDENTIAL_KINDS:
                         await self.recheck()
                     for group in list(self.groups.values()):
-                        group.context.feed.queue.put_nowait(event)
+                        group.feed.put(event)
         except Exception:  # the broker, or the database a credential check needs: fail closed
             log.exception("the event channel of organization %s failed", self.organization_id)
             error = [UNAVAILABLE]
@@ -223,9 +227,10 @@ class Fanout:
                json.dumps(payload.get("variables"), sort_keys=True))
         group = channel.groups.get(key)
         if group is None:
+            feed = Feed()
             context = Context(settings=self.settings, keyring=self.keyring, principal=principal, ip_address=None,
-                              user_agent=None, feed=Feed())
-            group = channel.groups[key] = Group(key, channel, payload, context)
+                              user_agent=None, feed=feed)
+            group = channel.groups[key] = Group(key, channel, payload, context, feed)
             group.task = asyncio.create_task(group.run())
         member = Member(connection, operation_id, principal, group)
         if principal.expires_at is not None:
