@@ -23,6 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from tortoise import Tortoise
 
+from aim_identity.admission import Admission
 from aim_identity.auth.principal import authenticate
 from aim_identity.auth.signing_keys import Keyring, load_keyring
 from aim_identity.config import Settings
@@ -212,7 +213,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", Admission(graphql, settings.max_concurrent_requests), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),

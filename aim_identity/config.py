@@ -43,6 +43,7 @@ class Settings:
     ws_max_subscriptions: int = 20
     ws_max_connections_per_principal: int = 10
     response_cache_size: int = 1024
+    max_concurrent_requests: int = 8
 
     @property
     def production(self) -> bool:
@@ -80,4 +81,5 @@ class Settings:
             ws_max_connections_per_principal=_int("AIM_WS_MAX_CONNECTIONS_PER_PRINCIPAL",
                                                   d.ws_max_connections_per_principal),
             response_cache_size=_int("AIM_RESPONSE_CACHE_SIZE", d.response_cache_size),
+            max_concurrent_requests=_int("AIM_MAX_CONCURRENT_REQUESTS", d.max_concurrent_requests),
         )

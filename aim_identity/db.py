@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+from tortoise.models import Model
+
+
+async def _keep_session(connection) -> None:
+    """asyncpg's pool resets every connection it takes back (RESET ALL, UNLISTEN *, CLOSE ALL, and
+    advisory unlocks): one more round trip per statement outside a transaction. AIM sets no session
+    state on pooled connections (the relay LISTENs on a connection of its own), and asyncpg still
+    rolls back a transaction left open, so there is nothing to reset."""
+
+
+# Tortoise's own default is 5: a request waiting for a connection can be overtaken by newer ones (the
+# pool's queue lets a newcomer take a connection freed before the woken waiter runs), so under load
+# the slowest requests waited ten times the average. `?maxsize=` in AIM_DATABASE_URL overrides it.
+POOL_SIZE = 20
 
 
 def tortoise_config(database_url: str) -> dict:
+    connection: str | dict = database_url
+    if database_url.split(":", 1)[0] in ("postgres", "postgresql", "asyncpg"):
+        connection = expand_db_url(database_url)
+        connection["credentials"].setdefault("maxsize", POOL_SIZE)
+        connection["credentials"]["reset"] = _keep_session
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             "aim": {
                 "models": ["aim_identity.models"],
@@ -25,16 +47,58 @@ def tortoise_config(database_url: str) -> dict:
     }
 
 
-async def fetch_one(sql: str, *params: Any) -> dict[str, Any] | None:
-    """A hand-written statement for the hottest path, authentication, where building it with the ORM
-    costs more than running it. Placeholders are PostgreSQL's `$1`; SQLite gets `?1`, and UUIDs as
-    the text Tortoise stores there."""
+# Hand-written statements, for the hottest paths (authentication, challenge-response, trust evidence,
+# the audit chain, the outbox), where building a query with the ORM costs more than running it.
+# They are written for PostgreSQL (`$1` placeholders); SQLite gets `?1`, UUIDs as the text Tortoise
+# stores there, and no row locks (it has one writer at a time anyway). Inside `in_transaction()` they
+# run on the transaction's connection.
+
+
+@functools.lru_cache(maxsize=256)
+def _sqlite(sql: str) -> str:
+    return re.sub(r"\$(\d+)", r"?\1", sql).replace(" FOR UPDATE", "")
+
+
+def _prepare(sql: str, params: tuple[Any, ...]):
     connection = Tortoise.get_connection("default")
     if connection.capabilities.dialect == "sqlite":
-        sql = re.sub(r"\$(\d+)", r"?\1", sql)
-        params = tuple(str(p) if isinstance(p, uuid.UUID) else p for p in params)
-    rows = await connection.execute_query_dict(sql, list(params))
+        return connection, _sqlite(sql), [str(p) if isinstance(p, uuid.UUID) else p for p in params]
+    return connection, sql, list(params)
+
+
+def dialect() -> str:
+    return Tortoise.get_connection("default").capabilities.dialect
+
+
+async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
+    connection, sql, values = _prepare(sql, params)
+    return await connection.execute_query_dict(sql, values)
+
+
+async def fetch_one(sql: str, *params: Any) -> dict[str, Any] | None:
+    rows = await fetch(sql, *params)
     return rows[0] if rows else None
+
+
+async def execute(sql: str, *params: Any) -> int:
+    """Runs an INSERT, UPDATE or DELETE; returns the number of rows it touched."""
+    connection, sql, values = _prepare(sql, params)
+    count, _ = await connection.execute_query(sql, values)
+    return count
+
+
+def as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def as_datetime(value: datetime | str | None) -> datetime | None:
+    # SQLite hands back the text Tortoise wrote: datetime.isoformat(" ").
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def instance(model: type[Model], row: dict[str, Any]) -> Model:
+    """A model from a hand-read row (all its columns), decoded as the ORM's own reads decode it."""
+    return model._init_from_db(**row)
 
 
 async def migrate(database_url: str) -> None:

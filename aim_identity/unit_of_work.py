@@ -49,16 +49,22 @@ class Work:
 
 @asynccontextmanager
 async def atomic(actor: Actor) -> AsyncIterator[Work]:
-    async with in_transaction() as connection:
+    async with in_transaction():
         work = Work(actor)
         yield work
-        for entry in await chain.append(work._audit):
-            work.emit("audit.appended", organization_id=entry.organization_id,
-                      entryId=ids.encode("AuditLogEntry", entry.id))
-        await outbox.add(work._events, connection)
-        # Last, so the organization row is locked only for the moment before commit. Every audit entry
-        # emitted an event in its organization, so the events name every organization written to.
-        await tenancy.touch({e.organization_id for e in work._events}
-                            | ({actor.organization_id} if actor.organization_id else set()))
+        for record in work._audit:
+            work.emit("audit.appended", organization_id=record.organization_id,
+                      entryId=ids.encode("AuditLogEntry", record.id))
+        # Last, so each organization's chain head (and data version) is locked only for the moment
+        # before commit. The outbox rows follow the append: the lock then orders an organization's
+        # event ids as its commits, which catching up from the outbox relies on (events/broker.py).
+        appended = await chain.append(work._audit)
+        await outbox.add(work._events)
+        # Every audit entry emitted an event in its organization, so the events name every organization
+        # written to; the append bumped the versions of those it appended to.
+        written = {e.organization_id for e in work._events}
+        if actor.organization_id:
+            written.add(actor.organization_id)
+        await tenancy.touch(written - appended)
     if work._events:
         relay.nudge()

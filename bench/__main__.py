@@ -45,7 +45,7 @@ from bench.harness import free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY
 
 ROOT = Path(__file__).resolve().parent.parent
-AGENT_COUNT = 20
+AGENT_COUNT = 20  # what (a) and (b) read; (c) gives each connection an agent of its own
 SECRET = "bench-secret-" + "b" * 40
 PASSWORD = "correct horse battery staple"
 
@@ -99,8 +99,8 @@ def stop(server: Server) -> None:
             server.process.wait(5)
 
 
-async def seed(url: str) -> dict:
-    """One organization and its 20 agents, created through the API; the private keys stay with us."""
+async def seed(url: str, count: int) -> dict:
+    """One organization and its agents, created through the API; the private keys stay with us."""
     graphql = f"{url}/graphql"
     async with aiohttp.ClientSession() as session:
         suffix = uuid.uuid4().hex[:8]
@@ -109,7 +109,7 @@ async def seed(url: str) -> dict:
             "organizationName": f"Bench {suffix}"}))["register"]
         token = data["accessToken"]
         agents = []
-        for n in range(AGENT_COUNT):
+        for n in range(count):
             key = SigningKey.generate()
             created = await gql(session, graphql, CREATE_AGENT, token, i={
                 "name": f"bench-agent-{n:02d}", "publicKey": base64.b64encode(bytes(key.verify_key)).decode(),
@@ -133,17 +133,17 @@ def postmaster_pid(database_url: str) -> int | None:
     """The local PostgreSQL's postmaster, whose children (the backends) the load process accounts."""
     import asyncpg
 
-    async def backend() -> int:
+    async def parent_of_backend() -> int:
         conn = await asyncpg.connect(database_url)
         try:
-            return await conn.fetchval("SELECT pg_backend_pid()")
+            # Read while the connection is open: its backend process exits with it.
+            with open(f"/proc/{await conn.fetchval('SELECT pg_backend_pid()')}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[1])
         finally:
             await conn.close()
 
     try:
-        pid = asyncio.run(backend())
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
+        return asyncio.run(parent_of_backend())
     except (OSError, ValueError):
         return None  # not on this machine: no database CPU column
 
@@ -261,6 +261,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=float(os.environ.get("AIM_BENCH_WARMUP", 3)),
                         help="warm-up seconds per scenario, not measured (default 3)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--pool", type=int, default=20,
+                        help="most PostgreSQL connections of each server (default 20, AIM's default)")
     parser.add_argument("--scenarios", default="floor,graphql,verify,fanout",
                         help="comma-separated subset of floor,graphql,verify,fanout")
     parser.add_argument("--fanout-sizes", default="100,1000,5000",
@@ -279,6 +281,8 @@ def main() -> int:
                              " (default on; off exposes the concurrent-first-subscribe race)")
     parser.add_argument("--response-cache", choices=("on", "off"), default="on",
                         help="the API's response cache (default on, as deployed); off measures every query executed")
+    parser.add_argument("--admission", type=int, metavar="N",
+                        help="AIM_MAX_CONCURRENT_REQUESTS for AIM (default: AIM's own; 0 turns admission control off)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--hold", action="store_true",
                         help="after seeding, print the URLs and pids and wait (for a profiler); Ctrl-C ends")
@@ -309,9 +313,12 @@ def main() -> int:
     servers: list[Server] = []
     try:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
-        aim_env = {**base_env, "AIM_ENV": "production", "AIM_SECRET_KEY": SECRET, "AIM_DATABASE_URL": database_url,
+        # Tortoise reads its pool's maximum from the URL; the floor gets the same (--pool).
+        aim_database_url = f"{database_url}{'&' if '?' in database_url else '?'}maxsize={args.pool}"
+        aim_env = {**base_env, "AIM_ENV": "production", "AIM_SECRET_KEY": SECRET, "AIM_DATABASE_URL": aim_database_url,
                    "AIM_REDIS_URL": redis_url, "AIM_HOST": "127.0.0.1",
-                   **({"AIM_RESPONSE_CACHE_SIZE": "0"} if args.response_cache == "off" else {})}
+                   **({"AIM_RESPONSE_CACHE_SIZE": "0"} if args.response_cache == "off" else {}),
+                   **({"AIM_MAX_CONCURRENT_REQUESTS": str(args.admission)} if args.admission is not None else {})}
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
@@ -322,10 +329,11 @@ def main() -> int:
         aim = start("aim", [*aimctl(), "serve", "--port", str(aim_port)], aim_env, aim_port, workdir)
         servers.append(aim)
         healthy(aim)
-        data = asyncio.run(seed(aim.url))
+        data = asyncio.run(seed(aim.url, max(AGENT_COUNT, args.connections)))
 
         floor_env = {**base_env, "AIM_BENCH_DATABASE_URL": database_url, "AIM_BENCH_ORG_ID": data["organization_id"]}
-        floor = start("floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port)], floor_env,
+        floor = start("floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port), "--pool", str(args.pool)],
+                      floor_env,
                       floor_port, workdir)
         servers.append(floor)
         healthy(floor)
@@ -340,7 +348,7 @@ def main() -> int:
         print(f"AIM (aimctl serve, AIM_ENV=production) pid {aim.process.pid} at {aim.url}; "
               f"floor pid {floor.process.pid} at {floor.url}")
         print(f"both: one uvicorn worker, uvicorn auto = {loop_and_http()}, access log on (as aimctl serve), "
-              f"PostgreSQL pool 1..5 connections; AIM response cache {args.response_cache}")
+              f"PostgreSQL pool 1..{args.pool} connections; AIM response cache {args.response_cache}")
         print(f"{platform.python_implementation()} {platform.python_version()}; {versions()}")
         print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"{args.connections} connections, {args.warmup:g} s warm-up + {args.duration:g} s per scenario",

@@ -21,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-# The same pool bounds Tortoise gives AIM (its asyncpg client defaults to minsize 1, maxsize 5).
-POOL_MIN, POOL_MAX = 1, 5
+POOL_MIN = 1  # as Tortoise's asyncpg client; the maximum is the bench's --pool, given to both servers
 QUERY = """SELECT id, name, status, trust_score FROM agents
            WHERE organization_id = $1 ORDER BY created_at, id LIMIT 20"""
 
@@ -31,13 +30,18 @@ def global_id(type_name: str, pk: uuid.UUID) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
 
 
-def create_app(dsn: str, organization_id: uuid.UUID) -> Starlette:
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """AIM skips asyncpg's reset round trip when a pooled connection comes back (aim_identity.db);
+    the floor does the same, so the two compare the same database work."""
+
+
+def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int) -> Starlette:
     pool: asyncpg.Pool | None = None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal pool
-        pool = await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=POOL_MAX)
+        pool = await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=pool_size, reset=keep_session)
         try:
             yield
         finally:
@@ -62,8 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floor")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--pool", type=int, default=20, help="most database connections (default 20, as AIM)")
     args = parser.parse_args()
-    app = create_app(os.environ["AIM_BENCH_DATABASE_URL"], uuid.UUID(os.environ["AIM_BENCH_ORG_ID"]))
+    app = create_app(os.environ["AIM_BENCH_DATABASE_URL"], uuid.UUID(os.environ["AIM_BENCH_ORG_ID"]), args.pool)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")  # as aimctl serve does
 
 

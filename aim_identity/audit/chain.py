@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import rfc8785
 
-from aim_identity import ids
-from aim_identity.models import AuditChainHead, AuditLogEntry
+from aim_identity import db, ids, tenancy
+from aim_identity.models import AuditChainHead
 
 if TYPE_CHECKING:
     from aim_identity.unit_of_work import Actor
@@ -27,6 +28,7 @@ class Record:
     target_type: str | None
     target_id: str | None
     metadata: dict[str, Any]
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 def rfc3339(at: datetime) -> str:
@@ -60,23 +62,68 @@ async def start(organization_id: uuid.UUID) -> None:
     await AuditChainHead.create(organization_id=organization_id, sequence=0, hash=GENESIS)
 
 
-async def append(records: list[Record]) -> list[AuditLogEntry]:
-    """Append in the caller's transaction; locking the head row keeps sequences gap-free."""
-    written = []
+def _hash_input(organization_id: uuid.UUID, occurred_at: datetime, r: Record) -> tuple[str, str]:
+    """The canonical JSON of an entry around its sequence number, which only the locked head knows:
+    RFC 8785 orders the keys, "sequence" is followed by "targetId", and every later value is a string
+    or null, so the last `,"sequence":0,"targetId":` is the entry's own."""
+    fields = hashed_fields(organization_id, 0, occurred_at, r.actor.actor_type, r.actor.actor_id, r.action,
+                           r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent, r.metadata)
+    before, after = rfc8785.dumps(fields).decode().rsplit(',"sequence":0,"targetId":', 1)
+    return f'{before},"sequence":', f',"targetId":{after}'
+
+
+# PostgreSQL appends an entry in one statement: lock the head, hash onto it (the same bytes as
+# entry_hash), insert, move the head, and bump the organization's data version (tenancy.touch). The
+# head is then locked for one round trip before commit instead of four. `version` reads `entry`, so
+# every transaction locks the head before the organization row and two appends cannot deadlock.
+_APPEND_POSTGRES = """
+WITH head AS (
+    SELECT sequence + 1 AS sequence, hash FROM audit_chain_heads WHERE organization_id = $2 FOR UPDATE
+), entry AS (
+    INSERT INTO audit_log (id, organization_id, sequence, occurred_at, actor_type, actor_id, action, target_type,
+                           target_id, ip_address, user_agent, metadata, previous_hash, hash)
+    SELECT $1::uuid, $2::uuid, head.sequence, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, head.hash,
+           encode(sha256(convert_to(head.hash || chr(10) || $12 || head.sequence || $13, 'UTF8')), 'hex')
+    FROM head
+    RETURNING sequence, hash
+), version AS (
+    UPDATE organizations SET data_version = data_version + 1 WHERE id = $2 AND EXISTS (SELECT 1 FROM entry)
+)
+UPDATE audit_chain_heads SET sequence = entry.sequence, hash = entry.hash FROM entry
+WHERE audit_chain_heads.organization_id = $2"""
+
+_INSERT = """
+INSERT INTO audit_log (id, organization_id, sequence, occurred_at, actor_type, actor_id, action, target_type,
+                       target_id, ip_address, user_agent, metadata, previous_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"""
+
+
+async def append(records: list[Record]) -> set[uuid.UUID]:
+    """Appends in the caller's transaction, locking each organization's head so sequences have no gaps,
+    and bumps each organization's data version. Returns those organizations."""
     occurred_at = datetime.now(timezone.utc).replace(microsecond=0)
-    for org in dict.fromkeys(r.organization_id for r in records):
-        head = await AuditChainHead.select_for_update().get(organization_id=org)
+    organizations = set(dict.fromkeys(r.organization_id for r in records))
+    if db.dialect() == "postgres":
+        for r in records:
+            before, after = _hash_input(r.organization_id, occurred_at, r)
+            await db.execute(_APPEND_POSTGRES, r.id, r.organization_id, occurred_at, r.actor.actor_type,
+                             r.actor.actor_id, r.action, r.target_type, r.target_id, r.actor.ip_address,
+                             r.actor.user_agent, json.dumps(r.metadata), before, after)
+        return organizations
+    for org in organizations:
+        head = await db.fetch_one("SELECT sequence, hash FROM audit_chain_heads WHERE organization_id = $1 FOR UPDATE",
+                                  org)
+        sequence, previous = head["sequence"], head["hash"]
         for r in (r for r in records if r.organization_id == org):
-            sequence = head.sequence + 1
-            fields = hashed_fields(org, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id,
-                                   r.action, r.target_type, r.target_id, r.actor.ip_address,
-                                   r.actor.user_agent, r.metadata)
-            digest = entry_hash(head.hash, fields)
-            written.append(await AuditLogEntry.create(
-                organization_id=org, sequence=sequence, occurred_at=occurred_at,
-                actor_type=r.actor.actor_type, actor_id=r.actor.actor_id, action=r.action,
-                target_type=r.target_type, target_id=r.target_id, ip_address=r.actor.ip_address,
-                user_agent=r.actor.user_agent, metadata=r.metadata, previous_hash=head.hash, hash=digest))
-            head.sequence, head.hash = sequence, digest
-        await AuditChainHead.filter(organization_id=org).update(sequence=head.sequence, hash=head.hash)
-    return written
+            sequence += 1
+            digest = entry_hash(previous, hashed_fields(
+                org, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id, r.action, r.target_type,
+                r.target_id, r.actor.ip_address, r.actor.user_agent, r.metadata))
+            await db.execute(_INSERT, r.id, org, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id,
+                             r.action, r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent,
+                             json.dumps(r.metadata), previous, digest)
+            previous = digest
+        await db.execute("UPDATE audit_chain_heads SET sequence = $2, hash = $3 WHERE organization_id = $1",
+                         org, sequence, previous)
+    await tenancy.touch(organizations)
+    return organizations

@@ -1,17 +1,17 @@
 """Events join the mutation's transaction as outbox rows, so a crash after commit loses none. On
-PostgreSQL the transaction also sends a NOTIFY, delivered at commit, which wakes the relay in
+PostgreSQL the insert also sends a NOTIFY (a trigger), delivered at commit, which wakes the relay in
 `aimctl worker` at once instead of at its next poll. The rows stay, so a process that lost its
 broker subscription for a moment reads back what it missed (`latest`, `since`)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-
+from aim_identity import db
 from aim_identity.audit.chain import rfc3339
 from aim_identity.models import OutboxEvent
 
@@ -28,13 +28,16 @@ class Event:
     payload: dict[str, Any]
 
 
-async def add(events: list[Event], connection: BaseDBAsyncClient) -> None:
+async def add(events: list[Event]) -> None:
+    """In the caller's transaction, as one statement. On PostgreSQL a trigger sends the NOTIFY
+    (migration 0005)."""
     if events:
-        await OutboxEvent.bulk_create(
-            [OutboxEvent(organization_id=e.organization_id, kind=e.kind, payload=e.payload) for e in events],
-            using_db=connection)
-        if connection.capabilities.dialect == "postgres":
-            await connection.execute_script(f"NOTIFY {CHANNEL}")
+        now = datetime.now(timezone.utc)
+        rows = ", ".join(f"(${i + 1}, ${i + 2}, ${i + 3}, ${i + 4}, ${i + 5})" for i in range(0, 5 * len(events), 5))
+        await db.execute(f"INSERT INTO outbox_events (event_id, organization_id, kind, payload, created_at) "
+                         f"VALUES {rows}",
+                         *(v for e in events for v in (uuid.uuid4(), e.organization_id, e.kind, json.dumps(e.payload),
+                                                       now)))
 
 
 def as_message(row: OutboxEvent) -> dict[str, Any]:

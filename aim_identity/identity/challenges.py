@@ -6,22 +6,22 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from aim_identity import ids
+from aim_identity import db, ids
 from aim_identity.audit.chain import rfc3339
 from aim_identity.auth import tokens
 from aim_identity.auth.signing_keys import Keyring, b64url
 from aim_identity.config import Settings
 from aim_identity.errors import NotFound, RateLimited
 from aim_identity.identity import keys
-from aim_identity.identity.agents import signed_by_retired_key, signing_agent
+from aim_identity.identity.agents import signed_by_retired_key
 from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
     Agent,
     AgentStatus,
-    CapabilityGrant,
     Severity,
     ThreatType,
     VerificationChallenge,
@@ -64,22 +64,47 @@ class IssuedChallenge:
     expires_at: datetime
 
 
+# Challenge-response runs on every agent's schedule, so it is a few hand-written statements (db.py).
+_OPEN_CHALLENGES = """
+SELECT (SELECT count(*) FROM verification_challenges c
+        WHERE c.agent_id = a.id AND c.answered_at IS NULL AND c.expires_at > $2) AS open
+FROM agents a WHERE a.id = $1"""
+_INSERT_CHALLENGE = """
+INSERT INTO verification_challenges (id, agent_id, nonce, message, expires_at) VALUES ($1, $2, $3, $4, $5)"""
+_SPEND = """
+UPDATE verification_challenges SET answered_at = $3 WHERE id = $1 AND agent_id = $2 AND answered_at IS NULL
+RETURNING message, expires_at"""
+_INSERT_EVENT = """
+INSERT INTO verification_events (id, organization_id, agent_id, result, failure_reason, trust_score_before,
+                                 trust_score_after, ip_address, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+
+
+def _signing_agent(sql: str, actor: Actor, *params) -> tuple:
+    """Challenges need no credential: anyone who knows an agent's ID may ask, and the signature
+    decides. A caller who sends a credential anyway is held to its organization."""
+    if actor.organization_id is None:
+        return sql, *params
+    return f"{sql} AND a.organization_id = ${len(params) + 1}", *params, actor.organization_id
+
+
 async def issue(actor: Actor, settings: Settings, agent_gid: str) -> IssuedChallenge:
-    agent = await signing_agent(actor.organization_id, agent_gid)
-    # Anyone who knows an agent's ID may ask; the cap keeps them from filling the table.
+    agent_id = ids.decode(agent_gid, "Agent")
     now = datetime.now(timezone.utc)
-    if await VerificationChallenge.filter(agent_id=agent.id, answered_at=None, expires_at__gt=now).count() \
-            >= settings.max_open_challenges:
+    found = await db.fetch_one(*_signing_agent(_OPEN_CHALLENGES, actor, agent_id, now))
+    if found is None:
+        raise NotFound("No such agent")
+    # The cap keeps anonymous callers from filling the table.
+    if found["open"] >= settings.max_open_challenges:
         raise RateLimited(f"This agent has {settings.max_open_challenges} unanswered challenges; answer one or "
                           "wait until they expire")
     challenge_id = uuid.uuid4()
-    gid = challenge_gid(agent.id, challenge_id)
+    gid = challenge_gid(agent_id, challenge_id)
     nonce = keys.encode(secrets.token_bytes(32))
     expires_at = now.replace(microsecond=0) + timedelta(seconds=settings.challenge_ttl)
-    signed = message(ids.encode("Agent", agent.id), gid, nonce, expires_at)
-    await VerificationChallenge.create(id=challenge_id, agent=agent, nonce=nonce,
-                                       message=base64.b64encode(signed).decode(), expires_at=expires_at)
-    return IssuedChallenge(gid, nonce, base64.b64encode(signed).decode(), expires_at)
+    signed = base64.b64encode(message(ids.encode("Agent", agent_id), gid, nonce, expires_at)).decode()
+    await db.execute(_INSERT_CHALLENGE, challenge_id, agent_id, nonce, signed, expires_at)
+    return IssuedChallenge(gid, nonce, signed, expires_at)
 
 
 @dataclass(frozen=True)
@@ -95,67 +120,77 @@ class Outcome:
         return self.failure_reason is None
 
 
+@dataclass(frozen=True)
+class _Challenge:
+    message: bytes  # the bytes the agent signs
+    expires_at: datetime
+
+
 async def answer(actor: Actor, settings: Settings, keyring: Keyring, gid: str, signature: str) -> Outcome:
     agent_id, challenge_id = parse_challenge_gid(gid)
     raw_signature = keys.signature(signature)
-    agent = await signing_agent(actor.organization_id, ids.encode("Agent", agent_id))
-    agent_gid = ids.encode("Agent", agent.id)
-    async with atomic(actor.within(agent.organization_id)) as work:
-        agent = await Agent.select_for_update().get(id=agent.id)
-        challenge = await VerificationChallenge.select_for_update().get_or_none(id=challenge_id, agent_id=agent.id)
-        reason = await _judge(agent, challenge, raw_signature)
+    async with atomic(actor) as work:
+        sql, *params = _signing_agent("SELECT * FROM agents a WHERE a.id = $1", actor, agent_id)
+        row = await db.fetch_one(f"{sql} FOR UPDATE", *params)
+        if row is None:
+            raise NotFound("No such agent")
+        agent = db.instance(Agent, row)
         now = datetime.now(timezone.utc)
-        if challenge is not None and challenge.answered_at is None:
-            challenge.answered_at = now  # any answer spends the challenge
-            await challenge.save(update_fields=["answered_at"])
+        # Any answer spends the challenge: the update says whether it was still open.
+        spent = await db.fetch_one(_SPEND, challenge_id, agent.id, now)
+        challenge = _Challenge(base64.b64decode(spent["message"]), db.as_datetime(spent["expires_at"])) \
+            if spent else None
+        reason = await _judge(agent, challenge_id, challenge, raw_signature, now)
+        org, agent_gid = agent.organization_id, ids.encode("Agent", agent.id)
         if reason in (Reason.CHALLENGE_ALREADY_USED, Reason.KEY_REVOKED):
             await raise_threat(
-                work, agent.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
+                work, org, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
                 "Replayed challenge answer" if reason == Reason.CHALLENGE_ALREADY_USED else "Retired key used",
                 f"Agent {agent.name}: {reason.value.lower().replace('_', ' ')} during verification",
                 agent_id=agent.id, evidence={"challengeId": gid, "ipAddress": actor.ip_address})
         if reason is None:
             agent.status = AgentStatus.VERIFIED
             agent.last_verified_at = now
-            await agent.save(update_fields=["status", "last_verified_at", "updated_at"])
-        event = await VerificationEvent.create(
-            organization_id=agent.organization_id, agent=agent,
+        scored = await rescore(work, agent, "verification succeeded" if reason is None
+                               else f"verification failed: {reason.value}", settings.key_rotation_days,
+                               answer=reason is None, also_save=("status", "last_verified_at") if reason is None else ())
+        event = VerificationEvent(
+            id=uuid.uuid4(), organization_id=org, agent_id=agent.id,
             result=VerificationResult.FAILED if reason else VerificationResult.VERIFIED, failure_reason=reason,
-            trust_score_before=agent.trust_score, trust_score_after=agent.trust_score, ip_address=actor.ip_address)
-        _, after = await rescore(work, agent, "verification succeeded" if reason is None
-                                 else f"verification failed: {reason.value}", settings.key_rotation_days)
-        event.trust_score_after = after
-        await event.save(update_fields=["trust_score_after"])
-        work.audit("agent.verify", "Agent", agent_gid, result=event.result.value,
+            trust_score_before=scored.before, trust_score_after=scored.after, ip_address=actor.ip_address,
+            created_at=now)
+        await db.execute(_INSERT_EVENT, event.id, org, agent.id, event.result.value, reason.value if reason else None,
+                         event.trust_score_before, event.trust_score_after, event.ip_address, now)
+        work.audit("agent.verify", "Agent", agent_gid, organization_id=org, result=event.result.value,
                    failureReason=reason.value if reason else None, challengeId=gid)
-        work.emit("agent.verified" if reason is None else "agent.verification_failed", agentId=agent_gid,
-                  eventId=ids.encode("VerificationEvent", event.id),
+        work.emit("agent.verified" if reason is None else "agent.verification_failed", organization_id=org,
+                  agentId=agent_gid, eventId=ids.encode("VerificationEvent", event.id),
                   failureReason=reason.value if reason else None)
     if reason is not None:
         return Outcome(agent, event, reason)
-    token = await _agent_token(agent, keyring, settings)
+    token = _agent_token(agent, scored.evidence.grants, keyring, settings)
     return Outcome(agent, event, None, token.token, datetime.fromtimestamp(token.expires_at, timezone.utc))
 
 
-async def _judge(agent: Agent, challenge: VerificationChallenge | None, raw_signature: bytes) -> Reason | None:
-    if challenge is None:
+async def _judge(agent: Agent, challenge_id: uuid.UUID, challenge: _Challenge | None, raw_signature: bytes,
+                 now: datetime) -> Reason | None:
+    if challenge is None:  # not open: answered before, or never issued to this agent
+        if await db.fetch_one("SELECT 1 AS found FROM verification_challenges WHERE id = $1 AND agent_id = $2",
+                              challenge_id, agent.id):
+            return Reason.CHALLENGE_ALREADY_USED
         return Reason.CHALLENGE_NOT_FOUND
-    if challenge.answered_at is not None:
-        return Reason.CHALLENGE_ALREADY_USED
     if agent.status in (AgentStatus.SUSPENDED, AgentStatus.REVOKED):
         return Reason.AGENT_NOT_ACTIVE
-    if challenge.expires_at <= datetime.now(timezone.utc):
+    if challenge.expires_at <= now:
         return Reason.CHALLENGE_EXPIRED
-    signed = base64.b64decode(challenge.message)
-    if keys.verifies(keys.public_key(agent.public_key), signed, raw_signature):
+    if keys.verifies(keys.public_key(agent.public_key), challenge.message, raw_signature):
         return None
-    if await signed_by_retired_key(agent, signed, raw_signature):
+    if await signed_by_retired_key(agent, challenge.message, raw_signature):
         return Reason.KEY_REVOKED
     return Reason.BAD_SIGNATURE
 
 
-async def _agent_token(agent: Agent, keyring: Keyring, settings: Settings) -> tokens.IssuedToken:
-    grants = await CapabilityGrant.filter(agent=agent).values_list("name", flat=True)
+def _agent_token(agent: Agent, grants: Sequence[str], keyring: Keyring, settings: Settings) -> tokens.IssuedToken:
     return tokens.issue(
         keyring, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer,
         subject=ids.encode("Agent", agent.id), ttl=settings.agent_token_ttl,

@@ -1,0 +1,37 @@
+"""The audit chain as PROTOCOL.md defines it: every stored hash is recomputed from the stored entry and
+its predecessor. On PostgreSQL the database computes the hash (audit/chain.py), on SQLite Python does;
+both must give the protocol's bytes."""
+
+from __future__ import annotations
+
+from aim_identity import ids
+from aim_identity.audit import chain
+from aim_identity.models import AuditLogEntry
+from aim_identity.unit_of_work import Actor, atomic
+from tests.support import create_agent
+
+
+def recomputed(entry: AuditLogEntry) -> str:
+    return chain.entry_hash(entry.previous_hash, chain.hashed_fields(
+        entry.organization_id, entry.sequence, entry.occurred_at, entry.actor_type, entry.actor_id, entry.action,
+        entry.target_type, entry.target_id, entry.ip_address, entry.user_agent, entry.metadata))
+
+
+async def test_every_stored_hash_is_the_protocol_hash_of_its_entry(org):
+    organization = ids.decode(org.id, "Organization")
+    await create_agent(org.admin.api, capabilities=["db:read"])
+    # Metadata that looks like the entry's own fields, non-ASCII text and numbers: the canonical JSON
+    # around the sequence number must still be the entry's own.
+    tricky = {"sequence": 0, "targetId": ',"sequence":0,"targetId":', "note": "zürich ✓", "ratio": 0.1, "n": 10**15}
+    async with atomic(Actor(organization, "system", ip_address="192.0.2.1", user_agent="test\nagent")) as work:
+        work.audit("test.first", "Test", "t1", **tricky)
+        work.audit("test.second", None, None)
+
+    entries = await AuditLogEntry.filter(organization_id=organization).order_by("sequence")
+    assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
+    assert entries[0].previous_hash == chain.GENESIS
+    assert all(b.previous_hash == a.hash for a, b in zip(entries, entries[1:]))
+    assert [e.action for e in entries[-2:]] == ["test.first", "test.second"]
+    assert entries[-2].metadata == tricky
+    for entry in entries:
+        assert entry.hash == recomputed(entry), f"entry {entry.sequence} ({entry.action})"
