@@ -13,7 +13,7 @@ from nacl.signing import SigningKey
 
 from aim_identity import ids
 from aim_identity.identity import scoring, trust
-from aim_identity.models import Agent, AgentStatus, Severity, VerificationEvent
+from aim_identity.models import ActionDecision, Agent, AgentStatus, Severity, VerificationEvent
 from tests.support import create_agent, verify
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -492,3 +492,33 @@ async def test_a_silent_agent_loses_trust_as_its_evidence_ages(org, anonymous, s
     assert after["trustScore"]["score"] < before["score"]
     assert after["trustScore"]["computedAt"] > before["computedAt"]
     assert after["trustHistory"][0]["reason"] == "evidence aged"
+
+
+async def test_uptime_counts_each_active_day_of_the_last_week_once(org):
+    """The evidence statement probes each day of the window: several answers on one day count once, a
+    failed answer is no activity, an allowed action is, and a day before the window is gone."""
+    agent = await Agent.get(id=ids.decode((await create_agent(org.admin.api)).id, "Agent"))
+    now = datetime.now(timezone.utc)
+    await Agent.filter(id=agent.id).update(created_at=now - timedelta(days=20))
+    agent = await Agent.get(id=agent.id)
+
+    def at(days_ago: int, hour: int) -> datetime:
+        return now.replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
+
+    async def answered(when: datetime, result: str) -> None:
+        row = await VerificationEvent.create(organization_id=agent.organization_id, agent=agent, result=result,
+                                             trust_score_before=0, trust_score_after=0)
+        await VerificationEvent.filter(id=row.id).update(created_at=when)
+
+    for when in (at(1, 9), at(1, 15), at(3, 12), at(9, 12)):
+        await answered(when, "VERIFIED")
+    await answered(at(2, 12), "FAILED")
+    action = await ActionDecision.create(organization_id=agent.organization_id, agent=agent, capability="db:read",
+                                         allowed=True, reason="granted", risk_level=Severity.LOW)
+    await ActionDecision.filter(id=action.id).update(created_at=at(5, 12))
+
+    assert (await scoring.gather(agent, 90, now)).active_days == 3  # days 1, 3 and 5 ago
+    assert (await scoring.gather(agent, 90, now, answer=True)).active_days == 4  # and today
+    assert (await scoring.gather(agent, 90, now, answer=False)).active_days == 3
+    recent = (await scoring.gather(agent, 90, now, answer=False)).verifications
+    assert recent[:3] == [False, True, True]  # the pending answer first, then newest to oldest

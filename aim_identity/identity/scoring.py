@@ -28,27 +28,28 @@ STALE_BATCH = 500
 
 
 # All of an agent's evidence in one statement: a rescoring runs inside most writes, and eight ORM
-# queries cost it about 5 ms of CPU. Each row is (kind, label, n, at).
-_EVIDENCE_SQL = """
+# queries cost it about 5 ms of CPU. Each row is (kind, label, n, at). $1 is the agent, $2 a month
+# ago, $3.. the starts of the uptime window's days and of the day after: each day is two index probes,
+# however often the agent verifies.
+_ACTIVE_DAY = """
+SELECT 'day', '{day}', 1, NULL
+WHERE EXISTS (SELECT 1 FROM verification_events WHERE agent_id = $1 AND result = 'VERIFIED'
+                                                 AND created_at >= ${start} AND created_at < ${end})
+   OR EXISTS (SELECT 1 FROM action_decisions WHERE agent_id = $1 AND allowed
+                                              AND created_at >= ${start} AND created_at < ${end})"""
+_EVIDENCE = """
 SELECT 'answer' AS kind, result AS label, 1 AS n, created_at AS at
 FROM (SELECT result, created_at FROM verification_events WHERE agent_id = $1
       ORDER BY created_at DESC LIMIT {window}) AS recent
-UNION ALL
-SELECT 'day', day, 1, NULL
-FROM (SELECT DISTINCT {day} AS day
-      FROM (SELECT created_at FROM verification_events
-            WHERE agent_id = $1 AND result = 'VERIFIED' AND created_at >= $2
-            UNION ALL
-            SELECT created_at FROM action_decisions WHERE agent_id = $1 AND allowed AND created_at >= $2) AS active
-     ) AS days
+UNION ALL{days}
 UNION ALL
 SELECT 'action', CASE WHEN allowed THEN 'allowed' ELSE 'denied' END || ':'
                  || CASE WHEN succeeded IS NULL THEN 'unreported' WHEN succeeded THEN 'succeeded' ELSE 'failed' END,
        count(*), NULL
-FROM action_decisions WHERE agent_id = $1 AND created_at >= $3 GROUP BY allowed, succeeded
+FROM action_decisions WHERE agent_id = $1 AND created_at >= $2 GROUP BY allowed, succeeded
 UNION ALL
 SELECT 'threat', severity, count(*), NULL FROM threats
-WHERE agent_id = $1 AND status IN ({unresolved}) AND detected_at >= $3 GROUP BY severity
+WHERE agent_id = $1 AND status IN ({unresolved}) AND detected_at >= $2 GROUP BY severity
 UNION ALL
 SELECT 'grant', name, 1, NULL FROM capability_grants WHERE agent_id = $1
 UNION ALL
@@ -56,12 +57,9 @@ SELECT 'mcp', CASE WHEN declared THEN 'declared' ELSE 'undeclared' END, count(*)
 FROM agent_mcp_servers WHERE agent_id = $1 GROUP BY declared
 UNION ALL
 SELECT 'rating', CAST(rating AS TEXT), count(*), NULL FROM agent_feedback WHERE agent_id = $1 GROUP BY rating
-"""
-# The day (UTC) of a stored time, as YYYY-MM-DD; SQLite keeps times as ISO text in UTC.
-_DAY = {"postgres": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "sqlite": "substr(created_at, 1, 10)"}
-_EVIDENCE = {dialect: _EVIDENCE_SQL.format(window=trust.VERIFICATION_WINDOW, day=day,
-                                           unresolved=", ".join(f"'{s.value}'" for s in UNRESOLVED))
-             for dialect, day in _DAY.items()}
+""".format(
+    window=trust.VERIFICATION_WINDOW, unresolved=", ".join(f"'{s.value}'" for s in UNRESOLVED),
+    days="\nUNION ALL".join(_ACTIVE_DAY.format(day=d, start=d + 3, end=d + 4) for d in range(trust.UPTIME_WINDOW_DAYS)))
 
 
 async def gather(agent: Agent, key_rotation_days: int, now: datetime | None = None,
@@ -71,7 +69,8 @@ async def gather(agent: Agent, key_rotation_days: int, now: datetime | None = No
     now = now or datetime.now(timezone.utc)
     month_ago = now - timedelta(days=30)
     week_start = (now - timedelta(days=trust.UPTIME_WINDOW_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = await db.fetch(_EVIDENCE[db.dialect()], agent.id, week_start, month_ago)
+    day_starts = [week_start + timedelta(days=d) for d in range(trust.UPTIME_WINDOW_DAYS + 1)]
+    rows = await db.fetch(_EVIDENCE, agent.id, month_ago, *day_starts)
 
     answers = sorted(((db.as_datetime(r["at"]), r["label"]) for r in rows if r["kind"] == "answer"), reverse=True)
     verifications = [VerificationResult(result) == VerificationResult.VERIFIED for _, result in answers]
@@ -79,7 +78,7 @@ async def gather(agent: Agent, key_rotation_days: int, now: datetime | None = No
     if answer is not None:
         verifications = [answer, *verifications][:trust.VERIFICATION_WINDOW]
         if answer:
-            days.add(now.strftime("%Y-%m-%d"))
+            days.add(str(trust.UPTIME_WINDOW_DAYS - 1))  # today
     counts = {(r["kind"], r["label"]): r["n"] for r in rows if r["kind"] != "answer"}
 
     def tally(kind: str, *labels: str) -> int:
