@@ -3,6 +3,10 @@ anything it could contain has changed, nor for anyone but the caller it was made
 
 from __future__ import annotations
 
+import json
+
+import httpx
+
 from tests.support import create_agent
 from tests.test_agents import SUSPEND
 from tests.test_api_keys import API_KEYS, REVOKE_KEY, create_key, with_key
@@ -57,3 +61,24 @@ async def test_a_keys_first_use_shows_in_last_used_at(org):
     assert last_used(await org.admin.api(API_KEYS)) is None
     await with_key(org.admin.api, key["secret"])(VIEWER)
     assert last_used(await org.admin.api(API_KEYS)) is not None
+
+
+async def test_a_cached_answer_is_the_same_response_and_only_for_a_plain_json_post(org, url):
+    await create_agent(org.admin.api)
+    headers = {"Authorization": f"Bearer {org.admin.api.token}"}
+    body = {"query": AGENTS}
+    async with httpx.AsyncClient() as client:
+        first = await client.post(url, json=body, headers=headers)
+        with counting() as statements:
+            again = await client.post(url, json=body, headers=headers)
+        assert len(statements) == 1  # answered from the cache
+        assert (again.status_code, again.headers["content-type"], again.content) == \
+            (first.status_code, first.headers["content-type"], first.content)
+        # What the cache does not answer takes the whole way, with its checks: a body that is not
+        # JSON is refused as before, and extensions are executed, not looked up.
+        refused = await client.post(url, content=json.dumps(body), headers={**headers, "Content-Type": "text/plain"})
+        assert refused.status_code == 400
+        with counting() as statements:
+            executed = await client.post(url, json={**body, "extensions": {}}, headers=headers)
+        assert executed.json() == first.json()
+        assert len(statements) > 1

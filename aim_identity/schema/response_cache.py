@@ -4,7 +4,8 @@ Dashboards ask the same questions over and over. Every transaction that changes 
 callers can read bumps its data version (tenancy.touch), and authentication reads that version in the
 query it makes anyway, so a result is reused only while nothing it could contain has changed, on any
 replica. The key also holds the caller's identity and role, the document, the operation and the
-variables. Only queries are kept, and only results without errors."""
+variables. Only queries are kept, and only results without errors, as the response body itself: a
+repeated query costs authentication and a lookup (app.AimGraphQL.run)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from collections import OrderedDict
 from functools import lru_cache
 
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
-from strawberry.types import ExecutionResult
 
 from aim_identity.auth.principal import Principal
 
@@ -32,7 +32,7 @@ def is_query(document: str, operation_name: str | None) -> bool:
 class ResponseCache:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._results: OrderedDict[tuple, ExecutionResult] = OrderedDict()
+        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
 
     def key(self, principal: Principal | None, document: str | None, operation_name: str | None,
             variables: dict | None) -> tuple | None:
@@ -42,15 +42,13 @@ class ResponseCache:
         return (principal.organization_id, principal.data_version, principal.kind, principal.actor_id, principal.role,
                 document, operation_name, json.dumps(variables, sort_keys=True, default=str))
 
-    def get(self, key: tuple) -> ExecutionResult | None:
-        result = self._results.get(key)
-        if result is not None:
-            self._results.move_to_end(key)
-        return result
+    def get(self, key: tuple) -> bytes | None:
+        body = self._bodies.get(key)
+        if body is not None:
+            self._bodies.move_to_end(key)
+        return body
 
-    def put(self, key: tuple, result: ExecutionResult) -> None:
-        if result.errors:
-            return
-        self._results[key] = result
-        if len(self._results) > self.size:
-            self._results.popitem(last=False)
+    def put(self, key: tuple, body: bytes) -> None:
+        self._bodies[key] = body
+        if len(self._bodies) > self.size:
+            self._bodies.popitem(last=False)
