@@ -87,10 +87,6 @@ async def execute(sql: str, *params: Any) -> int:
     return count
 
 
-def as_uuid(value: uuid.UUID | str) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
-
-
 def as_datetime(value: datetime | str | None) -> datetime | None:
     # SQLite hands back the text Tortoise wrote: datetime.isoformat(" ").
     return datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -332,9 +332,8 @@ def main() -> int:
         data = asyncio.run(seed(aim.url, max(AGENT_COUNT, args.connections)))
 
         floor_env = {**base_env, "AIM_BENCH_DATABASE_URL": database_url, "AIM_BENCH_ORG_ID": data["organization_id"]}
-        floor = start("floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port), "--pool", str(args.pool)],
-                      floor_env,
-                      floor_port, workdir)
+        floor = start("floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port),
+                                "--pool", str(args.pool)], floor_env, floor_port, workdir)
         servers.append(floor)
         healthy(floor)
         urls = {"floor": f"{floor.url}/agents", "graphql": f"{aim.url}/graphql", "verify": f"{aim.url}/graphql"}

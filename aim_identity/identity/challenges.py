@@ -148,12 +148,13 @@ async def answer(actor: Actor, settings: Settings, keyring: Keyring, gid: str, s
                 "Replayed challenge answer" if reason == Reason.CHALLENGE_ALREADY_USED else "Retired key used",
                 f"Agent {agent.name}: {reason.value.lower().replace('_', ' ')} during verification",
                 agent_id=agent.id, evidence={"challengeId": gid, "ipAddress": actor.ip_address})
-        if reason is None:
+        verified = reason is None
+        if verified:
             agent.status = AgentStatus.VERIFIED
             agent.last_verified_at = now
-        scored = await rescore(work, agent, "verification succeeded" if reason is None
+        scored = await rescore(work, agent, "verification succeeded" if verified
                                else f"verification failed: {reason.value}", settings.key_rotation_days,
-                               answer=reason is None, also_save=("status", "last_verified_at") if reason is None else ())
+                               answer=verified, also_save=("status", "last_verified_at") if verified else ())
         event = VerificationEvent(
             id=uuid.uuid4(), organization_id=org, agent_id=agent.id,
             result=VerificationResult.FAILED if reason else VerificationResult.VERIFIED, failure_reason=reason,
