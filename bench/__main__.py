@@ -2,12 +2,14 @@
 
 Needs AIM_BENCH_DATABASE_URL (an empty PostgreSQL database) and AIM_BENCH_REDIS_URL; `make bench`
 starts both and sets them. It migrates the database, starts AIM (`aimctl serve`, AIM_ENV=production)
-and the floor (`python -m bench.floor`) as one-worker uvicorn processes, seeds one organization with
-20 agents through the API, then runs each scenario from a separate load process:
+and the floor (`python -m bench.floor`) as one-worker uvicorn processes with the same pool size,
+seeds one organization through the API with an agent per connection (at least 20), then runs each
+scenario from a separate load process:
 
-  (a) floor    GET /agents on the floor app: 20 agents read with asyncpg, returned as JSON
+  (a) floor    GET /agents on the floor app: the first 20 agents read with asyncpg, returned as JSON
   (b) graphql  POST /graphql `agents(first: 20) { edges { node { id name status trustScore { score } } } }`
-  (c) verify   requestVerificationChallenge + Ed25519 signature + verifyAgent, one round trip
+  (c) verify   requestVerificationChallenge + Ed25519 signature + verifyAgent, one round trip, each
+               connection for its own agent
 
 and prints req/s and latency percentiles for each, the ratio b/a and the targets. Numbers from a
 shared machine are noisy; the ratios within one run are what to compare.

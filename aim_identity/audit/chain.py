@@ -102,14 +102,14 @@ async def append(records: list[Record]) -> set[uuid.UUID]:
     """Appends in the caller's transaction, locking each organization's head so sequences have no gaps,
     and bumps each organization's data version. Returns those organizations."""
     occurred_at = datetime.now(timezone.utc).replace(microsecond=0)
-    organizations = set(dict.fromkeys(r.organization_id for r in records))
+    organizations = list(dict.fromkeys(r.organization_id for r in records))
     if db.dialect() == "postgres":
         for r in records:
             before, after = _hash_input(r.organization_id, occurred_at, r)
             await db.execute(_APPEND_POSTGRES, r.id, r.organization_id, occurred_at, r.actor.actor_type,
                              r.actor.actor_id, r.action, r.target_type, r.target_id, r.actor.ip_address,
                              r.actor.user_agent, json.dumps(r.metadata), before, after)
-        return organizations
+        return set(organizations)
     for org in organizations:
         head = await db.fetch_one("SELECT sequence, hash FROM audit_chain_heads WHERE organization_id = $1 FOR UPDATE",
                                   org)
@@ -125,5 +125,5 @@ async def append(records: list[Record]) -> set[uuid.UUID]:
             previous = digest
         await db.execute("UPDATE audit_chain_heads SET sequence = $2, hash = $3 WHERE organization_id = $1",
                          org, sequence, previous)
-    await tenancy.touch(organizations)
-    return organizations
+    await tenancy.touch(set(organizations))
+    return set(organizations)

@@ -15,7 +15,7 @@ from aim_identity import db
 from aim_identity.audit.chain import rfc3339
 from aim_identity.models import OutboxEvent
 
-CHANNEL = "aim_outbox"
+CHANNEL = "aim_outbox"  # the name migration 0005's trigger notifies
 CATCH_UP_LIMIT = 1000
 # Published events are kept this long for processes catching up, then pruned by housekeeping.
 PUBLISHED_KEPT = timedelta(days=7)
