@@ -81,7 +81,8 @@ async def fetch_one(sql: str, *params: Any) -> dict[str, Any] | None:
 
 
 async def execute(sql: str, *params: Any) -> int:
-    """Runs an INSERT, UPDATE or DELETE; returns the number of rows it touched."""
+    """Runs an INSERT, UPDATE or DELETE and returns the number of rows it touched (Tortoise reads the
+    count from the status of statements that begin with those words, not from a WITH statement)."""
     connection, sql, values = _prepare(sql, params)
     count, _ = await connection.execute_query(sql, values)
     return count

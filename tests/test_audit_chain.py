@@ -4,9 +4,11 @@ both must give the protocol's bytes."""
 
 from __future__ import annotations
 
+import pytest
+
 from aim_identity import ids
 from aim_identity.audit import chain
-from aim_identity.models import AuditLogEntry
+from aim_identity.models import AuditChainHead, AuditLogEntry, Organization
 from aim_identity.unit_of_work import Actor, atomic
 from tests.support import create_agent
 
@@ -35,3 +37,20 @@ async def test_every_stored_hash_is_the_protocol_hash_of_its_entry(org):
     assert entries[-2].metadata == tricky
     for entry in entries:
         assert entry.hash == recomputed(entry), f"entry {entry.sequence} ({entry.action})"
+
+
+async def test_a_write_that_cannot_be_audited_does_not_commit(org):
+    """Without its chain head an organization's entries have nothing to hash onto: the transaction
+    fails as a whole instead of committing unaudited."""
+    organization = ids.decode(org.id, "Organization")
+    head = await AuditChainHead.get(organization_id=organization)
+    await AuditChainHead.filter(organization_id=organization).delete()
+    try:
+        with pytest.raises(chain.NoChainHead):
+            async with atomic(Actor(organization, "system")) as work:
+                await Organization.filter(id=organization).update(name="renamed without audit")
+                work.audit("test.unaudited")
+        assert (await Organization.get(id=organization)).name != "renamed without audit"
+        assert not await AuditLogEntry.filter(organization_id=organization, action="test.unaudited").exists()
+    finally:
+        await AuditChainHead.create(organization_id=organization, sequence=head.sequence, hash=head.hash)

@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 
 
+class NoChainHead(RuntimeError):
+    """An organization without a chain head cannot be audited, so its transaction must not commit."""
+
+    def __init__(self, organization_id: uuid.UUID) -> None:
+        super().__init__(f"organization {organization_id} has no audit chain head")
+
+
 @dataclass(frozen=True)
 class Record:
     organization_id: uuid.UUID
@@ -90,7 +97,8 @@ WITH head AS (
     UPDATE organizations SET data_version = data_version + 1 WHERE id = $2 AND EXISTS (SELECT 1 FROM entry)
 )
 UPDATE audit_chain_heads SET sequence = entry.sequence, hash = entry.hash FROM entry
-WHERE audit_chain_heads.organization_id = $2"""
+WHERE audit_chain_heads.organization_id = $2
+RETURNING audit_chain_heads.sequence"""
 
 _INSERT = """
 INSERT INTO audit_log (id, organization_id, sequence, occurred_at, actor_type, actor_id, action, target_type,
@@ -106,13 +114,17 @@ async def append(records: list[Record]) -> set[uuid.UUID]:
     if db.dialect() == "postgres":
         for r in records:
             before, after = _hash_input(r.organization_id, occurred_at, r)
-            await db.execute(_APPEND_POSTGRES, r.id, r.organization_id, occurred_at, r.actor.actor_type,
-                             r.actor.actor_id, r.action, r.target_type, r.target_id, r.actor.ip_address,
-                             r.actor.user_agent, json.dumps(r.metadata), before, after)
+            moved = await db.fetch_one(_APPEND_POSTGRES, r.id, r.organization_id, occurred_at, r.actor.actor_type,
+                                       r.actor.actor_id, r.action, r.target_type, r.target_id, r.actor.ip_address,
+                                       r.actor.user_agent, json.dumps(r.metadata), before, after)
+            if moved is None:
+                raise NoChainHead(r.organization_id)
         return set(organizations)
     for org in organizations:
         head = await db.fetch_one("SELECT sequence, hash FROM audit_chain_heads WHERE organization_id = $1 FOR UPDATE",
                                   org)
+        if head is None:
+            raise NoChainHead(org)
         sequence, previous = head["sequence"], head["hash"]
         for r in (r for r in records if r.organization_id == org):
             sequence += 1
