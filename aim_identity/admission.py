@@ -5,13 +5,16 @@ One process runs one request's Python at a time. Past a handful of requests in f
 only interleave: each holds its database connection and row locks across more turns of the event
 loop, others pile up behind those locks and on the connection pool (whose queue lets newcomers
 overtake), and the slowest requests wait several times the average. In line, latency stays close to
-the average, and a transaction holding an organization's audit chain reaches its commit sooner."""
+the average, and a transaction holding an organization's audit chain reaches its commit sooner.
+
+A request's body is read before it takes a slot: a client that sends slowly waits without holding
+one, so a few slow clients cannot stall everyone else."""
 
 from __future__ import annotations
 
 import asyncio
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Admission:
@@ -24,5 +27,16 @@ class Admission:
         if self.slots is None or scope["type"] != "http":  # WebSockets are long-lived: never queued
             await self.app(scope, receive, send)
             return
+        body = []
+        while True:
+            message = await receive()
+            body.append(message)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        queued = iter(body)
+
+        async def replay() -> Message:
+            return next(queued, None) or await receive()
+
         async with self.slots:
-            await self.app(scope, receive, send)
+            await self.app(scope, replay, send)

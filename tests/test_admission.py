@@ -11,7 +11,8 @@ from aim_identity.admission import Admission
 
 
 class Recorder:
-    """An ASGI app that takes a while per request and records how many ran at once, and in what order."""
+    """An ASGI app that reads the body, takes a while per request and records how many ran at once,
+    and in what order."""
 
     def __init__(self) -> None:
         self.running = 0
@@ -19,6 +20,8 @@ class Recorder:
         self.started: list[str] = []
 
     async def __call__(self, scope, receive, send) -> None:
+        while (await receive()).get("more_body"):
+            pass
         self.running += 1
         self.most = max(self.most, self.running)
         self.started.append(scope["path"])
@@ -58,10 +61,40 @@ async def test_websockets_are_not_queued():
             return
         await release.wait()
 
+    async def request() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
     admission = Admission(app, 1)
-    held = asyncio.create_task(admission({"type": "http", "path": "/"}, None, None))
+    held = asyncio.create_task(admission({"type": "http", "path": "/"}, request, None))
     await asyncio.sleep(0)
     await asyncio.wait_for(admission({"type": "websocket", "path": "/"}, None, None), 1)
     assert entered.is_set()  # got in while the only slot was taken
     release.set()
     await held
+
+
+async def test_a_slow_body_does_not_hold_a_slot():
+    app = Recorder()
+    admission = Admission(app, 1)
+    more = asyncio.Event()
+    responses: list[dict] = []
+
+    async def respond(message: dict) -> None:
+        responses.append(message)
+
+    async def dribble():  # the body's first half now, the rest when we say
+        yield {"type": "http.request", "body": b"{", "more_body": True}
+        await more.wait()
+        yield {"type": "http.request", "body": b"}", "more_body": False}
+
+    slow = dribble()
+    slow_request = asyncio.create_task(admission({"type": "http", "path": "/slow"}, slow.__anext__, respond))
+    await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admission), base_url="http://aim") as client:
+        fast = await asyncio.wait_for(client.get("/fast"), 1)  # the only slot is free: nobody holds it
+    assert fast.status_code == 200
+    assert app.started == ["/fast"]
+    more.set()
+    await slow_request
+    assert app.started == ["/fast", "/slow"]
+    assert responses[0]["status"] == 200
