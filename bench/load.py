@@ -4,10 +4,9 @@ A fixed number of keep-alive connections (one worker task per connection) send r
 back for a warm-up and then for a measured window. Each connection writes prepared HTTP/1.1 bytes
 and parses the response with httptools (uvicorn's own parser): the load shares the machine's two
 cores with the servers, and a general-purpose client (aiohttp) cost about 1 ms of CPU a request,
-as much as the floor itself. Only requests that
-complete inside the window count. Each successful response is checked (HTTP 200, no GraphQL
-`errors`, 20 agents, a verified outcome); anything else is an error. The result is one JSON object
-on stdout.
+as much as the floor itself. Only requests that complete inside the window count. Each successful
+response is checked (HTTP 200, no GraphQL `errors`, 20 agents, a verified outcome); anything else
+is an error. The result is one JSON object on stdout.
 
     python -m bench.load --scenario floor|graphql|verify --url URL --spec spec.json \
         [--connections 32] [--duration 10] [--warmup 3] [--watch name=pid[+]]...
