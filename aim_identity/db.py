@@ -27,9 +27,13 @@ async def _keep_session(connection) -> None:
 POOL_SIZE = 20
 
 
+def is_postgres(database_url: str) -> bool:
+    return database_url.split(":", 1)[0] in ("postgres", "postgresql", "asyncpg")
+
+
 def tortoise_config(database_url: str) -> dict:
     connection: str | dict = database_url
-    if database_url.split(":", 1)[0] in ("postgres", "postgresql", "asyncpg"):
+    if is_postgres(database_url):
         connection = expand_db_url(database_url)
         connection["credentials"].setdefault("maxsize", POOL_SIZE)
         connection["credentials"]["reset"] = _keep_session

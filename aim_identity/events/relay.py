@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from tortoise.transactions import in_transaction
 
+from aim_identity import db
 from aim_identity.events.broker import Broker
 from aim_identity.events.outbox import CHANNEL, as_message
 from aim_identity.models import OutboxEvent
@@ -36,10 +37,10 @@ async def woken_by_commits(database_url: str, wake: Callable[[], None] = nudge) 
     """For a relay in its own process (`aimctl worker`) on PostgreSQL: LISTEN for the NOTIFY each
     event-writing commit sends, so events go out at once. If this connection drops, the relay still
     polls every IDLE_POLL seconds."""
-    parts = urlsplit(database_url)
-    if parts.scheme not in ("postgres", "postgresql", "asyncpg"):
+    if not db.is_postgres(database_url):
         yield
         return
+    parts = urlsplit(database_url)
     connection = await asyncpg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", "")))
     await connection.add_listener(CHANNEL, lambda *_: wake())
     try:

@@ -16,7 +16,7 @@ from aim_identity.audit.chain import rfc3339
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.identity import capabilities, keys
-from aim_identity.identity.agents import signed_by_retired_key, signing_agent
+from aim_identity.identity.agents import locked_signer, signed_by_retired_key
 from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
     ActionDecision,
@@ -64,12 +64,11 @@ async def authorize(actor: Actor, settings: Settings, agent_gid: str, capability
     keys.nonce(nonce)
     if context is not None and not isinstance(context, dict):
         raise BadUserInput("context must be a JSON object", field="context")
-    agent_id = (await signing_agent(actor.organization_id, agent_gid)).id
     signed = message(agent_gid, capability, resource, timestamp, nonce, context)
     now = datetime.now(timezone.utc)
     risk = risk_level(capability)
     async with atomic(actor) as work:
-        agent = await Agent.select_for_update().get(id=agent_id)
+        agent = await locked_signer(actor.organization_id, ids.decode(agent_gid, "Agent"))
         work.actor = actor.within(agent.organization_id)
         threat: Threat | None = None
         allowed = False

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from tortoise.exceptions import IntegrityError
 
-from aim_identity import ids
+from aim_identity import db, ids
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, Forbidden, NotFound
 from aim_identity.identity import capabilities, keys
@@ -50,14 +50,22 @@ async def locked(actor: Actor, agent_gid: str) -> Agent:
     return agent
 
 
-async def signing_agent(organization_id: uuid.UUID | None, agent_gid: str) -> Agent:
-    """The agent behind a request its signature authenticates. These requests need no credential; a
-    caller who sends one anyway is held to its organization."""
-    query = scoped(Agent, organization_id) if organization_id else Agent.all()
-    agent = await query.get_or_none(id=ids.decode(agent_gid, "Agent"))
-    if agent is None:
+def signer_sql(sql: str, organization_id: uuid.UUID | None, *params) -> tuple:
+    """`sql` (reading `agents a` by `a.id = $1`) and its parameters, for a request that the agent's
+    signature authenticates. Such requests need no credential; a caller who sends one anyway is held
+    to its organization."""
+    if organization_id is None:
+        return sql, *params
+    return f"{sql} AND a.organization_id = ${len(params) + 1}", *params, organization_id
+
+
+async def locked_signer(organization_id: uuid.UUID | None, agent_id: uuid.UUID) -> Agent:
+    """The agent behind a signed request, locked for the rest of the transaction (see `signer_sql`)."""
+    sql, *params = signer_sql("SELECT * FROM agents a WHERE a.id = $1", organization_id, agent_id)
+    row = await db.fetch_one(f"{sql} FOR UPDATE", *params)
+    if row is None:
         raise NotFound("No such agent")
-    return agent
+    return db.instance(Agent, row)
 
 
 def _changed(work: Work, agent: Agent, kind: str, audit_action: str, **metadata) -> None:

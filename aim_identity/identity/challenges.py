@@ -17,7 +17,7 @@ from aim_identity.auth.signing_keys import Keyring, b64url
 from aim_identity.config import Settings
 from aim_identity.errors import NotFound, RateLimited
 from aim_identity.identity import keys
-from aim_identity.identity.agents import signed_by_retired_key
+from aim_identity.identity.agents import locked_signer, signed_by_retired_key, signer_sql
 from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
     Agent,
@@ -80,18 +80,10 @@ INSERT INTO verification_events (id, organization_id, agent_id, result, failure_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
 
 
-def _signing_agent(sql: str, actor: Actor, *params) -> tuple:
-    """Challenges need no credential: anyone who knows an agent's ID may ask, and the signature
-    decides. A caller who sends a credential anyway is held to its organization."""
-    if actor.organization_id is None:
-        return sql, *params
-    return f"{sql} AND a.organization_id = ${len(params) + 1}", *params, actor.organization_id
-
-
 async def issue(actor: Actor, settings: Settings, agent_gid: str) -> IssuedChallenge:
     agent_id = ids.decode(agent_gid, "Agent")
     now = datetime.now(timezone.utc)
-    found = await db.fetch_one(*_signing_agent(_OPEN_CHALLENGES, actor, agent_id, now))
+    found = await db.fetch_one(*signer_sql(_OPEN_CHALLENGES, actor.organization_id, agent_id, now))
     if found is None:
         raise NotFound("No such agent")
     # The cap keeps anonymous callers from filling the table.
@@ -130,11 +122,7 @@ async def answer(actor: Actor, settings: Settings, keyring: Keyring, gid: str, s
     agent_id, challenge_id = parse_challenge_gid(gid)
     raw_signature = keys.signature(signature)
     async with atomic(actor) as work:
-        sql, *params = _signing_agent("SELECT * FROM agents a WHERE a.id = $1", actor, agent_id)
-        row = await db.fetch_one(f"{sql} FOR UPDATE", *params)
-        if row is None:
-            raise NotFound("No such agent")
-        agent = db.instance(Agent, row)
+        agent = await locked_signer(actor.organization_id, agent_id)
         now = datetime.now(timezone.utc)
         # Any answer spends the challenge: the update says whether it was still open.
         spent = await db.fetch_one(_SPEND, challenge_id, agent.id, now)
