@@ -257,7 +257,10 @@ async def test_subscription_ends_when_the_user_is_demoted(org, url):
     manager = await org.member("MANAGER")
     async with Feed(url, AUDIT, Authorization=f"Bearer {manager.api.token}") as feed:
         await create_agent(org.admin.api)
-        assert (await feed.next())["auditLogAppended"]["action"] == "agent.create"
+        action = (await feed.next())["auditLogAppended"]["action"]
+        if action == "auth.login":  # the manager's own sign-in, relayed late on a busy machine
+            action = (await feed.next())["auditLogAppended"]["action"]
+        assert action == "agent.create"
         await org.admin.api("""mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { role } } }""",
                             i={"userId": manager.user_id, "role": "VIEWER"})
         await asyncio.wait_for(feed.finished.wait(), 2)
