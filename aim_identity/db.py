@@ -84,12 +84,11 @@ async def fetch_one(sql: str, *params: Any) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-async def execute(sql: str, *params: Any) -> int:
-    """Runs an INSERT, UPDATE or DELETE and returns the number of rows it touched (Tortoise reads the
-    count from the status of statements that begin with those words, not from a WITH statement)."""
+async def execute(sql: str, *params: Any) -> None:
+    """Runs a statement for its effect. To learn which rows it touched, `fetch` it with RETURNING
+    (Tortoise's row count reads the OID, not the count, from PostgreSQL's INSERT status)."""
     connection, sql, values = _prepare(sql, params)
-    count, _ = await connection.execute_query(sql, values)
-    return count
+    await connection.execute_query(sql, values)
 
 
 def as_datetime(value: datetime | str | None) -> datetime | None:

@@ -65,12 +65,13 @@ class IssuedChallenge:
 
 
 # Challenge-response runs on every agent's schedule, so it is a few hand-written statements (db.py).
-_OPEN_CHALLENGES = """
-SELECT (SELECT count(*) FROM verification_challenges c
-        WHERE c.agent_id = a.id AND c.answered_at IS NULL AND c.expires_at > $2) AS open
-FROM agents a WHERE a.id = $1"""
+# Inserted only for an agent the caller may name (see signer_sql) with fewer than $7 challenges open.
 _INSERT_CHALLENGE = """
-INSERT INTO verification_challenges (id, agent_id, nonce, message, expires_at) VALUES ($1, $2, $3, $4, $5)"""
+INSERT INTO verification_challenges (id, agent_id, nonce, message, expires_at)
+SELECT $3, a.id, $4, $5, $6 FROM agents a
+WHERE (SELECT count(*) FROM verification_challenges c
+       WHERE c.agent_id = a.id AND c.answered_at IS NULL AND c.expires_at > $2) < $7
+  AND a.id = $1"""
 _SPEND = """
 UPDATE verification_challenges SET answered_at = $3 WHERE id = $1 AND agent_id = $2 AND answered_at IS NULL
 RETURNING message, expires_at"""
@@ -83,19 +84,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
 async def issue(actor: Actor, settings: Settings, agent_gid: str) -> IssuedChallenge:
     agent_id = ids.decode(agent_gid, "Agent")
     now = datetime.now(timezone.utc)
-    found = await db.fetch_one(*signer_sql(_OPEN_CHALLENGES, actor.organization_id, agent_id, now))
-    if found is None:
-        raise NotFound("No such agent")
-    # The cap keeps anonymous callers from filling the table.
-    if found["open"] >= settings.max_open_challenges:
-        raise RateLimited(f"This agent has {settings.max_open_challenges} unanswered challenges; answer one or "
-                          "wait until they expire")
     challenge_id = uuid.uuid4()
     gid = challenge_gid(agent_id, challenge_id)
     nonce = keys.encode(secrets.token_bytes(32))
     expires_at = now.replace(microsecond=0) + timedelta(seconds=settings.challenge_ttl)
     signed = base64.b64encode(message(ids.encode("Agent", agent_id), gid, nonce, expires_at)).decode()
-    await db.execute(_INSERT_CHALLENGE, challenge_id, agent_id, nonce, signed, expires_at)
+    # The cap keeps anonymous callers from filling the table.
+    insert, *params = signer_sql(_INSERT_CHALLENGE, actor.organization_id, agent_id, now, challenge_id, nonce,
+                                 signed, expires_at, settings.max_open_challenges)
+    if not await db.fetch(f"{insert} RETURNING id", *params):
+        if not await db.fetch(*signer_sql("SELECT 1 AS found FROM agents a WHERE a.id = $1", actor.organization_id,
+                                          agent_id)):
+            raise NotFound("No such agent")
+        raise RateLimited(f"This agent has {settings.max_open_challenges} unanswered challenges; answer one or "
+                          "wait until they expire")
     return IssuedChallenge(gid, nonce, signed, expires_at)
 
 
