@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aim_identity import ids
+from aim_identity.auth import passwords
 from aim_identity.auth.signing_keys import SigningKey
 from aim_identity.models import AuditLogEntry, AuthFailure, Organization, Threat, ThreatType, User
 from tests.conftest import TEST_SECRET
@@ -133,6 +134,29 @@ async def test_login_returns_a_working_session_and_stores_only_an_argon2id_hash(
     assert row.password_hash.startswith("$argon2id$")
     assert PASSWORD not in row.password_hash
     assert row.password_hash != PASSWORD
+
+
+async def test_password_hashing_leaves_the_event_loop_free():
+    """argon2 takes a large fraction of a second by design; every other request of the process keeps
+    being served meanwhile."""
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        hashed = await passwords.hash_password(PASSWORD)
+        while_hashing = ticks
+        assert await passwords.verify_password(hashed, PASSWORD)
+        while_verifying = ticks - while_hashing
+        assert not await passwords.verify_password(hashed, PASSWORD + "!")
+    finally:
+        ticker.cancel()
+    assert while_hashing >= 3 and while_verifying >= 3
 
 
 async def test_login_with_a_wrong_password_or_unknown_email_is_unauthenticated(org, anonymous):

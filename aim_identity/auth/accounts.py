@@ -37,6 +37,7 @@ async def register(actor: Actor, email: str, password: str, name: str, organizat
     name, organization_name = _required(name, "name"), _required(organization_name, "organizationName")
     if await User.exists(email=email):
         raise Conflict("An account with this email already exists", field="email")
+    password_hash = await hash_password(password)
     try:
         async with atomic(actor) as work:
             slug = slugify(organization_name, max_length=80) or "org"
@@ -45,7 +46,7 @@ async def register(actor: Actor, email: str, password: str, name: str, organizat
             org = await Organization.create(name=organization_name, slug=slug)
             await chain.start(org.id)
             user = await User.create(organization=org, email=email, name=name, role=Role.ADMIN,
-                                     password_hash=hash_password(password))
+                                     password_hash=password_hash)
             work.actor = Actor(org.id, "user", ids.encode("User", user.id), actor.ip_address, actor.user_agent)
             work.audit("organization.create", "Organization", ids.encode("Organization", org.id), name=org.name)
             work.audit("auth.register", "User", ids.encode("User", user.id), email=email)
@@ -61,10 +62,11 @@ async def invite(actor: Actor, email: str, name: str, role: Role, password: str)
     name = _required(name, "name")
     if await User.exists(email=email):
         raise Conflict("An account with this email already exists", field="email")
+    password_hash = await hash_password(password)
     try:
         async with atomic(actor) as work:
             user = await User.create(organization_id=actor.organization_id, email=email, name=name, role=role,
-                                     password_hash=hash_password(password))
+                                     password_hash=password_hash)
             work.audit("user.invite", "User", ids.encode("User", user.id), email=email, role=role.value)
             work.emit("user.created", userId=ids.encode("User", user.id))
     except IntegrityError:

@@ -5,6 +5,10 @@ its local part. Length beats composition rules, so there are none."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -26,11 +30,21 @@ def check_policy(password: str, email: str) -> None:
         raise BadUserInput("A password may not be the email address", field="password")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+# argon2 costs about 0.2 s of CPU and 64 MiB a hash, by design: on the event loop every request and
+# subscription of the process would wait that long per login. argon2-cffi releases the GIL, so it runs
+# on these threads, one per core: a flood of logins queues here and cannot take more memory or cores.
+_hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+async def hash_password(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_hashing, _hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(_hashing, _verify, password_hash, password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):

@@ -66,7 +66,7 @@ async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, 
         raise Unauthenticated("Invalid email or password") from None
     await login_guard.check(settings, "login", email, actor.ip_address)
     user = await User.get_or_none(email=email)
-    if not verify_password(user.password_hash if user else None, password):
+    if not await verify_password(user.password_hash if user else None, password):
         await _record_failed_login(actor, settings, email, user)
         raise Unauthenticated("Invalid email or password")
     await login_guard.clear("login", email)
