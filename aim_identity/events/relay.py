@@ -63,6 +63,7 @@ async def relay_once(broker: Broker) -> int:
 async def run(broker: Broker) -> None:
     failing = False
     while True:
+        _pending.clear()  # before the read: a commit it misses nudges the next round at once
         try:
             # What goes out before a process has re-subscribed after an outage, it reads back from the
             # outbox when it does (broker.OnceBackend), so there is no need to wait for it here.
@@ -79,7 +80,6 @@ async def run(broker: Broker) -> None:
             await asyncio.sleep(0.5)
             continue
         if published < BATCH:
-            _pending.clear()
             try:
                 await asyncio.wait_for(_pending.wait(), IDLE_POLL)
             except TimeoutError:
