@@ -8,35 +8,80 @@ overtake), and the slowest requests wait several times the average. In line, lat
 the average, and a transaction holding an organization's audit chain reaches its commit sooner.
 
 A request's body is read before it takes a slot: a client that sends slowly waits without holding
-one, so a few slow clients cannot stall everyone else."""
+one, so a few slow clients cannot stall everyone else. A body over the size limit is refused as soon
+as it is known to be (413), and a request that finds the line full is turned away (503, with
+Retry-After) rather than waiting behind more work than the process can catch up on."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+RETRY_AFTER_S = 1
+
 
 class Admission:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, *, max_body_bytes: int, max_waiting: int) -> None:
         self.app = app
         # asyncio.Semaphore is fair (Python 3.11.1+): with anyone waiting, a newcomer queues too.
         self.slots = asyncio.Semaphore(limit) if limit > 0 else None
+        self.max_body_bytes = max_body_bytes
+        self.max_waiting = max_waiting
+        self.waiting = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.slots is None or scope["type"] != "http":  # WebSockets are long-lived: never queued
+        if scope["type"] != "http":  # WebSockets are long-lived: never queued
             await self.app(scope, receive, send)
             return
-        body = []
-        while True:
-            message = await receive()
-            body.append(message)
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
+        body = await self._read_body(scope, receive)
+        if body is None:
+            await _refuse(send, 413, "BAD_USER_INPUT",
+                          f"The request body is over the limit of {self.max_body_bytes} bytes")
+            return
         queued = iter(body)
 
         async def replay() -> Message:
             return next(queued, None) or await receive()
 
-        async with self.slots:
+        if self.slots is None:
             await self.app(scope, replay, send)
+            return
+        if self.slots.locked() and self.waiting >= self.max_waiting:
+            await _refuse(send, 503, "RATE_LIMITED", "The server is busy; retry shortly",
+                          [(b"retry-after", str(RETRY_AFTER_S).encode())])
+            return
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            self.slots.release()
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> list[Message] | None:
+        """The request's messages, or None once its body is known to be over the limit."""
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                return None
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                return None
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return messages
+
+
+async def _refuse(send: Send, status: int, code: str, message: str,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})

@@ -245,7 +245,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", Admission(graphql, settings.max_concurrent_requests), methods=["GET", "POST"]),
+            Route("/graphql", Admission(graphql, settings.max_concurrent_requests,
+                                        max_body_bytes=settings.max_request_bytes,
+                                        max_waiting=settings.max_queued_requests), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),

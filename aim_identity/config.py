@@ -44,6 +44,8 @@ class Settings:
     ws_max_connections_per_principal: int = 10
     response_cache_size: int = 1024
     max_concurrent_requests: int = 8
+    max_queued_requests: int = 500
+    max_request_bytes: int = 1024 * 1024
 
     @property
     def production(self) -> bool:
@@ -82,4 +84,6 @@ class Settings:
                                                   d.ws_max_connections_per_principal),
             response_cache_size=_int("AIM_RESPONSE_CACHE_SIZE", d.response_cache_size),
             max_concurrent_requests=_int("AIM_MAX_CONCURRENT_REQUESTS", d.max_concurrent_requests),
+            max_queued_requests=_int("AIM_MAX_QUEUED_REQUESTS", d.max_queued_requests),
+            max_request_bytes=_int("AIM_MAX_REQUEST_BYTES", d.max_request_bytes),
         )

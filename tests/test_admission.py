@@ -1,13 +1,18 @@
-"""Admission control: at most N requests run at once, the rest are served in arrival order, and
-WebSockets are never held back."""
+"""Admission control: at most N requests run at once, the rest are served in arrival order up to a
+bound, WebSockets are never held back, and oversized bodies are refused."""
 
 from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import httpx
 
 from aim_identity.admission import Admission
+
+
+def admit(app, limit: int, max_body_bytes: int = 1 << 20, max_waiting: int = 100) -> Admission:
+    return Admission(app, limit, max_body_bytes=max_body_bytes, max_waiting=max_waiting)
 
 
 class Recorder:
@@ -33,7 +38,7 @@ class Recorder:
 
 async def test_at_most_the_limit_run_and_the_rest_wait_in_arrival_order():
     app = Recorder()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=Admission(app, 2)), base_url="http://aim") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admit(app, 2)), base_url="http://aim") as client:
         requests = []
         for n in range(8):
             requests.append(asyncio.create_task(client.get(f"/{n}")))
@@ -46,7 +51,7 @@ async def test_at_most_the_limit_run_and_the_rest_wait_in_arrival_order():
 
 async def test_without_a_limit_nothing_waits():
     app = Recorder()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=Admission(app, 0)), base_url="http://aim") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admit(app, 0)), base_url="http://aim") as client:
         await asyncio.gather(*(client.get(f"/{n}") for n in range(5)))
     assert app.most == 5
 
@@ -64,7 +69,7 @@ async def test_websockets_are_not_queued():
     async def request() -> dict:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    admission = Admission(app, 1)
+    admission = admit(app, 1)
     held = asyncio.create_task(admission({"type": "http", "path": "/"}, request, None))
     await asyncio.sleep(0)
     await asyncio.wait_for(admission({"type": "websocket", "path": "/"}, None, None), 1)
@@ -75,7 +80,7 @@ async def test_websockets_are_not_queued():
 
 async def test_a_slow_body_does_not_hold_a_slot():
     app = Recorder()
-    admission = Admission(app, 1)
+    admission = admit(app, 1)
     more = asyncio.Event()
     responses: list[dict] = []
 
@@ -98,3 +103,48 @@ async def test_a_slow_body_does_not_hold_a_slot():
     await slow_request
     assert app.started == ["/fast", "/slow"]
     assert responses[0]["status"] == 200
+
+
+async def test_a_request_that_finds_the_line_full_is_turned_away_and_the_line_is_served():
+    app = Recorder()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admit(app, 1, max_waiting=2)),
+                                 base_url="http://aim") as client:
+        requests = []
+        for n in range(5):  # one runs, two wait, two find the line full
+            requests.append(asyncio.create_task(client.get(f"/{n}")))
+            await asyncio.sleep(0)
+        responses = await asyncio.gather(*requests)
+        assert [r.status_code for r in responses] == [200, 200, 200, 503, 503]
+        assert responses[3].headers["retry-after"] == "1"
+        assert responses[3].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert app.started == ["/0", "/1", "/2"]
+        assert (await client.get("/again")).status_code == 200  # the line has room again
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_runs():
+    app = Recorder()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admit(app, 1, max_body_bytes=100)),
+                                 base_url="http://aim") as client:
+        assert (await client.post("/fits", content=b"x" * 100)).status_code == 200
+        declared = await client.post("/declared", content=b"x" * 101)
+
+        async def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(3):
+                yield b"x" * 40
+
+        streamed = await client.post("/streamed", content=chunks())
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert app.started == ["/fits"]
+
+
+async def test_the_server_refuses_a_body_over_a_mebibyte(url, settings):
+    assert settings.max_request_bytes == 1024 * 1024
+    query = b'{"query": "{ __typename }", "variables": {"padding": "' + b"x" * settings.max_request_bytes + b'"}}'
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=query, headers={"Content-Type": "application/json"}) as response:
+            assert response.status == 413
+            assert (await response.json())["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        async with session.post(url, json={"query": "{ __typename }"}) as response:
+            assert (await response.json())["data"] == {"__typename": "Query"}
