@@ -13,7 +13,7 @@ from nacl.signing import SigningKey
 
 from aim_identity import ids
 from aim_identity.identity import scoring, trust
-from aim_identity.models import ActionDecision, Agent, AgentStatus, Severity, VerificationEvent
+from aim_identity.models import ActionDecision, Agent, AgentStatus, Severity, TrustScoreRecord, VerificationEvent
 from tests.support import create_agent, verify
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -451,6 +451,28 @@ async def test_feedback_moves_the_feedback_factor(org):
     assert after["trustScore"]["score"] < high
     assert [p["reason"] for p in after["trustHistory"]] == [
         "user feedback (1/5)", "user feedback (1/5)", "user feedback (5/5)", "agent registered"]
+
+
+async def test_trust_history_gives_each_agent_its_newest_points_first(org, other_org):
+    """A long history (backdated points) is cut to `first` per agent, newest first, for every agent of
+    a page; another organization's agents are not in the page."""
+    agents = [await create_agent(org.admin.api) for _ in range(2)]
+    foreign = await create_agent(other_org.admin.api)
+    now = datetime.now(timezone.utc)
+    for agent in (*agents, foreign):
+        await TrustScoreRecord.bulk_create([
+            TrustScoreRecord(agent_id=ids.decode(agent.id, "Agent"), score=hours / 100, reason=f"{hours} h ago",
+                             at=now - timedelta(hours=hours)) for hours in range(1, 60)])
+    page = (await org.admin.api("""{ agents(first: 10) { edges { node {
+        id newest: trustHistory(first: 3) { reason at } all: trustHistory(first: 500) { at } } } } }"""))["agents"]
+    histories = {e["node"]["id"]: e["node"] for e in page["edges"]}
+    assert set(histories) == {a.id for a in agents}
+    for history in histories.values():
+        assert [p["reason"] for p in history["newest"]] == ["agent registered", "1 h ago", "2 h ago"]
+        assert len(history["all"]) == 60
+        assert [p["at"] for p in history["all"]] == sorted((p["at"] for p in history["all"]), reverse=True)
+    none = await org.admin.api("""{ agents(first: 1) { edges { node { trustHistory(first: 0) { at } } } } }""")
+    assert none["agents"]["edges"][0]["node"]["trustHistory"] == []
 
 
 async def test_feedback_ratings_are_one_to_five(org):

@@ -93,8 +93,8 @@ class Agent(Node):
 
     @strawberry.field
     async def trust_history(self, info: Info, first: int = 50) -> list[TrustScorePoint]:
-        points = await info.context.loaders.trust_history.load(self.row.id)
-        return [TrustScorePoint(score=p.score, reason=p.reason, at=p.at) for p in points[:max(0, min(first, 500))]]
+        points = await info.context.loaders.trust_history(max(0, min(first, 500))).load(self.row.id)
+        return [TrustScorePoint(score=p.score, reason=p.reason, at=p.at) for p in points]
 
     @strawberry.field
     async def capabilities(self, info: Info) -> list[Capability]:

@@ -3,6 +3,7 @@ relation per request, however many parents ask."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
+from aim_identity import db
 from aim_identity import models as m
 from aim_identity.tenancy import scoped
 
@@ -68,6 +70,24 @@ class Loaders:
     def grants(self) -> DataLoader:
         return self.children(m.CapabilityGrant, "agent_id", "name")
 
-    @property
-    def trust_history(self) -> DataLoader:
-        return self.children(m.TrustScoreRecord, "agent_id", "-at")
+    def trust_history(self, first: int) -> DataLoader:
+        """Each agent's newest `first` points, newest first. One statement, whose part for each agent
+        reads only those points off the (agent_id, at) index: an agent scored every minute gathers half
+        a million points a year."""
+
+        async def load(keys: Sequence[uuid.UUID]) -> list[list[m.TrustScoreRecord]]:
+            grouped: dict[str, list[m.TrustScoreRecord]] = defaultdict(list)
+            if self._org is not None and first > 0:
+                for row in await db.fetch(_newest_points(len(keys)), self._org, first, *keys):
+                    grouped[str(row["agent_id"])].append(db.instance(m.TrustScoreRecord, row))
+            return [sorted(grouped[str(k)], key=lambda p: (p.at, p.id), reverse=True) for k in keys]
+
+        return self._loader(("trust_history", first), load)
+
+
+@functools.lru_cache(maxsize=64)
+def _newest_points(agents: int) -> str:
+    """$1 the caller's organization, $2 how many points, $3.. the agents."""
+    return "\nUNION ALL\n".join(f"""SELECT * FROM (
+  SELECT h.* FROM trust_score_history h JOIN agents a ON a.id = h.agent_id AND a.organization_id = $1
+  WHERE h.agent_id = ${n} ORDER BY h.at DESC, h.id DESC LIMIT $2) AS agent{n}""" for n in range(3, agents + 3))
