@@ -50,3 +50,4 @@ class AgentMCPServer(Model):
     class Meta:
         table = "agent_mcp_servers"
         unique_together = (("agent", "mcp_server"),)
+        indexes = (("mcp_server_id",),)  # a server's agents (the unique index leads with the agent)

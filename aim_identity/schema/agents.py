@@ -12,12 +12,12 @@ from aim_identity.schema.context import Info
 
 from aim_identity import ids
 from aim_identity import models as m
+from aim_identity.schema.loaders import AGENT_MCP_SERVERS, AGENT_THREATS, VERIFICATION_EVENTS, child_page
 from aim_identity.schema.mcp import MCPServer
 from aim_identity.schema.node import Node, loadable
-from aim_identity.schema.pagination import Connection, Order, paginate
+from aim_identity.schema.pagination import Connection, Order
 from aim_identity.schema.threats import Threat, ThreatStatus
 from aim_identity.schema.users import User
-from aim_identity.tenancy import scoped
 
 if TYPE_CHECKING:
     from aim_identity.schema.verification import VerificationEvent
@@ -108,24 +108,22 @@ class Agent(Node):
 
     @strawberry.field
     async def mcp_servers(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[MCPServer]:
-        query = scoped(m.MCPServer, info.context.organization_id).filter(agent_links__agent_id=self.row.id)
-        return await paginate(query, Order("created_at"), MCPServer.of, first=first, after=after)
+        return await child_page(info, AGENT_MCP_SERVERS, self.row.id, Order("created_at"), MCPServer.of, first, after)
 
     @strawberry.field
     async def verification_events(self, info: Info, first: int | None = None, after: str | None = None
                                   ) -> Connection[Annotated[VerificationEvent, strawberry.lazy("aim_identity.schema.verification")]]:
         from aim_identity.schema.verification import VerificationEvent
 
-        query = scoped(m.VerificationEvent, info.context.organization_id).filter(agent_id=self.row.id)
-        return await paginate(query, Order("created_at", descending=True), VerificationEvent.of, first=first, after=after)
+        return await child_page(info, VERIFICATION_EVENTS, self.row.id, Order("created_at", descending=True),
+                                VerificationEvent.of, first, after)
 
     @strawberry.field
     async def threats(self, info: Info, first: int | None = None, after: str | None = None,
                       status: ThreatStatus | None = None) -> Connection[Threat]:
-        query = scoped(m.Threat, info.context.organization_id).filter(agent_id=self.row.id)
-        if status is not None:
-            query = query.filter(status=status)
-        return await paginate(query, Order("detected_at", descending=True), Threat.of, first=first, after=after)
+        equal = {"status": status.value} if status is not None else {}
+        return await child_page(info, AGENT_THREATS, self.row.id, Order("detected_at", descending=True), Threat.of,
+                                first, after, **equal)
 
     @classmethod
     def of(cls, row: m.Agent) -> Agent:

@@ -1,19 +1,48 @@
 """DataLoaders, created per request and scoped to the caller's organization: one query per
-relation per request, however many parents ask."""
+relation per request, however many parents ask (a nested connection's pages included)."""
 
 from __future__ import annotations
 
 import functools
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from aim_identity import db
 from aim_identity import models as m
+from aim_identity.schema.pagination import Connection, Order, cursor_position, forward_page, page_size
 from aim_identity.tenancy import scoped
+
+
+@dataclass(frozen=True)
+class Children:
+    """The rows of a nested connection (`c`, in `source`) and the column that names their parent. Every
+    child table carries its organization, which scopes the read."""
+
+    model: type[Model]
+    source: str
+    parent: str
+
+
+VERIFICATION_EVENTS = Children(m.VerificationEvent, "verification_events c", "c.agent_id")
+AGENT_THREATS = Children(m.Threat, "threats c", "c.agent_id")
+AGENT_MCP_SERVERS = Children(m.MCPServer, "mcp_servers c JOIN agent_mcp_servers l ON l.mcp_server_id = c.id",
+                             "l.agent_id")
+SERVER_AGENTS = Children(m.Agent, "agents c JOIN agent_mcp_servers l ON l.agent_id = c.id", "l.mcp_server_id")
+
+
+async def child_page(info, children: Children, parent_id: uuid.UUID, order: Order, to_node: Callable[[Any], Any],
+                     first: int | None, after: str | None, **equal: Any) -> Connection:
+    """A nested connection's page (first/after), batched with the same page of every other parent."""
+    loaders: Loaders = info.context.loaders
+    rows = await loaders.pages(children, order, first, after, **equal).load(parent_id)
+    return forward_page(rows, order, to_node, lambda: loaders.counts(children, **equal).load(parent_id),
+                        first=first, after=after)
 
 
 class Loaders:
@@ -83,6 +112,69 @@ class Loaders:
             return [sorted(grouped[str(k)], key=lambda p: (p.at, p.id), reverse=True) for k in keys]
 
         return self._loader(("trust_history", first), load)
+
+    def pages(self, children: Children, order: Order, first: int | None, after: str | None,
+              **equal: Any) -> DataLoader:
+        """Each parent's page of children (one row more than the page, to tell whether another follows),
+        in one statement whose part for each parent reads only its page off the index."""
+        limit, bound = page_size(first), cursor_position(order, after) if after else None
+
+        async def load(keys: Sequence[uuid.UUID]) -> list[list[Model]]:
+            grouped: dict[str, list[Model]] = defaultdict(list)
+            if self._org is not None and limit > 0:
+                sql, params = self._pages_sql(children, order, bound, equal, len(keys))
+                for row in await db.fetch(sql, self._org, limit + 1, *params, *keys):
+                    grouped[str(row.pop("aim_parent"))].append(db.instance(children.model, row))
+            # A union keeps no order of its own.
+            return [sorted(grouped[str(k)], key=lambda row: (getattr(row, order.field), str(row.pk)),
+                           reverse=order.descending) for k in keys]
+
+        return self._loader(("pages", children, order, limit, after, tuple(sorted(equal.items()))), load)
+
+    def counts(self, children: Children, **equal: Any) -> DataLoader:
+        """Each parent's number of children: one grouped count for all of them."""
+
+        async def load(keys: Sequence[uuid.UUID]) -> list[int]:
+            counts: dict[str, int] = {}
+            if self._org is not None:
+                where, params = self._where(children, equal, first_param=2)
+                parents = ", ".join(f"${n}" for n in range(len(params) + 2, len(params) + 2 + len(keys)))
+                rows = await db.fetch(f"SELECT {children.parent} AS aim_parent, count(*) AS n FROM {children.source} "
+                                      f"WHERE {where} AND {children.parent} IN ({parents}) GROUP BY {children.parent}",
+                                      self._org, *params, *keys)
+                counts = {str(r["aim_parent"]): r["n"] for r in rows}
+            return [counts.get(str(k), 0) for k in keys]
+
+        return self._loader(("counts", children, tuple(sorted(equal.items()))), load)
+
+    def _where(self, children: Children, equal: dict[str, Any], first_param: int) -> tuple[str, list[Any]]:
+        """The organization ($1), the equality filters and, for an agent principal, itself."""
+        conditions, params = ["c.organization_id = $1"], []
+        if children.model is m.Agent and self._agent is not None:
+            equal = {**equal, "id": self._agent}
+        for column, value in equal.items():
+            params.append(value)
+            conditions.append(f"c.{column} = ${first_param + len(params) - 1}")
+        return " AND ".join(conditions), params
+
+    def _pages_sql(self, children: Children, order: Order, bound: tuple[Any, uuid.UUID] | None,
+                   equal: dict[str, Any], parents: int) -> tuple[str, list[Any]]:
+        """$1 the organization, $2 the rows per parent, then the cursor, the filters, and the parents."""
+        params: list[Any] = []
+        direction, beyond = ("DESC", "<") if order.descending else ("ASC", ">")
+        conditions = []
+        if bound:
+            params += bound
+            conditions.append(f"(c.{order.field} {beyond} $3 OR (c.{order.field} = $3 AND c.id {beyond} $4))")
+        where, filters = self._where(children, equal, first_param=3 + len(params))
+        params += filters
+        first_parent = 3 + len(params)
+        branches = [
+            f"SELECT * FROM (SELECT c.*, {children.parent} AS aim_parent FROM {children.source} "
+            f"WHERE {' AND '.join([where, *conditions])} AND {children.parent} = ${first_parent + n} "
+            f"ORDER BY c.{order.field} {direction}, c.id {direction} LIMIT $2) AS parent{n}"
+            for n in range(parents)]
+        return "\nUNION ALL\n".join(branches), params
 
 
 @functools.lru_cache(maxsize=64)

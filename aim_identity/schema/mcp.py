@@ -12,8 +12,8 @@ from aim_identity.schema.context import Info
 from aim_identity import ids
 from aim_identity import models as m
 from aim_identity.schema.node import Node, loadable
-from aim_identity.schema.pagination import Connection, Order, paginate
-from aim_identity.tenancy import scoped
+from aim_identity.schema.loaders import SERVER_AGENTS, child_page
+from aim_identity.schema.pagination import Connection, Order
 
 if TYPE_CHECKING:
     from aim_identity.schema.agents import Agent
@@ -55,11 +55,8 @@ class MCPServer(Node):
                      ) -> Connection[Annotated[Agent, strawberry.lazy("aim_identity.schema.agents")]]:
         from aim_identity.schema.agents import Agent
 
-        query = scoped(m.Agent, info.context.organization_id).filter(mcp_links__mcp_server_id=self.pk)
-        principal = info.context.signed_in()
-        if principal.kind == "agent":  # an agent reads no agent but itself, here as in the loaders
-            query = query.filter(id=principal.agent_id)
-        return await paginate(query, Order("created_at"), Agent.of, first=first, after=after)
+        # An agent principal reads no agent but itself, here as everywhere in the loaders.
+        return await child_page(info, SERVER_AGENTS, self.pk, Order("created_at"), Agent.of, first, after)
 
     @classmethod
     def of(cls, row: m.MCPServer) -> MCPServer:

@@ -114,14 +114,40 @@ async def paginate(query: QuerySet, order: Order, to_node: Callable[[Any], T], *
     rows = rows[:limit]
     if backward:
         rows.reverse()
+    return _connection(rows, order, to_node, counted.count,
+                       has_next=more if not backward else before is not None,
+                       has_previous=more if backward else after is not None)
+
+
+def forward_page(rows: list, order: Order, to_node: Callable[[Any], T], count: Callable[[], Awaitable[int]], *,
+                 first: int | None, after: str | None) -> Connection[T]:
+    """A page from rows read elsewhere in `order` past `after`, up to one more than page_size(first)."""
+    limit = page_size(first)
+    return _connection(rows[:limit], order, to_node, count, has_next=len(rows) > limit,
+                       has_previous=after is not None)
+
+
+def page_size(first: int | None) -> int:
+    size = _size(first, "first")
+    return DEFAULT_PAGE if size is None else size
+
+
+def cursor_position(order: Order, cursor: str) -> tuple[Any, uuid.UUID]:
+    """The sort key and id a cursor points at; rows beyond it come strictly after, in `order`."""
+    value, pk = _decode(cursor, order)
+    return value, uuid.UUID(pk)
+
+
+def _connection(rows: list, order: Order, to_node: Callable[[Any], T], count: Callable[[], Awaitable[int]], *,
+                has_next: bool, has_previous: bool) -> Connection[T]:
     edges = [Edge(cursor=_encode(order, getattr(row, order.field), row.pk), node=to_node(row)) for row in rows]
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=more if not backward else before is not None,
-            has_previous_page=more if backward else after is not None,
+            has_next_page=has_next,
+            has_previous_page=has_previous,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        count=counted.count,
+        count=count,
     )
