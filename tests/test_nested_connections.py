@@ -162,3 +162,18 @@ async def test_nested_connections_cost_the_same_for_2_and_12_parents(world: Worl
         costs.append(len(statements))
     assert costs[0] == costs[1], f"2 parents cost {costs[0]} statements, {AGENTS} cost {costs[1]}"
     assert costs[1] <= MAX_QUERIES
+
+
+async def test_nested_page_sizes_and_cursors_are_checked(world: World):
+    api = world.org.admin.api
+    empty = (await api(AGENT_CHILDREN, first=AGENTS, n=0))["agents"]["edges"]
+    for edge in empty:
+        events = edge["node"]["verificationEvents"]
+        has_events = bool(world.events[edge["node"]["name"]])
+        assert events["edges"] == [] and events["pageInfo"]["hasNextPage"] == has_events
+        assert events["totalCount"] == len(world.events[edge["node"]["name"]])
+    for variables in ({"n": 101}, {"n": -1}, {"after": "garbage"}):
+        assert await api.error(AGENT_CHILDREN, first=1, **variables) == "BAD_USER_INPUT", variables
+    by_name = (await api("{ agents(first: 1, orderBy: {field: NAME, direction: ASC}) { edges { cursor } } }"))
+    assert await api.error(AGENT_CHILDREN, first=1, after=by_name["agents"]["edges"][0]["cursor"]) \
+        == "BAD_USER_INPUT"  # a position by name, where events are ordered by time

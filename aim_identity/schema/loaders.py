@@ -121,7 +121,7 @@ class Loaders:
 
         async def load(keys: Sequence[uuid.UUID]) -> list[list[Model]]:
             grouped: dict[str, list[Model]] = defaultdict(list)
-            if self._org is not None and limit > 0:
+            if self._org is not None:
                 sql, params = self._pages_sql(children, order, bound, equal, len(keys))
                 for row in await db.fetch(sql, self._org, limit + 1, *params, *keys):
                     grouped[str(row.pop("aim_parent"))].append(db.instance(children.model, row))
