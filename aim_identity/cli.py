@@ -17,15 +17,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from aim_identity.app import create_app
 
-    # No permessage-deflate: its zlib state costs about 40 KB per idle WebSocket, and events are small.
-    # The sans-I/O WebSocket protocol runs no keep-alive and transfer tasks per connection.
     app = create_app(settings)
     # What is built by now (modules, the schema) lives as long as the process: frozen, the collector
     # stops rescanning it, and full collections under load pause every request in flight for ~12 ms
     # instead of up to 70 ms (measured with `make bench`).
     gc.freeze()
+    # No permessage-deflate: its zlib state costs about 40 KB per idle WebSocket, and events are small.
+    # The sans-I/O WebSocket protocol runs no keep-alive and transfer tasks per connection. A client
+    # message is held to the HTTP body limit (uvicorn's own is 16 MiB, buffered per connection).
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info", ws="websockets-sansio", ws_per_message_deflate=False)
+                log_level="info", ws="websockets-sansio", ws_per_message_deflate=False,
+                ws_max_size=settings.max_request_bytes)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> None:

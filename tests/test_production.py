@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest_asyncio
+import websockets
 from graphql.language import Lexer, Source, TokenKind
 
 from aim_identity.config import Settings
@@ -328,3 +329,19 @@ async def test_internal_error_is_masked(production: Production):
     # The server recovered with the table.
     assert (await post(production.url, query, token))["data"]["agents"]["totalCount"] == 1
 
+
+
+# ---- sizes
+
+async def test_an_oversized_body_or_websocket_message_is_refused(production: Production):
+    limit = Settings().max_request_bytes
+    padding = "x" * limit
+    async with httpx.AsyncClient() as client:
+        response = await client.post(production.url, json={"query": "{ __typename }", "variables": {"p": padding}})
+    assert response.status_code == 413
+    assert codes(response.json()) == ["BAD_USER_INPUT"]
+    async with websockets.connect(production.url.replace("http://", "ws://"),
+                                  subprotocols=["graphql-transport-ws"], max_size=None) as socket:
+        await socket.send('{"type": "connection_init", "payload": {"p": "' + padding + '"}}')
+        await asyncio.wait_for(socket.wait_closed(), 5)
+    assert socket.close_code == 1009  # message too big
