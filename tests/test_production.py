@@ -330,7 +330,6 @@ async def test_internal_error_is_masked(production: Production):
     assert (await post(production.url, query, token))["data"]["agents"]["totalCount"] == 1
 
 
-
 # ---- sizes
 
 async def test_an_oversized_body_or_websocket_message_is_refused(production: Production):
