@@ -69,13 +69,16 @@ async def start(organization_id: uuid.UUID) -> None:
     await AuditChainHead.create(organization_id=organization_id, sequence=0, hash=GENESIS)
 
 
-def _hash_input(organization_id: uuid.UUID, occurred_at: datetime, r: Record) -> tuple[str, str]:
+def _record_fields(r: Record, sequence: int, occurred_at: datetime) -> dict[str, Any]:
+    return hashed_fields(r.organization_id, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id, r.action,
+                         r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent, r.metadata)
+
+
+def _hash_input(occurred_at: datetime, r: Record) -> tuple[str, str]:
     """The canonical JSON of an entry around its sequence number, which only the locked head knows:
     RFC 8785 orders the keys, "sequence" is followed by "targetId", and every later value is a string
     or null, so the last `,"sequence":0,"targetId":` is the entry's own."""
-    fields = hashed_fields(organization_id, 0, occurred_at, r.actor.actor_type, r.actor.actor_id, r.action,
-                           r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent, r.metadata)
-    before, after = rfc8785.dumps(fields).decode().rsplit(',"sequence":0,"targetId":', 1)
+    before, after = rfc8785.dumps(_record_fields(r, 0, occurred_at)).decode().rsplit(',"sequence":0,"targetId":', 1)
     return f'{before},"sequence":', f',"targetId":{after}'
 
 
@@ -113,7 +116,7 @@ async def append(records: list[Record]) -> set[uuid.UUID]:
     organizations = list(dict.fromkeys(r.organization_id for r in records))
     if db.dialect() == "postgres":
         for r in records:
-            before, after = _hash_input(r.organization_id, occurred_at, r)
+            before, after = _hash_input(occurred_at, r)
             moved = await db.fetch_one(_APPEND_POSTGRES, r.id, r.organization_id, occurred_at, r.actor.actor_type,
                                        r.actor.actor_id, r.action, r.target_type, r.target_id, r.actor.ip_address,
                                        r.actor.user_agent, json.dumps(r.metadata), before, after)
@@ -128,9 +131,7 @@ async def append(records: list[Record]) -> set[uuid.UUID]:
         sequence, previous = head["sequence"], head["hash"]
         for r in (r for r in records if r.organization_id == org):
             sequence += 1
-            digest = entry_hash(previous, hashed_fields(
-                org, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id, r.action, r.target_type,
-                r.target_id, r.actor.ip_address, r.actor.user_agent, r.metadata))
+            digest = entry_hash(previous, _record_fields(r, sequence, occurred_at))
             await db.execute(_INSERT, r.id, org, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id,
                              r.action, r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent,
                              json.dumps(r.metadata), previous, digest)

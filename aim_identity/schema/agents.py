@@ -12,7 +12,13 @@ from aim_identity.schema.context import Info
 
 from aim_identity import ids
 from aim_identity import models as m
-from aim_identity.schema.loaders import AGENT_MCP_SERVERS, AGENT_THREATS, VERIFICATION_EVENTS, child_page
+from aim_identity.schema.loaders import (
+    AGENT_MCP_SERVERS,
+    AGENT_THREATS,
+    TRUST_HISTORY,
+    VERIFICATION_EVENTS,
+    child_page,
+)
 from aim_identity.schema.mcp import MCPServer
 from aim_identity.schema.node import Node, loadable
 from aim_identity.schema.pagination import Connection, Order
@@ -93,7 +99,8 @@ class Agent(Node):
 
     @strawberry.field
     async def trust_history(self, info: Info, first: int = 50) -> list[TrustScorePoint]:
-        points = await info.context.loaders.trust_history(max(0, min(first, 500))).load(self.row.id)
+        points = await info.context.loaders.pages(TRUST_HISTORY, Order("at", descending=True),
+                                                  max(0, min(first, 500))).load(self.row.id)
         return [TrustScorePoint(score=p.score, reason=p.reason, at=p.at) for p in points]
 
     @strawberry.field

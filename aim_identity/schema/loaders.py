@@ -3,7 +3,6 @@ relation per request, however many parents ask (a nested connection's pages incl
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -21,12 +20,13 @@ from aim_identity.tenancy import scoped
 
 @dataclass(frozen=True)
 class Children:
-    """The rows of a nested connection (`c`, in `source`) and the column that names their parent. Every
-    child table carries its organization, which scopes the read."""
+    """The rows of a nested list (`c`, in `source`), the column that names their parent, and the one
+    that names their organization, which scopes the read."""
 
     model: type[Model]
     source: str
     parent: str
+    organization: str = "c.organization_id"
 
 
 VERIFICATION_EVENTS = Children(m.VerificationEvent, "verification_events c", "c.agent_id")
@@ -34,13 +34,16 @@ AGENT_THREATS = Children(m.Threat, "threats c", "c.agent_id")
 AGENT_MCP_SERVERS = Children(m.MCPServer, "mcp_servers c JOIN agent_mcp_servers l ON l.mcp_server_id = c.id",
                              "l.agent_id")
 SERVER_AGENTS = Children(m.Agent, "agents c JOIN agent_mcp_servers l ON l.agent_id = c.id", "l.mcp_server_id")
+TRUST_HISTORY = Children(m.TrustScoreRecord, "trust_score_history c JOIN agents a ON a.id = c.agent_id",
+                         "c.agent_id", organization="a.organization_id")
 
 
 async def child_page(info, children: Children, parent_id: uuid.UUID, order: Order, to_node: Callable[[Any], Any],
                      first: int | None, after: str | None, **equal: Any) -> Connection:
     """A nested connection's page (first/after), batched with the same page of every other parent."""
     loaders: Loaders = info.context.loaders
-    rows = await loaders.pages(children, order, first, after, **equal).load(parent_id)
+    # One row more than the page, to tell whether another follows.
+    rows = await loaders.pages(children, order, page_size(first) + 1, after, **equal).load(parent_id)
     return forward_page(rows, order, to_node, lambda: loaders.counts(children, **equal).load(parent_id),
                         first=first, after=after)
 
@@ -99,34 +102,21 @@ class Loaders:
     def grants(self) -> DataLoader:
         return self.children(m.CapabilityGrant, "agent_id", "name")
 
-    def trust_history(self, first: int) -> DataLoader:
-        """Each agent's newest `first` points, newest first. One statement, whose part for each agent
-        reads only those points off the (agent_id, at) index: an agent scored every minute gathers half
-        a million points a year."""
-
-        async def load(keys: Sequence[uuid.UUID]) -> list[list[m.TrustScoreRecord]]:
-            grouped: dict[str, list[m.TrustScoreRecord]] = defaultdict(list)
-            if self._org is not None and first > 0:
-                for row in await db.fetch(_newest_points(len(keys)), self._org, first, *keys):
-                    grouped[str(row["agent_id"])].append(db.instance(m.TrustScoreRecord, row))
-            return [sorted(grouped[str(k)], key=lambda p: (p.at, p.id), reverse=True) for k in keys]
-
-        return self._loader(("trust_history", first), load)
-
-    def pages(self, children: Children, order: Order, first: int | None, after: str | None,
+    def pages(self, children: Children, order: Order, limit: int, after: str | None = None,
               **equal: Any) -> DataLoader:
-        """Each parent's page of children (one row more than the page, to tell whether another follows),
-        in one statement whose part for each parent reads only its page off the index."""
-        limit, bound = page_size(first), cursor_position(order, after) if after else None
+        """Each parent's first `limit` children in `order` past `after`, in one statement whose part for
+        each parent reads only those rows off the index (an agent scored every minute gathers half a
+        million trust history points a year)."""
+        bound = cursor_position(order, after) if after else None
 
         async def load(keys: Sequence[uuid.UUID]) -> list[list[Model]]:
             grouped: dict[str, list[Model]] = defaultdict(list)
-            if self._org is not None:
+            if self._org is not None and limit > 0:
                 sql, params = self._pages_sql(children, order, bound, equal, len(keys))
-                for row in await db.fetch(sql, self._org, limit + 1, *params, *keys):
+                for row in await db.fetch(sql, self._org, limit, *params, *keys):
                     grouped[str(row.pop("aim_parent"))].append(db.instance(children.model, row))
             # A union keeps no order of its own.
-            return [sorted(grouped[str(k)], key=lambda row: (getattr(row, order.field), str(row.pk)),
+            return [sorted(grouped[str(k)], key=lambda row: (getattr(row, order.field), row.pk),
                            reverse=order.descending) for k in keys]
 
         return self._loader(("pages", children, order, limit, after, tuple(sorted(equal.items()))), load)
@@ -149,7 +139,7 @@ class Loaders:
 
     def _where(self, children: Children, equal: dict[str, Any], first_param: int) -> tuple[str, list[Any]]:
         """The organization ($1), the equality filters and, for an agent principal, itself."""
-        conditions, params = ["c.organization_id = $1"], []
+        conditions, params = [f"{children.organization} = $1"], []
         if children.model is m.Agent and self._agent is not None:
             equal = {**equal, "id": self._agent}
         for column, value in equal.items():
@@ -176,10 +166,3 @@ class Loaders:
             for n in range(parents)]
         return "\nUNION ALL\n".join(branches), params
 
-
-@functools.lru_cache(maxsize=64)
-def _newest_points(agents: int) -> str:
-    """$1 the caller's organization, $2 how many points, $3.. the agents."""
-    return "\nUNION ALL\n".join(f"""SELECT * FROM (
-  SELECT h.* FROM trust_score_history h JOIN agents a ON a.id = h.agent_id AND a.organization_id = $1
-  WHERE h.agent_id = ${n} ORDER BY h.at DESC, h.id DESC LIMIT $2) AS agent{n}""" for n in range(3, agents + 3))
