@@ -1,89 +1,150 @@
-"""Settings, read once from `AIM_*` environment variables (every one is documented in the README)."""
+"""Settings, read once from `AIM_*` environment variables and validated before anything starts.
+
+Each field's description is its documentation: the README's table of variables is printed from this
+class (`aimctl settings --markdown`), and a test keeps the two the same."""
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+PREFIX = "AIM_"
+# Variables with the prefix that belong to the test suite and the benchmarks, not to the service.
+_NOT_SETTINGS = ("AIM_TEST_", "AIM_BENCH_")
+_SECRET = {"secret_key", "retired_secret_keys"}
+
+Positive = Annotated[int, Field(gt=0)]
+Count = Annotated[int, Field(ge=0)]
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+class SettingsError(ValueError):
+    """Start-up stops: a variable is missing or holds a value AIM cannot use."""
 
 
-def _list(name: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid")
 
+    env: Literal["development", "production"] = Field(
+        "development", description="`production` turns off introspection and GraphiQL, blocks GET, masks internal "
+        "errors, enforces the depth/alias/token/cost limits below, requires `AIM_SECRET_KEY`, and moves the outbox "
+        "relay out of `serve` into `aimctl worker`; anything but the two values stops start-up")
+    database_url: str = Field(
+        "sqlite://./aim.db", description="Tortoise URL: `sqlite://PATH` or `postgres://user:pass@host:5432/db`; on "
+        "PostgreSQL each process keeps at most 20 connections, `?maxsize=N` changes it")
+    redis_url: str = Field(
+        "memory://", description="event broker: `redis://host:6379/0` across replicas, `memory://` for one process")
+    secret_key: str | None = Field(
+        None, description="the service secret; every replica derives the same Ed25519 token-signing key and the "
+        "key that encrypts stored MFA secrets from it. Required in production; in development a secret is generated "
+        "once and kept in the database (a warning says so)")
+    retired_secret_keys: CommaList = Field(
+        (), description="comma-separated former secrets: their public keys stay in the JWKS so tokens they signed "
+        "keep verifying until they expire, and what they encrypted can still be read")
+    host: str = Field("127.0.0.1", description="where `aimctl serve` listens (`--host` overrides)")
+    port: int = Field(8000, ge=1, le=65535, description="where `aimctl serve` listens (`--port` overrides)")
+    issuer: str = Field("aim", min_length=1, description="the `iss` of every token, and the issuer named in "
+                        "authenticator apps")
+    access_token_ttl: Positive = Field(24 * 3600, description="user access token lifetime, seconds")
+    agent_token_ttl: Positive = Field(600, description="agent token lifetime, seconds")
+    refresh_token_ttl: Positive = Field(7 * 24 * 3600, description="refresh token lifetime, seconds")
+    challenge_ttl: Positive = Field(300, description="how long a verification challenge can be answered, seconds")
+    max_open_challenges: Positive = Field(
+        10, description="unanswered, unexpired challenges per agent; more requests get `RATE_LIMITED`")
+    action_clock_skew: Positive = Field(60, description="accepted clock skew of signed action requests, seconds")
+    key_rotation_days: Positive = Field(90, description="key age after which the compliance factor starts to fall")
+    login_max_failures: Positive = Field(
+        5, description="failed logins (a wrong password or MFA code) per account before a lockout")
+    login_ip_max_failures: Positive = Field(
+        20, description="failed logins, and separately failed API-key attempts, per client address before a lockout")
+    login_lockout_seconds: Positive = Field(
+        900, description="the window the failures are counted in, and the lockout length")
+    allowed_origins: CommaList = Field(
+        (), description="comma-separated origins allowed to open a WebSocket from a browser (clients that send no "
+        "Origin are always allowed)")
+    max_query_depth: Positive = Field(12, description="production: deepest selection allowed")
+    max_aliases: Positive = Field(30, description="production: aliases per document")
+    max_tokens: Positive = Field(2000, description="production: tokens per document")
+    max_query_cost: Positive = Field(
+        5000, description="production: cost budget (each field 1; a paged field multiplies what it selects by its "
+        "page size)")
+    ws_init_timeout: Positive = Field(
+        10, description="seconds a WebSocket may wait before `connection_init` before it is closed (4408)")
+    ws_max_subscriptions: Positive = Field(
+        20, description="subscriptions per WebSocket connection; more get an `error` message")
+    ws_max_connections_per_principal: Positive = Field(
+        10, description="open WebSockets per user, API key or agent, per API process; more are closed with 4403")
+    response_cache_size: Count = Field(
+        1024, description="query results kept per API process (see \"Response cache\" below); `0` turns the cache off")
+    max_concurrent_requests: Count = Field(
+        8, description="GraphQL HTTP requests that run at once per API process; the rest wait their turn in arrival "
+        "order (see \"Admission control\" below); `0` lets every request in at once")
+    max_queued_requests: Count = Field(
+        500, description="GraphQL HTTP requests that may wait for their turn per API process; one more gets HTTP "
+        "503, `RATE_LIMITED` and `Retry-After: 1`")
+    max_request_bytes: Positive = Field(
+        1024 * 1024, description="largest GraphQL HTTP request body (a larger one gets HTTP 413 and `BAD_USER_INPUT` "
+        "before anything runs) and largest WebSocket message (a larger one closes the socket with 1009)")
 
-@dataclass(frozen=True)
-class Settings:
-    env: str = "development"
-    database_url: str = "sqlite://./aim.db"
-    redis_url: str = "memory://"
-    secret_key: str | None = None
-    retired_secret_keys: tuple[str, ...] = ()
-    host: str = "127.0.0.1"
-    port: int = 8000
-    issuer: str = "aim"
-    access_token_ttl: int = 24 * 3600
-    agent_token_ttl: int = 600
-    refresh_token_ttl: int = 7 * 24 * 3600
-    challenge_ttl: int = 300
-    max_open_challenges: int = 10
-    action_clock_skew: int = 60
-    key_rotation_days: int = 90
-    login_max_failures: int = 5
-    login_ip_max_failures: int = 20
-    login_lockout_seconds: int = 900
-    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
-    max_query_depth: int = 12
-    max_aliases: int = 30
-    max_tokens: int = 2000
-    max_query_cost: int = 5000
-    ws_init_timeout: int = 10
-    ws_max_subscriptions: int = 20
-    ws_max_connections_per_principal: int = 10
-    response_cache_size: int = 1024
-    max_concurrent_requests: int = 8
-    max_queued_requests: int = 500
-    max_request_bytes: int = 1024 * 1024
+    @field_validator("retired_secret_keys", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return value or None
+
+    @model_validator(mode="after")
+    def _production_has_a_secret(self) -> Settings:
+        if self.production and self.secret_key is None:
+            raise ValueError(f"{PREFIX}SECRET_KEY is required when {PREFIX}ENV=production")
+        return self
 
     @property
     def production(self) -> bool:
         return self.env == "production"
 
-    @classmethod
-    def from_env(cls) -> Settings:
-        d = cls()
-        return cls(
-            env=os.environ.get("AIM_ENV", d.env),
-            database_url=os.environ.get("AIM_DATABASE_URL", d.database_url),
-            redis_url=os.environ.get("AIM_REDIS_URL", d.redis_url),
-            secret_key=os.environ.get("AIM_SECRET_KEY") or None,
-            retired_secret_keys=_list("AIM_RETIRED_SECRET_KEYS"),
-            host=os.environ.get("AIM_HOST", d.host),
-            port=_int("AIM_PORT", d.port),
-            issuer=os.environ.get("AIM_ISSUER", d.issuer),
-            access_token_ttl=_int("AIM_ACCESS_TOKEN_TTL", d.access_token_ttl),
-            agent_token_ttl=_int("AIM_AGENT_TOKEN_TTL", d.agent_token_ttl),
-            refresh_token_ttl=_int("AIM_REFRESH_TOKEN_TTL", d.refresh_token_ttl),
-            challenge_ttl=_int("AIM_CHALLENGE_TTL", d.challenge_ttl),
-            max_open_challenges=_int("AIM_MAX_OPEN_CHALLENGES", d.max_open_challenges),
-            action_clock_skew=_int("AIM_ACTION_CLOCK_SKEW", d.action_clock_skew),
-            key_rotation_days=_int("AIM_KEY_ROTATION_DAYS", d.key_rotation_days),
-            login_max_failures=_int("AIM_LOGIN_MAX_FAILURES", d.login_max_failures),
-            login_ip_max_failures=_int("AIM_LOGIN_IP_MAX_FAILURES", d.login_ip_max_failures),
-            login_lockout_seconds=_int("AIM_LOGIN_LOCKOUT_SECONDS", d.login_lockout_seconds),
-            allowed_origins=_list("AIM_ALLOWED_ORIGINS"),
-            max_query_depth=_int("AIM_MAX_QUERY_DEPTH", d.max_query_depth),
-            max_aliases=_int("AIM_MAX_ALIASES", d.max_aliases),
-            max_tokens=_int("AIM_MAX_TOKENS", d.max_tokens),
-            max_query_cost=_int("AIM_MAX_QUERY_COST", d.max_query_cost),
-            ws_init_timeout=_int("AIM_WS_INIT_TIMEOUT", d.ws_init_timeout),
-            ws_max_subscriptions=_int("AIM_WS_MAX_SUBSCRIPTIONS", d.ws_max_subscriptions),
-            ws_max_connections_per_principal=_int("AIM_WS_MAX_CONNECTIONS_PER_PRINCIPAL",
-                                                  d.ws_max_connections_per_principal),
-            response_cache_size=_int("AIM_RESPONSE_CACHE_SIZE", d.response_cache_size),
-            max_concurrent_requests=_int("AIM_MAX_CONCURRENT_REQUESTS", d.max_concurrent_requests),
-            max_queued_requests=_int("AIM_MAX_QUEUED_REQUESTS", d.max_queued_requests),
-            max_request_bytes=_int("AIM_MAX_REQUEST_BYTES", d.max_request_bytes),
-        )
+
+def load() -> Settings:
+    """The settings of this process, or SettingsError naming each variable that is wrong and why."""
+    unknown = sorted(name for name in os.environ if name.startswith(PREFIX) and not name.startswith(_NOT_SETTINGS)
+                     and name.removeprefix(PREFIX).lower() not in Settings.model_fields)
+    if unknown:
+        log.warning("ignoring unknown settings: %s", ", ".join(unknown))
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError("\n".join(_problem(error) for error in exc.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    fields = [str(part) for part in error["loc"] if isinstance(part, str)]
+    variable = f"{PREFIX}{fields[0].upper()}" if fields else "settings"
+    message = error["msg"].removeprefix("Value error, ")
+    if not fields:
+        return message
+    if fields[0] in _SECRET:
+        return f"{variable}: {message}"
+    return f"{variable}: {message} (got {error['input']!r})"
+
+
+def markdown_table() -> str:
+    """The README's table of variables."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        shown = "empty" if default in (None, ()) else f"`{default}`"
+        if name == "secret_key":
+            shown = "generated in development"
+        rows.append(f"| `{PREFIX}{name.upper()}` | {shown} | {info.description} |")
+    return "\n".join(rows)

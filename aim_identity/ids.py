@@ -1,4 +1,5 @@
-"""Opaque global IDs (Relay): base64 of `<Type>:<uuid>`. A malformed or mistyped ID is not found."""
+"""Opaque global IDs (Relay): base64 of `<Type>:<uuid>`, or `<Type>:<uuid>/<uuid>` for an object that
+names its parent too. A malformed or mistyped ID is not found."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import uuid
 from aim_identity.errors import NotFound
 
 
-def encode(type_name: str, pk: uuid.UUID | str) -> str:
-    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+def encode(type_name: str, *pks: uuid.UUID | str) -> str:
+    return base64.b64encode(f"{type_name}:{'/'.join(str(pk) for pk in pks)}".encode()).decode()
 
 
 def parse(global_id: str) -> tuple[str, str]:
@@ -23,11 +24,22 @@ def parse(global_id: str) -> tuple[str, str]:
     return type_name, rest
 
 
-def decode(global_id: str, type_name: str) -> uuid.UUID:
+def _uuids(global_id: str, type_name: str, count: int) -> list[uuid.UUID]:
     found_type, rest = parse(global_id)
-    if found_type != type_name:
+    parts = rest.split("/")
+    if found_type != type_name or len(parts) != count:
         raise NotFound(f"No such {type_name}")
     try:
-        return uuid.UUID(rest)
+        return [uuid.UUID(part) for part in parts]
     except ValueError:
         raise NotFound(f"No such {type_name}") from None
+
+
+def decode(global_id: str, type_name: str) -> uuid.UUID:
+    return _uuids(global_id, type_name, 1)[0]
+
+
+def decode_pair(global_id: str, type_name: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The two UUIDs of an ID that names its parent: (parent, object)."""
+    parent, child = _uuids(global_id, type_name, 2)
+    return parent, child

@@ -1,9 +1,12 @@
-"""One transaction per mutation: its rows, its audit entries and its outbox events commit together."""
+"""One transaction per mutation: its rows, its audit entries and its outbox events commit together.
+
+Whoever must act once events are committed (the relay, in a process that runs one) registers with
+`after_commit`; the unit of work knows nothing of them."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,22 +14,17 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from aim_identity import ids, tenancy
+from aim_identity.actors import Actor
 from aim_identity.audit import chain
-from aim_identity.events import outbox, relay
+from aim_identity.events import outbox
+
+_after_commit: list[Callable[[], None]] = []
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who did it, from where: stamped on every audit entry."""
-
-    organization_id: uuid.UUID | None
-    actor_type: str  # user | agent | api_key | system
-    actor_id: str | None = None
-    ip_address: str | None = None
-    user_agent: str | None = None
-
-    def within(self, organization_id: uuid.UUID) -> Actor:
-        return Actor(organization_id, self.actor_type, self.actor_id, self.ip_address, self.user_agent)
+def after_commit(hook: Callable[[], None]) -> Callable[[], None]:
+    """Calls `hook` after each commit that wrote events; returns what unregisters it."""
+    _after_commit.append(hook)
+    return lambda: _after_commit.remove(hook)
 
 
 @dataclass
@@ -67,4 +65,5 @@ async def atomic(actor: Actor) -> AsyncIterator[Work]:
             written.add(actor.organization_id)
         await tenancy.touch(written - appended)
     if work._events:
-        relay.nudge()
+        for hook in _after_commit:
+            hook()

@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 import httpx
 
-from aim_identity.admission import Admission
+from aim_identity.delivery.admission import Admission
 
 
 def admit(app, limit: int, max_body_bytes: int = 1 << 20, max_waiting: int = 100) -> Admission:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from aim_identity import ids
+from aim_identity import ids, protocol
+from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.models import AuditChainHead, AuditLogEntry, Organization
-from aim_identity.unit_of_work import Actor, atomic
+from aim_identity.unit_of_work import atomic
 from tests.support import create_agent
 
 
 def recomputed(entry: AuditLogEntry) -> str:
-    return chain.entry_hash(entry.previous_hash, chain.hashed_fields(
+    return protocol.audit_entry_hash(entry.previous_hash, chain.hashed_fields(
         entry.organization_id, entry.sequence, entry.occurred_at, entry.actor_type, entry.actor_id, entry.action,
         entry.target_type, entry.target_id, entry.ip_address, entry.user_agent, entry.metadata))
 
@@ -31,7 +32,7 @@ async def test_every_stored_hash_is_the_protocol_hash_of_its_entry(org):
 
     entries = await AuditLogEntry.filter(organization_id=organization).order_by("sequence")
     assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
-    assert entries[0].previous_hash == chain.GENESIS
+    assert entries[0].previous_hash == protocol.AUDIT_GENESIS
     assert all(b.previous_hash == a.hash for a, b in zip(entries, entries[1:]))
     assert [e.action for e in entries[-2:]] == ["test.first", "test.second"]
     assert entries[-2].metadata == tricky

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aim_identity import ids
 from aim_identity.auth import passwords
-from aim_identity.auth.signing_keys import SigningKey
+from aim_identity.auth.keyring import SigningKey
 from aim_identity.models import AuditLogEntry, AuthFailure, Organization, Threat, ThreatType, User
 from tests.conftest import TEST_SECRET
 from tests.support import PASSWORD, Api, create_agent, login

@@ -15,8 +15,9 @@ from aim_identity.auth.principal import Principal
 from aim_identity.config import Settings
 from aim_identity.events.broker import Broker
 from aim_identity.models import Role
-from aim_identity.schema import build_schema, fanout
-from aim_identity.schema.fanout import Fanout
+from aim_identity.api import build_schema
+from aim_identity.delivery import fanout
+from aim_identity.delivery.fanout import Fanout
 
 QUERY = "subscription($id: ID) { agentEvents(agentId: $id) { kind agentId } }"
 

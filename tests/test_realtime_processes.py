@@ -28,7 +28,7 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from aim_identity import ids
-from aim_identity.schema.subscriptions import AGENT_KINDS
+from aim_identity.events import kinds
 from tests.conftest import TEST_SECRET, database_url, free_port, on_postgres_server, postgres_server
 from tests.support import Api, Org, create_agent, register
 
@@ -378,7 +378,7 @@ async def wait_agent_events(subscriber: Subscriber, db: asyncpg.Connection, proc
     Delivery trails publication (each message loads its agent), so a drained outbox is not enough."""
     await wait_outbox_drained(db, 10, procs)
     expected = await db.fetchval("SELECT count(*) FROM outbox_events WHERE kind = ANY($1::text[])",
-                                 sorted(AGENT_KINDS))
+                                 sorted(kinds.AGENT))
     assert await subscriber.wait_until(lambda events: len(events) >= expected, 10), (
         f"{len(subscriber.events)} of {expected} agent events delivered\n{procs.logs()}")
     await asyncio.sleep(1)  # room for a late repeat to show up

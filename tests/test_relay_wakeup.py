@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from aim_identity.events import relay
+from aim_identity.workers import relay
 from aim_identity.events.outbox import CHANNEL
 from tests.conftest import postgres_server
 from tests.support import create_agent

@@ -14,7 +14,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 from aim_identity.auth import tokens
-from aim_identity.auth.signing_keys import Keyring, SigningKey
+from aim_identity.auth.keyring import Keyring, SigningKey
 from aim_identity.models import OutboxEvent
 from tests.conftest import TEST_SECRET
 from tests.support import create_agent, verify

@@ -375,7 +375,7 @@ async def test_an_agent_token_reaches_no_other_agent_through_nested_fields(world
 
 # ---- the filtering lives in one place
 
-SCANNED = sorted([*PACKAGE.glob("resolvers/*.py"), *PACKAGE.glob("schema/*.py")])
+SCANNED = sorted([*PACKAGE.glob("resolvers/**/*.py"), *PACKAGE.glob("schema/**/*.py")])
 # An organization condition written by hand in a query: `.filter(organization_id=...)`, `organization=`, ...
 ORG_CONDITION = re.compile(r"\.(?:filter|exclude|get|get_or_none|exists|count|update|delete)\("
                            r"[^)]*\borganization(?:_id)?(?:__\w+)?\s*=")

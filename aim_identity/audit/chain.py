@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import rfc8785
 
-from aim_identity import db, ids, tenancy
+from aim_identity import db, ids, protocol, tenancy
+from aim_identity.actors import Actor
 from aim_identity.models import AuditChainHead
-
-if TYPE_CHECKING:
-    from aim_identity.unit_of_work import Actor
-
-GENESIS = "0" * 64
 
 
 class NoChainHead(RuntimeError):
@@ -38,21 +33,13 @@ class Record:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-def rfc3339(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def entry_hash(previous_hash: str, fields: dict[str, Any]) -> str:
-    return hashlib.sha256(previous_hash.encode() + b"\n" + rfc8785.dumps(fields)).hexdigest()
-
-
 def hashed_fields(organization_id: uuid.UUID, sequence: int, occurred_at: datetime, actor_type: str,
                   actor_id: str | None, action: str, target_type: str | None, target_id: str | None,
                   ip_address: str | None, user_agent: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
         "organizationId": ids.encode("Organization", organization_id),
         "sequence": sequence,
-        "occurredAt": rfc3339(occurred_at),
+        "occurredAt": protocol.rfc3339(occurred_at),
         "actorType": actor_type,
         "actorId": actor_id,
         "action": action,
@@ -66,7 +53,7 @@ def hashed_fields(organization_id: uuid.UUID, sequence: int, occurred_at: dateti
 
 async def start(organization_id: uuid.UUID) -> None:
     """Every organization's chain starts at the genesis hash when the organization is created."""
-    await AuditChainHead.create(organization_id=organization_id, sequence=0, hash=GENESIS)
+    await AuditChainHead.create(organization_id=organization_id, sequence=0, hash=protocol.AUDIT_GENESIS)
 
 
 def _record_fields(r: Record, sequence: int, occurred_at: datetime) -> dict[str, Any]:
@@ -83,7 +70,7 @@ def _hash_input(occurred_at: datetime, r: Record) -> tuple[str, str]:
 
 
 # PostgreSQL appends an entry in one statement: lock the head, hash onto it (the same bytes as
-# entry_hash), insert, move the head, and bump the organization's data version (tenancy.touch). The
+# protocol.audit_entry_hash), insert, move the head, and bump the organization's data version (tenancy.touch). The
 # head is then locked for one round trip before commit instead of four. `version` reads `entry`, so
 # every transaction locks the head before the organization row and two appends cannot deadlock.
 _APPEND_POSTGRES = """
@@ -131,7 +118,7 @@ async def append(records: list[Record]) -> set[uuid.UUID]:
         sequence, previous = head["sequence"], head["hash"]
         for r in (r for r in records if r.organization_id == org):
             sequence += 1
-            digest = entry_hash(previous, _record_fields(r, sequence, occurred_at))
+            digest = protocol.audit_entry_hash(previous, _record_fields(r, sequence, occurred_at))
             await db.execute(_INSERT, r.id, org, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id,
                              r.action, r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent,
                              json.dumps(r.metadata), previous, digest)

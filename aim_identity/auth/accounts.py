@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from email_validator import EmailNotValidError, validate_email
 from slugify import slugify
 from tortoise.exceptions import IntegrityError
 
 from aim_identity import ids
+from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.auth.passwords import check_policy, hash_password
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.models import Organization, Role, User
 from aim_identity.tenancy import scoped
-from aim_identity.unit_of_work import Actor, atomic
+from aim_identity.unit_of_work import atomic
 
 
 def normalize_email(email: str) -> str:
@@ -47,7 +49,7 @@ async def register(actor: Actor, email: str, password: str, name: str, organizat
             await chain.start(org.id)
             user = await User.create(organization=org, email=email, name=name, role=Role.ADMIN,
                                      password_hash=password_hash)
-            work.actor = Actor(org.id, "user", ids.encode("User", user.id), actor.ip_address, actor.user_agent)
+            work.actor = actor.as_user(org.id, user.id)
             work.audit("organization.create", "Organization", ids.encode("Organization", org.id), name=org.name)
             work.audit("auth.register", "User", ids.encode("User", user.id), email=email)
             work.emit("user.created", userId=ids.encode("User", user.id))
@@ -74,9 +76,9 @@ async def invite(actor: Actor, email: str, name: str, role: Role, password: str)
     return user
 
 
-async def update_role(actor: Actor, user_gid: str, role: Role) -> User:
+async def update_role(actor: Actor, user_id: uuid.UUID, role: Role) -> User:
     async with atomic(actor) as work:
-        user = await scoped(User, actor.organization_id).select_for_update().get_or_none(id=ids.decode(user_gid, "User"))
+        user = await scoped(User, actor.organization_id).select_for_update().get_or_none(id=user_id)
         if user is None:
             raise NotFound("No such user")
         if user.role == Role.ADMIN and role != Role.ADMIN and \
@@ -84,6 +86,7 @@ async def update_role(actor: Actor, user_gid: str, role: Role) -> User:
             raise Conflict("The last administrator cannot be demoted")
         previous, user.role = user.role, role
         await user.save(update_fields=["role"])
+        user_gid = ids.encode("User", user.id)
         work.audit("user.role_change", "User", user_gid, previous=previous.value, role=role.value)
         work.emit("user.role_changed", userId=user_gid, role=role.value)
     return user

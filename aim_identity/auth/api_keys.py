@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 from tortoise.transactions import in_transaction
 
 from aim_identity import ids, tenancy
+from aim_identity.actors import Actor
 from aim_identity.errors import BadUserInput, Forbidden, NotFound
 from aim_identity.models import ApiKey, Role
-from aim_identity.unit_of_work import Actor, atomic
+from aim_identity.unit_of_work import atomic
 
 PREFIX_LENGTH = 12
 _LAST_USED_GRANULARITY = timedelta(seconds=60)
@@ -67,18 +68,19 @@ async def create(actor: Actor, creator_id: uuid.UUID, creator_role: Role, name: 
     return key, secret
 
 
-async def revoke(actor: Actor, key_gid: str, owner_id: uuid.UUID | None) -> ApiKey:
+async def revoke(actor: Actor, key_id: uuid.UUID, owner_id: uuid.UUID | None) -> ApiKey:
     """Revoke a key; with `owner_id`, only that user's keys are visible, exactly like foreign ones."""
     async with atomic(actor) as work:
         query = tenancy.scoped(ApiKey, actor.organization_id)
         if owner_id is not None:
             query = query.filter(created_by_id=owner_id)
-        key = await query.select_for_update().get_or_none(id=ids.decode(key_gid, "ApiKey"))
+        key = await query.select_for_update().get_or_none(id=key_id)
         if key is None:
             raise NotFound("No such API key")
         if key.revoked_at is None:
             key.revoked_at = datetime.now(timezone.utc)
             await key.save(update_fields=["revoked_at"])
+            key_gid = ids.encode("ApiKey", key.id)
             work.audit("api_key.revoke", "ApiKey", key_gid, name=key.name)
             work.emit("api_key.revoked", apiKeyId=key_gid)
     return key

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from aim_identity import ids
 from aim_identity.auth import api_keys, login_guard, tokens
-from aim_identity.auth.signing_keys import Keyring
+from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
 from aim_identity.db import fetch_one
 from aim_identity.errors import NotFound, Unauthenticated
@@ -27,7 +27,7 @@ class Principal:
     agent_id: uuid.UUID | None = None
     token_jti: str | None = None
     expires_at: int | None = None  # unix seconds, when the credential itself expires
-    # The organization's data version as authentication read it (schema/response_cache.py).
+    # The organization's data version as authentication read it (delivery/response_cache.py).
     data_version: int | None = field(default=None, compare=False)
 
     @property
@@ -37,6 +37,15 @@ class Principal:
         if self.kind == "api_key":
             return ids.encode("ApiKey", self.api_key_id)
         return ids.encode("User", self.user_id)
+
+    # Who sees whom. People and their API keys see the people of their organization, by name and role;
+    # an agent sees no one. An email address is seen by administrators, and by its owner alone.
+
+    def sees_people(self) -> bool:
+        return self.kind in ("user", "api_key")
+
+    def sees_email_of(self, user_id: uuid.UUID) -> bool:
+        return self.sees_people() and (self.role == Role.ADMIN or self.user_id == user_id)
 
 
 async def authenticate(headers: Mapping[str, str], ip_address: str | None, keyring: Keyring,
@@ -101,7 +110,7 @@ async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Prin
         await login_guard.record_failure("api_key", key[: api_keys.PREFIX_LENGTH], ip_address)
         raise Unauthenticated("Invalid API key")
     # A key never outranks the person who made it, even after that person is demoted.
-    role = min(found.role, found.created_by.role, key=lambda r: r.rank)
+    role = min(found.role, found.created_by.role)
     expires = int(found.expires_at.timestamp()) if found.expires_at else None
     return Principal("api_key", found.organization_id, role, user_id=found.created_by_id,
                      api_key_id=found.id, expires_at=expires, data_version=found.organization.data_version)
@@ -128,6 +137,6 @@ async def still_valid(principal: Principal, keyring: Keyring, settings: Settings
         return replace(principal, role=user.role) if user else None
     if principal.kind == "api_key":
         key = await ApiKey.get_or_none(id=principal.api_key_id, revoked_at=None).select_related("created_by")
-        return replace(principal, role=min(key.role, key.created_by.role, key=lambda r: r.rank)) if key else None
+        return replace(principal, role=min(key.role, key.created_by.role)) if key else None
     agent = await Agent.get_or_none(id=principal.agent_id)
     return principal if agent and agent.status not in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) else None

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from aim_identity import ids
+from aim_identity.actors import Actor
 from aim_identity.auth import login_guard, tokens
 from aim_identity.auth.accounts import normalize_email
 from aim_identity.auth.passwords import verify_password
 from aim_identity.auth.principal import Principal
-from aim_identity.auth.signing_keys import Keyring
+from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, RateLimited, Unauthenticated
 from aim_identity.models import RefreshToken, RevokedAccessToken, Severity, ThreatType, User
 from aim_identity.security.threats import raise_threat
-from aim_identity.unit_of_work import Actor, atomic
+from aim_identity.unit_of_work import atomic
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, 
         user.last_login_at = datetime.now(timezone.utc)
         await user.save(update_fields=["last_login_at"])
         session = await _open(user, uuid.uuid4(), keyring, settings)
-        work.actor = Actor(user.organization_id, "user", ids.encode("User", user.id), actor.ip_address, actor.user_agent)
+        work.actor = actor.as_user(user.organization_id, user.id)
         work.audit("auth.login", "User", ids.encode("User", user.id))
     return session
 
@@ -111,7 +112,7 @@ async def refresh(actor: Actor, keyring: Keyring, settings: Settings, refresh_to
         if not await RefreshToken.filter(id=record.id, rotated_at=None, revoked_at=None).update(rotated_at=now):
             raise Unauthenticated("Refresh token already used")
         session = await _open(user, record.family_id, keyring, settings)
-        work.actor = Actor(user.organization_id, "user", ids.encode("User", user.id), actor.ip_address, actor.user_agent)
+        work.actor = actor.as_user(user.organization_id, user.id)
         work.audit("auth.refresh", "User", ids.encode("User", user.id))
     return session
 

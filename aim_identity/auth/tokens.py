@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from aim_identity.auth.signing_keys import Keyring
+from aim_identity.auth.keyring import Keyring
 from aim_identity.errors import Unauthenticated
 
 ACCESS_TYP, ACCESS_AUD = "at+jwt", "aim-api"

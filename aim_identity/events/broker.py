@@ -37,7 +37,9 @@ def channel(organization_id: object) -> str:
 
 
 class Replay(Protocol):
-    """Where missed events can be read again (events/outbox.py)."""
+    """Where missed events can be read again (events/outbox.py), `PAGE` at a time."""
+
+    PAGE: int
 
     async def latest(self, organization_id: str) -> int: ...
     async def since(self, organization_id: str, seq: int) -> list[dict[str, Any]]: ...
@@ -75,7 +77,8 @@ class ResilientRedisBackend(RedisBackend):
 
 class OnceBackend(BroadcastBackend):
     """Passes each event id through once per process and, given a Replay, catches a channel up on
-    what it missed whenever its subscription (re)starts, before anything newer."""
+    what it missed whenever its subscription (re)starts, before anything newer. A catch-up reads the
+    outbox a page at a time, as the channel's subscribers take the events, until it reaches the end."""
 
     def __init__(self, inner: BroadcastBackend, replay: Replay | None = None) -> None:
         self.inner = inner
@@ -83,6 +86,7 @@ class OnceBackend(BroadcastBackend):
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._last_seq: dict[str, int] = {}
         self._backlog: deque[Event] = deque()
+        self._catching_up: dict[str, int] = {}  # channel: the last seq read back so far
 
     async def connect(self) -> None:
         await self.inner.connect()
@@ -97,6 +101,7 @@ class OnceBackend(BroadcastBackend):
 
     async def unsubscribe(self, channel: str) -> None:
         self._last_seq.pop(channel, None)
+        self._catching_up.pop(channel, None)
         await self.inner.unsubscribe(channel)
 
     async def publish(self, channel: str, message: Any) -> None:
@@ -104,12 +109,15 @@ class OnceBackend(BroadcastBackend):
 
     async def next_published(self) -> Event:
         while True:
+            if not self._backlog and self._catching_up:
+                await self._read_back(next(iter(self._catching_up)))
             if self._backlog:
                 event = self._backlog.popleft()
             else:
                 event = await self.inner.next_published()
                 if event.message is RESUBSCRIBED:
-                    await self._catch_up(event.channel)
+                    if self.replay is not None and event.channel in self._last_seq:
+                        self._catching_up[event.channel] = self._last_seq[event.channel]
                     continue
                 # Parsed once here for every subscriber of this process.
                 event = Event(channel=event.channel, message=json.loads(event.message))
@@ -123,14 +131,20 @@ class OnceBackend(BroadcastBackend):
                 self._last_seq[event.channel] = max(self._last_seq[event.channel], message.get("seq", 0))
             return event
 
-    async def _catch_up(self, channel: str) -> None:
-        if self.replay is None or channel not in self._last_seq:
-            return
+    async def _read_back(self, channel: str) -> None:
+        """The next page of what `channel` missed; the last page ends its catch-up."""
+        seq = self._catching_up[channel]
         try:
-            missed = await self.replay.since(channel.removeprefix(CHANNEL_PREFIX), self._last_seq[channel])
+            missed = await self.replay.since(channel.removeprefix(CHANNEL_PREFIX), seq)
         except Exception as exc:  # noqa: BLE001 - the database is away too: carry on with what Redis sends
-            log.warning("could not catch %s up from the outbox (%s)", channel, exc)
+            log.warning("could not catch %s up from the outbox past event %d (%s); the rest is lost to this "
+                        "process's subscribers", channel, seq, exc)
+            del self._catching_up[channel]
             return
+        if len(missed) < self.replay.PAGE:
+            del self._catching_up[channel]
+        else:
+            self._catching_up[channel] = missed[-1]["seq"]
         self._backlog.extend(Event(channel=channel, message=message) for message in missed)
 
 

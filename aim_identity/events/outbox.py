@@ -12,11 +12,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aim_identity import db
-from aim_identity.audit.chain import rfc3339
+from aim_identity.protocol import rfc3339
 from aim_identity.models import OutboxEvent
 
 CHANNEL = "aim_outbox"  # the name migration 0005's trigger notifies
-CATCH_UP_LIMIT = 1000
+# Events read back per statement when a process catches a channel up (events/broker.py).
+PAGE = 1000
 # Published events are kept this long for processes catching up, then pruned by housekeeping.
 PUBLISHED_KEPT = timedelta(days=7)
 
@@ -52,8 +53,9 @@ async def latest(organization_id: str) -> int:
 
 
 async def since(organization_id: str, seq: int) -> list[dict[str, Any]]:
-    """The organization's committed events after `seq`, oldest first, published or not yet."""
-    rows = await OutboxEvent.filter(organization_id=organization_id, id__gt=seq).order_by("id").limit(CATCH_UP_LIMIT)
+    """The organization's committed events after `seq`, oldest first, published or not yet: the first
+    `PAGE` of them."""
+    rows = await OutboxEvent.filter(organization_id=organization_id, id__gt=seq).order_by("id").limit(PAGE)
     return [as_message(row) for row in rows]
 
 

@@ -4,18 +4,16 @@ replay or a retired key is credential misuse, and an action outside the grants i
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import rfc8785
-
-from aim_identity import ids
-from aim_identity.audit.chain import rfc3339
+from aim_identity import ids, protocol
+from aim_identity.actors import Actor
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.identity import capabilities, keys
+from aim_identity.identity.risk import risk_level
 from aim_identity.identity.agents import locked_signer, signed_by_retired_key
 from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
@@ -30,33 +28,9 @@ from aim_identity.models import (
 )
 from aim_identity.security.threats import raise_threat
 from aim_identity.tenancy import scoped
-from aim_identity.unit_of_work import Actor, atomic
+from aim_identity.unit_of_work import atomic
 
-CONTEXT = "aim/action/v1"
-# Words in a capability that say how much harm its misuse could do.
-RISK_WORDS = [
-    (Severity.CRITICAL, ("admin", "impersonate", "system")),
-    (Severity.HIGH, ("delete", "exec", "credential", "secret", "payment")),
-    (Severity.MEDIUM, ("write", "create", "update", "send", "export", "call")),
-    (Severity.LOW, ("read", "list", "get", "query")),
-]
-
-
-def risk_level(capability: str) -> Severity:
-    for severity, words in RISK_WORDS:
-        if any(word in capability for word in words):
-            return severity
-    return Severity.MEDIUM
-
-
-def message(agent_gid: str, capability: str, resource: str | None, timestamp: datetime, nonce: str,
-            context: dict[str, Any] | None) -> bytes:
-    context_digest = hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
-    return "\n".join([CONTEXT, agent_gid, capability, resource or "", rfc3339(timestamp), nonce,
-                      context_digest]).encode()
-
-
-async def authorize(actor: Actor, settings: Settings, agent_gid: str, capability: str, resource: str | None,
+async def authorize(actor: Actor, settings: Settings, agent_id: uuid.UUID, capability: str, resource: str | None,
                     context: dict[str, Any] | None, timestamp: datetime, nonce: str,
                     signature: str) -> ActionDecision:
     capability = capabilities.validate(capability)
@@ -64,11 +38,12 @@ async def authorize(actor: Actor, settings: Settings, agent_gid: str, capability
     keys.nonce(nonce)
     if context is not None and not isinstance(context, dict):
         raise BadUserInput("context must be a JSON object", field="context")
-    signed = message(agent_gid, capability, resource, timestamp, nonce, context)
+    agent_gid = ids.encode("Agent", agent_id)
+    signed = protocol.action(agent_gid, capability, resource, timestamp, nonce, context)
     now = datetime.now(timezone.utc)
     risk = risk_level(capability)
     async with atomic(actor) as work:
-        agent = await locked_signer(actor.organization_id, ids.decode(agent_gid, "Agent"))
+        agent = await locked_signer(actor.organization_id, agent_id)
         work.actor = actor.within(agent.organization_id)
         threat: Threat | None = None
         allowed = False
@@ -100,8 +75,7 @@ async def authorize(actor: Actor, settings: Settings, agent_gid: str, capability
             else:
                 reason = f"{capability} is outside the agent's grants"
                 threat = await raise_threat(
-                    work, agent.organization_id, ThreatType.CAPABILITY_VIOLATION, max(risk, Severity.MEDIUM,
-                                                                                     key=list(Severity).index),
+                    work, agent.organization_id, ThreatType.CAPABILITY_VIOLATION, max(risk, Severity.MEDIUM),
                     "Capability violation", f"Agent {agent.name} asked for {capability}"
                     + (f" on {resource}" if resource else "") + ", which it was never granted",
                     agent_id=agent.id, evidence={"capability": capability, "resource": resource,
@@ -118,7 +92,7 @@ async def authorize(actor: Actor, settings: Settings, agent_gid: str, capability
     return decision
 
 
-async def report_result(actor: Actor, settings: Settings, decision_gid: str, agent_id: uuid.UUID | None,
+async def report_result(actor: Actor, settings: Settings, decision_id: uuid.UUID, agent_id: uuid.UUID | None,
                         succeeded: bool, error: str | None) -> ActionDecision:
     """The outcome of an allowed action; `agent_id` limits an agent to its own decisions."""
     if error is not None and len(error) > 2000:
@@ -127,7 +101,7 @@ async def report_result(actor: Actor, settings: Settings, decision_gid: str, age
         query = scoped(ActionDecision, actor.organization_id)
         if agent_id is not None:
             query = query.filter(agent_id=agent_id)
-        decision = await query.select_for_update().get_or_none(id=ids.decode(decision_gid, "ActionDecision"))
+        decision = await query.select_for_update().get_or_none(id=decision_id)
         if decision is None:
             raise NotFound("No such decision")
         if not decision.allowed:
@@ -139,5 +113,5 @@ async def report_result(actor: Actor, settings: Settings, decision_gid: str, age
         agent = await Agent.get(id=decision.agent_id)
         await rescore(work, agent, "action succeeded" if succeeded else "action failed", settings.key_rotation_days)
         work.audit("agent.action_result", "Agent", ids.encode("Agent", agent.id), succeeded=succeeded,
-                   decisionId=decision_gid)
+                   decisionId=ids.encode("ActionDecision", decision.id))
     return decision

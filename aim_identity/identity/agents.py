@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 from tortoise.exceptions import IntegrityError
 
-from aim_identity import db, ids
+from aim_identity import db, ids, protocol
+from aim_identity.actors import Actor
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, Forbidden, NotFound
 from aim_identity.identity import capabilities, keys
@@ -24,14 +25,7 @@ from aim_identity.models import (
 )
 from aim_identity.security.threats import raise_threat
 from aim_identity.tenancy import scoped
-from aim_identity.unit_of_work import Actor, Work, atomic
-
-KEY_ROTATION_CONTEXT = "aim/key-rotation/v1"
-
-
-def _user_id(actor: Actor) -> uuid.UUID | None:
-    return ids.decode(actor.actor_id, "User") if actor.actor_type == "user" and actor.actor_id else None
-
+from aim_identity.unit_of_work import Work, atomic
 
 def _text(value: str | None, field: str, limit: int) -> str | None:
     if value is None:
@@ -42,9 +36,9 @@ def _text(value: str | None, field: str, limit: int) -> str | None:
     return value or None
 
 
-async def locked(actor: Actor, agent_gid: str) -> Agent:
+async def locked(actor: Actor, agent_id: uuid.UUID) -> Agent:
     """The caller's agent, locked for the rest of the transaction; a foreign ID is not found."""
-    agent = await scoped(Agent, actor.organization_id).select_for_update().get_or_none(id=ids.decode(agent_gid, "Agent"))
+    agent = await scoped(Agent, actor.organization_id).select_for_update().get_or_none(id=agent_id)
     if agent is None:
         raise NotFound("No such agent")
     return agent
@@ -96,10 +90,10 @@ async def create(actor: Actor, settings: Settings, *, name: str, display_name: s
                 display_name=_text(display_name, "displayName", 200),
                 description=_text(description, "description", 5000), agent_type=agent_type,
                 public_key=keys.encode(raw_key), key_fingerprint=keys.fingerprint(raw_key), key_created_at=now,
-                created_by_id=_user_id(actor))
+                created_by_id=actor.user_id)
             await AgentKey.create(agent=agent, public_key=agent.public_key, fingerprint=agent.key_fingerprint)
             for grant in grants:
-                await CapabilityGrant.create(agent=agent, name=grant, granted_by_id=_user_id(actor))
+                await CapabilityGrant.create(agent=agent, name=grant, granted_by_id=actor.user_id)
             _changed(work, agent, "agent.created", "agent.create", name=name, serverGeneratedKey=seed is not None,
                      capabilities=grants)
             await rescore(work, agent, "agent registered", settings.key_rotation_days)
@@ -108,10 +102,10 @@ async def create(actor: Actor, settings: Settings, *, name: str, display_name: s
     return agent, keys.encode(seed) if seed else None
 
 
-async def update(actor: Actor, agent_gid: str, *, display_name: str | None, description: str | None,
+async def update(actor: Actor, agent_id: uuid.UUID, *, display_name: str | None, description: str | None,
                  agent_type: AgentType | None) -> Agent:
     async with atomic(actor) as work:
-        agent = await locked(actor, agent_gid)
+        agent = await locked(actor, agent_id)
         changes = {}
         if display_name is not None:
             changes["display_name"] = _text(display_name, "displayName", 200)
@@ -126,12 +120,11 @@ async def update(actor: Actor, agent_gid: str, *, display_name: str | None, desc
     return agent
 
 
-async def delete(actor: Actor, agent_gid: str) -> str:
+async def delete(actor: Actor, agent_id: uuid.UUID) -> None:
     async with atomic(actor) as work:
-        agent = await locked(actor, agent_gid)
+        agent = await locked(actor, agent_id)
         await agent.delete()
         _changed(work, agent, "agent.deleted", "agent.delete", name=agent.name)
-    return agent_gid
 
 
 _TRANSITIONS = {
@@ -141,10 +134,11 @@ _TRANSITIONS = {
 }
 
 
-async def change_status(actor: Actor, settings: Settings, agent_gid: str, transition: str, reason: str | None) -> Agent:
+async def change_status(actor: Actor, settings: Settings, agent_id: uuid.UUID, transition: str,
+                        reason: str | None) -> Agent:
     allowed_from, kind = _TRANSITIONS[transition]
     async with atomic(actor) as work:
-        agent = await locked(actor, agent_gid)
+        agent = await locked(actor, agent_id)
         if agent.status not in allowed_from:
             raise Conflict(f"Cannot {transition} an agent that is {agent.status.value.lower()}")
         previous = agent.status
@@ -160,21 +154,21 @@ async def change_status(actor: Actor, settings: Settings, agent_gid: str, transi
     return agent
 
 
-async def grant(actor: Actor, settings: Settings, agent_gid: str, capability: str) -> Agent:
+async def grant(actor: Actor, settings: Settings, agent_id: uuid.UUID, capability: str) -> Agent:
     capability = capabilities.validate(capability)
     async with atomic(actor) as work:
-        agent = await locked(actor, agent_gid)
+        agent = await locked(actor, agent_id)
         _, created = await CapabilityGrant.get_or_create(agent=agent, name=capability,
-                                                         defaults={"granted_by_id": _user_id(actor)})
+                                                         defaults={"granted_by_id": actor.user_id})
         if created:
             _changed(work, agent, "agent.updated", "agent.capability_grant", capability=capability)
             await rescore(work, agent, f"capability {capability} granted", settings.key_rotation_days)
     return agent
 
 
-async def revoke_capability(actor: Actor, settings: Settings, agent_gid: str, capability: str) -> Agent:
+async def revoke_capability(actor: Actor, settings: Settings, agent_id: uuid.UUID, capability: str) -> Agent:
     async with atomic(actor) as work:
-        agent = await locked(actor, agent_gid)
+        agent = await locked(actor, agent_id)
         if not await CapabilityGrant.filter(agent=agent, name=capability).delete():
             raise NotFound(f"The agent holds no capability {capability!r}")
         _changed(work, agent, "agent.updated", "agent.capability_revoke", capability=capability)
@@ -182,17 +176,14 @@ async def revoke_capability(actor: Actor, settings: Settings, agent_gid: str, ca
     return agent
 
 
-def rotation_message(agent_gid: str, new_public_key: str) -> bytes:
-    return f"{KEY_ROTATION_CONTEXT}\n{agent_gid}\n{new_public_key}".encode()
-
-
-async def rotate_key(actor: Actor, settings: Settings, agent_gid: str, new_public_key: str, signature: str) -> Agent:
+async def rotate_key(actor: Actor, settings: Settings, agent_id: uuid.UUID, new_public_key: str,
+                     signature: str) -> Agent:
     raw_new = keys.public_key(new_public_key, "newPublicKey")
     raw_signature = keys.signature(signature)
-    message = rotation_message(agent_gid, new_public_key)
+    message = protocol.key_rotation(ids.encode("Agent", agent_id), new_public_key)
     misuse = False
     async with atomic(actor) as work:
-        agent = await locked(actor, agent_gid)
+        agent = await locked(actor, agent_id)
         if agent.status == AgentStatus.REVOKED:
             raise Conflict("A revoked agent cannot rotate its key")
         if not keys.verifies(keys.public_key(agent.public_key), message, raw_signature):
@@ -226,13 +217,14 @@ async def signed_by_retired_key(agent: Agent, message: bytes, raw_signature: byt
     return any(keys.verifies(keys.public_key(k), message, raw_signature) for k in retired)
 
 
-async def submit_feedback(actor: Actor, settings: Settings, agent_gid: str, rating: int, comment: str | None) -> Agent:
+async def submit_feedback(actor: Actor, settings: Settings, agent_id: uuid.UUID, rating: int,
+                          comment: str | None) -> Agent:
     if not 1 <= rating <= 5:
         raise BadUserInput("A rating is 1 to 5", field="rating")
+    comment = _text(comment, "comment", 2000)
     async with atomic(actor) as work:
-        agent = await locked(actor, agent_gid)
-        await AgentFeedback.create(agent=agent, user_id=_user_id(actor), rating=rating,
-                                   comment=_text(comment, "comment", 2000))
+        agent = await locked(actor, agent_id)
+        await AgentFeedback.create(agent=agent, user_id=actor.user_id, rating=rating, comment=comment)
         _changed(work, agent, "agent.updated", "agent.feedback", rating=rating)
         await rescore(work, agent, f"user feedback ({rating}/5)", settings.key_rotation_days)
     return agent

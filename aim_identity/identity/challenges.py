@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from aim_identity import db, ids
-from aim_identity.audit.chain import rfc3339
+from aim_identity import db, ids, protocol
+from aim_identity.actors import Actor
 from aim_identity.auth import tokens
-from aim_identity.auth.signing_keys import Keyring, b64url
+from aim_identity.auth.keyring import Keyring, b64url
 from aim_identity.config import Settings
 from aim_identity.errors import NotFound, RateLimited
 from aim_identity.identity import keys
@@ -30,30 +30,14 @@ from aim_identity.models import (
     VerificationResult,
 )
 from aim_identity.security.threats import raise_threat
-from aim_identity.unit_of_work import Actor, atomic
+from aim_identity.unit_of_work import atomic
 
-CONTEXT = "aim/agent-challenge/v1"
+# The agent travels inside a challenge's ID, so even an unknown challenge is recorded against its agent.
 CHALLENGE_TYPE = "VerificationChallenge"
 
 
 def challenge_gid(agent_id: uuid.UUID, challenge_id: uuid.UUID) -> str:
-    # The agent travels inside the ID, so even an unknown challenge is recorded against its agent.
-    return ids.encode(CHALLENGE_TYPE, f"{agent_id}/{challenge_id}")
-
-
-def parse_challenge_gid(gid: str) -> tuple[uuid.UUID, uuid.UUID]:
-    type_name, rest = ids.parse(gid)
-    agent_part, _, challenge_part = rest.partition("/")
-    try:
-        if type_name == CHALLENGE_TYPE:
-            return uuid.UUID(agent_part), uuid.UUID(challenge_part)
-    except ValueError:
-        pass
-    raise NotFound("No such challenge")
-
-
-def message(agent_gid: str, gid: str, nonce: str, expires_at: datetime) -> bytes:
-    return "\n".join([CONTEXT, agent_gid, gid, nonce, rfc3339(expires_at)]).encode()
+    return ids.encode(CHALLENGE_TYPE, agent_id, challenge_id)
 
 
 @dataclass(frozen=True)
@@ -81,14 +65,13 @@ INSERT INTO verification_events (id, organization_id, agent_id, result, failure_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
 
 
-async def issue(actor: Actor, settings: Settings, agent_gid: str) -> IssuedChallenge:
-    agent_id = ids.decode(agent_gid, "Agent")
+async def issue(actor: Actor, settings: Settings, agent_id: uuid.UUID) -> IssuedChallenge:
     now = datetime.now(timezone.utc)
     challenge_id = uuid.uuid4()
     gid = challenge_gid(agent_id, challenge_id)
     nonce = keys.encode(secrets.token_bytes(32))
     expires_at = now.replace(microsecond=0) + timedelta(seconds=settings.challenge_ttl)
-    signed = base64.b64encode(message(ids.encode("Agent", agent_id), gid, nonce, expires_at)).decode()
+    signed = base64.b64encode(protocol.agent_challenge(ids.encode("Agent", agent_id), gid, nonce, expires_at)).decode()
     # The cap keeps anonymous callers from filling the table.
     insert, *params = signer_sql(_INSERT_CHALLENGE, actor.organization_id, agent_id, now, challenge_id, nonce,
                                  signed, expires_at, settings.max_open_challenges)
@@ -120,8 +103,9 @@ class _Challenge:
     expires_at: datetime
 
 
-async def answer(actor: Actor, settings: Settings, keyring: Keyring, gid: str, signature: str) -> Outcome:
-    agent_id, challenge_id = parse_challenge_gid(gid)
+async def answer(actor: Actor, settings: Settings, keyring: Keyring, agent_id: uuid.UUID, challenge_id: uuid.UUID,
+                 signature: str) -> Outcome:
+    gid = challenge_gid(agent_id, challenge_id)
     raw_signature = keys.signature(signature)
     async with atomic(actor) as work:
         agent = await locked_signer(actor.organization_id, agent_id)

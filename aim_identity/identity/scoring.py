@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 from aim_identity import db, ids
+from aim_identity.actors import Actor
 from aim_identity.identity import trust
 from aim_identity.models import (
     Agent,
@@ -15,7 +16,7 @@ from aim_identity.models import (
     ThreatStatus,
     VerificationResult,
 )
-from aim_identity.unit_of_work import Actor, Work, atomic
+from aim_identity.unit_of_work import Work, atomic
 
 UNRESOLVED = (ThreatStatus.OPEN, ThreatStatus.ACKNOWLEDGED)
 # The age factor grows with the clock (about 1e-8 a second), so two rescorings moments apart always

@@ -3,18 +3,21 @@ agent's SDK. A detected server nobody declared is configuration drift."""
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise.exceptions import IntegrityError
 
 from aim_identity import ids
+from aim_identity.actors import Actor
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.identity import keys
 from aim_identity.identity.agents import locked as locked_agent
 from aim_identity.identity.scoring import rescore
-from aim_identity.models import AgentMCPServer, MCPServer, Severity, ThreatType
+from aim_identity.models import Agent, AgentMCPServer, MCPServer, Severity, ThreatType
 from aim_identity.security.threats import raise_threat
 from aim_identity.tenancy import scoped
-from aim_identity.unit_of_work import Actor, Work, atomic
+from aim_identity.unit_of_work import Work, atomic
 
 MAX_REPORTED = 100
 
@@ -37,8 +40,8 @@ def _tools(names: list[str] | None) -> list[dict]:
     return [{"name": _name(n), "kind": "TOOL", "description": None} for n in dict.fromkeys(names or [])]
 
 
-async def _server(actor: Actor, gid: str) -> MCPServer:
-    server = await scoped(MCPServer, actor.organization_id).get_or_none(id=ids.decode(gid, "MCPServer"))
+async def _server(actor: Actor, server_id: uuid.UUID) -> MCPServer:
+    server = await scoped(MCPServer, actor.organization_id).get_or_none(id=server_id)
     if server is None:
         raise NotFound("No such MCP server")
     return server
@@ -68,42 +71,47 @@ def _recorded(work: Work, server: MCPServer, kind: str, action: str, **metadata)
     work.emit(kind, mcpServerId=gid)
 
 
-async def connect(actor: Actor, settings: Settings, agent_gid: str, server_gid: str):
+def _linked(work: Work, agent: Agent, server: MCPServer, action: str) -> None:
+    agent_gid = ids.encode("Agent", agent.id)
+    work.audit(action, "Agent", agent_gid, mcpServerId=ids.encode("MCPServer", server.id))
+    work.emit("agent.updated", agentId=agent_gid)
+
+
+async def connect(actor: Actor, settings: Settings, agent_id: uuid.UUID, server_id: uuid.UUID) -> Agent:
     """Declare that the agent talks to the server; declaring a detected link resolves its drift."""
     async with atomic(actor) as work:
-        agent = await locked_agent(actor, agent_gid)
-        server = await _server(actor, server_gid)
+        agent = await locked_agent(actor, agent_id)
+        server = await _server(actor, server_id)
         link, created = await AgentMCPServer.get_or_create(agent=agent, mcp_server=server,
                                                            defaults={"declared": True})
         if created or not link.declared:
             link.declared = True
             await link.save(update_fields=["declared"])
-            work.audit("agent.mcp_connect", "Agent", agent_gid, mcpServerId=server_gid)
-            work.emit("agent.updated", agentId=agent_gid)
+            _linked(work, agent, server, "agent.mcp_connect")
             await rescore(work, agent, f"declared MCP server {server.name}", settings.key_rotation_days)
     return agent
 
 
-async def disconnect(actor: Actor, settings: Settings, agent_gid: str, server_gid: str):
+async def disconnect(actor: Actor, settings: Settings, agent_id: uuid.UUID, server_id: uuid.UUID) -> Agent:
     async with atomic(actor) as work:
-        agent = await locked_agent(actor, agent_gid)
-        server = await _server(actor, server_gid)
+        agent = await locked_agent(actor, agent_id)
+        server = await _server(actor, server_id)
         if not await AgentMCPServer.filter(agent=agent, mcp_server=server).delete():
             raise NotFound("The agent is not connected to that MCP server")
-        work.audit("agent.mcp_disconnect", "Agent", agent_gid, mcpServerId=server_gid)
-        work.emit("agent.updated", agentId=agent_gid)
+        _linked(work, agent, server, "agent.mcp_disconnect")
         await rescore(work, agent, f"disconnected MCP server {server.name}", settings.key_rotation_days)
     return agent
 
 
-async def report_detected(actor: Actor, settings: Settings, agent_gid: str, detected: list[dict],
-                          source: str) -> tuple[object, list[MCPServer]]:
+async def report_detected(actor: Actor, settings: Settings, agent_id: uuid.UUID, detected: list[dict],
+                          source: str) -> tuple[Agent, list[MCPServer]]:
     """Servers the SDK found in the agent's configuration. Unknown ones join the registry as PENDING;
     links nobody declared are drift, and raise one CONFIGURATION_DRIFT threat per report."""
     if len(detected) > MAX_REPORTED:
         raise BadUserInput(f"Report at most {MAX_REPORTED} servers at a time", field="servers")
     async with atomic(actor) as work:
-        agent = await locked_agent(actor, agent_gid)
+        agent = await locked_agent(actor, agent_id)
+        agent_gid = ids.encode("Agent", agent.id)
         servers, undeclared = [], []
         for item in detected:
             name = _name(item["name"])

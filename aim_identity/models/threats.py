@@ -4,8 +4,10 @@ from enum import Enum
 from tortoise import fields
 from tortoise.models import Model
 
+from aim_identity.models.ranked import Ranked
 
-class Severity(str, Enum):
+
+class Severity(Ranked):
     INFO = "INFO"
     LOW = "LOW"
     MEDIUM = "MEDIUM"

@@ -1,25 +1,16 @@
 import uuid
-from enum import Enum
 
 from tortoise import fields
 from tortoise.models import Model
 
+from aim_identity.models.ranked import Ranked
 
-class Role(str, Enum):
+
+class Role(Ranked):
     VIEWER = "VIEWER"
     MEMBER = "MEMBER"
     MANAGER = "MANAGER"
     ADMIN = "ADMIN"
-
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
-    def __ge__(self, other: "Role") -> bool:  # type: ignore[override]
-        return self.rank >= other.rank
-
-    def __le__(self, other: "Role") -> bool:  # type: ignore[override]
-        return self.rank <= other.rank
 
 
 class User(Model):

@@ -9,9 +9,8 @@ from tortoise import Tortoise
 
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
-from aim_identity.events import relay
 from aim_identity.events.broker import Broker
-from aim_identity.workers import housekeeping
+from aim_identity.workers import housekeeping, relay
 
 
 async def run(settings: Settings) -> None:

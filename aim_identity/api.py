@@ -1,0 +1,123 @@
+"""The composed AIM schema. Each field names its resolver and the role it needs, so the whole
+permission map of the API reads from this one module. Only the application and `aimctl` import it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from aim_identity.config import Settings
+from aim_identity.models import Role
+from aim_identity.resolvers.accounts import mutations as accounts
+from aim_identity.resolvers.accounts import queries as account_queries
+from aim_identity.resolvers.actions import mutations as actions
+from aim_identity.resolvers.agents import mutations as agents
+from aim_identity.resolvers.agents import queries as agent_queries
+from aim_identity.resolvers.api_keys import mutations as api_keys
+from aim_identity.resolvers.api_keys import queries as api_key_queries
+from aim_identity.resolvers.core import queries as core_queries
+from aim_identity.resolvers.events import subscriptions
+from aim_identity.resolvers.mcp import mutations as mcp
+from aim_identity.resolvers.mcp import queries as mcp_queries
+from aim_identity.resolvers.verification import mutations as verification
+from aim_identity.schema.core.errors import ErrorCodes
+from aim_identity.schema.core.limits import cost_limit
+from aim_identity.schema.core.permissions import SignedIn, at_least
+from aim_identity.schema.core.scalars import SCALAR_OVERRIDES
+
+VIEWER, MEMBER, MANAGER, ADMIN = (at_least(r) for r in (Role.VIEWER, Role.MEMBER, Role.MANAGER, Role.ADMIN))
+
+
+def field(resolver: Callable[..., Any], *permissions: type) -> Any:
+    return strawberry.field(resolver=resolver, permission_classes=list(permissions))
+
+
+def mutation(resolver: Callable[..., Any], *permissions: type, name: str | None = None) -> Any:
+    return strawberry.mutation(resolver=resolver, permission_classes=list(permissions), name=name)
+
+
+@strawberry.type
+class Query:
+    node = field(core_queries.node, SignedIn)
+    viewer = field(account_queries.viewer, SignedIn)
+    organization = field(account_queries.organization, SignedIn)
+    users = field(account_queries.users, ADMIN)
+    agents = field(agent_queries.agents, VIEWER)
+    agent = field(agent_queries.agent, SignedIn)
+    api_keys = field(api_key_queries.api_keys, VIEWER)
+    mcp_servers = field(mcp_queries.mcp_servers, VIEWER)
+    mcp_server = field(mcp_queries.mcp_server, VIEWER)
+
+
+@strawberry.type
+class Mutation:
+    register = mutation(accounts.register)
+    login = mutation(accounts.login)
+    refresh_token = mutation(accounts.refresh_token)
+    logout = mutation(accounts.logout, SignedIn)
+    invite_user = mutation(accounts.invite_user, ADMIN)
+    update_user_role = mutation(accounts.update_user_role, ADMIN)
+
+    create_api_key = mutation(api_keys.create_api_key, MEMBER)
+    revoke_api_key = mutation(api_keys.revoke_api_key, VIEWER)
+
+    create_agent = mutation(agents.create_agent, MEMBER)
+    update_agent = mutation(agents.update_agent, MEMBER)
+    delete_agent = mutation(agents.delete_agent, MANAGER)
+    suspend_agent = mutation(agents.suspend_agent, MANAGER)
+    reactivate_agent = mutation(agents.reactivate_agent, MANAGER)
+    revoke_agent = mutation(agents.revoke_agent, MANAGER)
+    grant_capability = mutation(agents.grant_capability, MANAGER)
+    revoke_capability = mutation(agents.revoke_capability, MANAGER)
+    rotate_agent_key = mutation(agents.rotate_agent_key, SignedIn)
+    submit_agent_feedback = mutation(agents.submit_agent_feedback, MEMBER)
+
+    register_mcp_server = mutation(mcp.register_mcp_server, MEMBER, name="registerMCPServer")
+    connect_mcp_server = mutation(mcp.connect_mcp_server, MEMBER, name="connectMCPServer")
+    disconnect_mcp_server = mutation(mcp.disconnect_mcp_server, MEMBER, name="disconnectMCPServer")
+    report_detected_mcp_servers = mutation(mcp.report_detected_mcp_servers, SignedIn,
+                                           name="reportDetectedMCPServers")
+
+    request_verification_challenge = mutation(verification.request_verification_challenge)
+    verify_agent = mutation(verification.verify_agent)
+    authorize_action = mutation(actions.authorize_action)
+    report_action_result = mutation(actions.report_action_result, SignedIn)
+
+
+@strawberry.type
+class Subscription:
+    security_events = strawberry.subscription(resolver=subscriptions.security_events)
+    agent_events = strawberry.subscription(resolver=subscriptions.agent_events)
+    trust_score_changes = strawberry.subscription(resolver=subscriptions.trust_score_changes)
+    audit_log_appended = strawberry.subscription(resolver=subscriptions.audit_log_appended)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Callable[[], Any]] = [
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        lambda: ErrorCodes(mask=settings.production),
+    ]
+    if settings.production:
+        # The rules are built once: ValidationCache keys on the rule classes, and the limiters make a
+        # new class each time they are constructed.
+        rules = [*QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+                 *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+                 NoSchemaIntrospectionCustomRule, cost_limit(settings.max_query_cost)]
+        extensions += [
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: AddValidationRules(rules),
+        ]
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
+                             scalar_overrides=SCALAR_OVERRIDES)

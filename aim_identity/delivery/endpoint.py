@@ -1,0 +1,122 @@
+"""The /graphql endpoint: Strawberry's ASGI view with AIM's context, one authentication per request,
+the response cache's early answer, and WebSocket connections counted per principal."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET
+
+from aim_identity.auth.keyring import Keyring
+from aim_identity.auth.principal import Principal, authenticate
+from aim_identity.config import Settings
+from aim_identity.delivery.fanout import Fanout
+from aim_identity.delivery.response_cache import ResponseCache
+from aim_identity.delivery.websocket import SubscriptionsOnly
+from aim_identity.errors import AimError
+from aim_identity.schema.core.context import Context
+
+
+def client_ip(request: Request | WebSocket) -> str | None:
+    return request.client.host if request.client else None
+
+
+class Endpoint(GraphQL):
+    graphql_transport_ws_handler_class = SubscriptionsOnly
+
+    def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
+        super().__init__(schema, graphql_ide=None if settings.production else "graphiql",
+                         allow_queries_via_get=not settings.production,
+                         allowed_origins=settings.allowed_origins,
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+                         max_subscriptions_per_connection=settings.ws_max_subscriptions)
+        self.settings = settings
+        # Set by the application's lifespan, once the database and the broker are up.
+        self.keyring: Keyring | None = None
+        self.fanout: Fanout | None = None
+        self.connections: Counter[str] = Counter()
+        self.responses = ResponseCache(settings.response_cache_size)
+
+    async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:
+        principal, credential_error = await self._caller(request) if isinstance(request, Request) else (None, None)
+        return Context(settings=self.settings, keyring=self.keyring, principal=principal,
+                       credential_error=credential_error, ip_address=client_ip(request),
+                       user_agent=request.headers.get("user-agent"), request=request, response=response)
+
+    async def _caller(self, request: Request) -> tuple[Principal | None, AimError | None]:
+        """Authenticates once per request: the response cache and the context share the answer."""
+        if not hasattr(request.state, "caller"):
+            try:
+                request.state.caller = (await authenticate(request.headers, client_ip(request), self.keyring,
+                                                           self.settings), None)
+            except AimError as error:  # reported as a GraphQL error by whatever field needs a caller
+                request.state.caller = (None, error)
+        return request.state.caller
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        # POST only: in production a GET query is refused, and a cached answer must not skip that.
+        if isinstance(request, Request) and request.method == "POST" and self.responses.size:
+            body = await self._cached_body(request)
+            if body is not None:
+                return Response(body, media_type="application/json")
+        return await super().run(request, context, root_value)
+
+    async def _cached_body(self, request: Request) -> bytes | None:
+        """A repeated query's response, found before any GraphQL machinery runs. Anything unusual
+        (another content type, a batch, extensions, a malformed body) goes the whole way instead."""
+        if parse_content_type(request.headers.get("content-type", ""))[0] != "application/json":
+            return None
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("extensions") is not None:
+            return None
+        query, name, variables = data.get("query"), data.get("operationName"), data.get("variables")
+        if not isinstance(query, str) or not isinstance(name, str | None) or not isinstance(variables, dict | None):
+            return None
+        principal, _ = await self._caller(request)
+        key = self.responses.key(principal, query, name, variables)
+        return self.responses.get(key) if key else None
+
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
+                             root_value: Any, request_data: Any) -> Any:
+        result = await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                              request_data)
+        key = self.responses.key(context.principal, request_data.query, request_data.operation_name,
+                                 request_data.variables) if request_adapter.method == "POST" else None
+        if key and not result.errors:
+            body = self.encode_json(await self.process_result(request, result))
+            self.responses.put(key, body if isinstance(body, bytes) else body.encode())
+        return result
+
+    async def on_ws_connect(self, context: Context) -> None:
+        try:
+            principal = await authenticate(context.connection_params or {}, context.ip_address, self.keyring,
+                                           self.settings)
+        except AimError:
+            principal = None
+        if principal is None:
+            raise ConnectionRejectionError()
+        if self.connections[principal.actor_id] >= self.settings.ws_max_connections_per_principal:
+            raise ConnectionRejectionError({"reason": "too many connections for this credential"})
+        self.connections[principal.actor_id] += 1
+        context.act_as(principal)
+
+    def release(self, context: Context) -> None:
+        if context.principal is not None:
+            self.connections[context.principal.actor_id] -= 1
+            if self.connections[context.principal.actor_id] <= 0:
+                del self.connections[context.principal.actor_id]

@@ -1,0 +1,67 @@
+"""Every byte string of PROTOCOL.md, built in one place: what agents and MCP servers sign, what the
+audit chain hashes and what a checkpoint signs, and the one time format all of them use.
+
+A context line leads every signed message, so a signature made for one purpose cannot be replayed as
+another. Lines are joined with a single `\\n` and no trailing newline; text is UTF-8."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timezone
+from typing import Any
+
+import rfc8785
+
+AGENT_CHALLENGE = "aim/agent-challenge/v1"
+MCP_CHALLENGE = "aim/mcp-challenge/v1"
+ACTION = "aim/action/v1"
+KEY_ROTATION = "aim/key-rotation/v1"
+AUDIT_CHECKPOINT = "aim/audit-checkpoint/v1"
+AUDIT_GENESIS = "0" * 64
+
+
+def rfc3339(at: datetime) -> str:
+    """UTC with seconds precision and a `Z`: `2026-11-27T19:00:00Z`."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _lines(*lines: str) -> bytes:
+    return "\n".join(lines).encode()
+
+
+def agent_challenge(agent_id: str, challenge_id: str, nonce: str, expires_at: datetime) -> bytes:
+    return _lines(AGENT_CHALLENGE, agent_id, challenge_id, nonce, rfc3339(expires_at))
+
+
+def mcp_challenge(mcp_server_id: str, challenge_id: str, nonce: str, expires_at: datetime) -> bytes:
+    return _lines(MCP_CHALLENGE, mcp_server_id, challenge_id, nonce, rfc3339(expires_at))
+
+
+def context_digest(context: dict[str, Any] | None) -> str:
+    """Hex SHA-256 of the RFC 8785 canonical JSON of an action's context; no context counts as {}."""
+    return hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
+
+
+def action(agent_id: str, capability: str, resource: str | None, timestamp: datetime, nonce: str,
+           context: dict[str, Any] | None) -> bytes:
+    return _lines(ACTION, agent_id, capability, resource or "", rfc3339(timestamp), nonce, context_digest(context))
+
+
+def key_rotation(agent_id: str, new_public_key: str) -> bytes:
+    return _lines(KEY_ROTATION, agent_id, new_public_key)
+
+
+def audit_entry_hash(previous_hash: str, fields: dict[str, Any]) -> str:
+    """hash_n = hex SHA-256(previousHash_n || "\\n" || RFC8785(fields of entry n))."""
+    return hashlib.sha256(previous_hash.encode() + b"\n" + rfc8785.dumps(fields)).hexdigest()
+
+
+def audit_checkpoint(organization_id: str, sequence: int, entry_hash: str) -> bytes:
+    return _lines(AUDIT_CHECKPOINT, organization_id, str(sequence), entry_hash)
+
+
+def webhook_signature(secret: bytes, timestamp: int, body: bytes) -> str:
+    """The `X-AIM-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`."""
+    digest = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from aim_identity import ids
+from aim_identity.auth import accounts, sessions
+from aim_identity.auth.principal import Principal
+from aim_identity.models import Role
+from aim_identity.schema.accounts.inputs import (
+    InviteUserInput,
+    LoginInput,
+    LogoutInput,
+    RefreshInput,
+    RegisterInput,
+    UpdateUserRoleInput,
+)
+from aim_identity.schema.accounts.payloads import AuthPayload, LogoutPayload, UserPayload
+from aim_identity.schema.accounts.types import User
+from aim_identity.schema.core.context import Info
+
+
+def _signed_in(info: Info, session: sessions.Session) -> AuthPayload:
+    """After register, login or refresh, the rest of the answer is read as the new session."""
+    user = session.user
+    info.context.act_as(Principal("user", user.organization_id, user.role, user_id=user.id))
+    return AuthPayload(access_token=session.access_token, refresh_token=session.refresh_token,
+                       expires_in=session.expires_in, user=User.of(user))
+
+
+async def register(info: Info, input: RegisterInput) -> AuthPayload:
+    ctx = info.context
+    user = await accounts.register(ctx.actor, input.email, input.password, input.name, input.organization_name)
+    return _signed_in(info, await sessions.start(ctx.actor, ctx.keyring, ctx.settings, user))
+
+
+async def login(info: Info, input: LoginInput) -> AuthPayload:
+    ctx = info.context
+    return _signed_in(info, await sessions.login(ctx.actor, ctx.keyring, ctx.settings, input.email, input.password))
+
+
+async def refresh_token(info: Info, input: RefreshInput) -> AuthPayload:
+    ctx = info.context
+    return _signed_in(info, await sessions.refresh(ctx.actor, ctx.keyring, ctx.settings, input.refresh_token))
+
+
+async def logout(info: Info, input: LogoutInput) -> LogoutPayload:
+    await sessions.logout(info.context.actor, info.context.signed_in(), input.refresh_token)
+    return LogoutPayload(ok=True)
+
+
+async def invite_user(info: Info, input: InviteUserInput) -> UserPayload:
+    user = await accounts.invite(info.context.actor, input.email, input.name, Role(input.role), input.password)
+    return UserPayload(user=User.of(user))
+
+
+async def update_user_role(info: Info, input: UpdateUserRoleInput) -> UserPayload:
+    user = await accounts.update_role(info.context.actor, ids.decode(input.user_id, "User"), Role(input.role))
+    return UserPayload(user=User.of(user))

@@ -1,0 +1,1 @@
+"""Runtime authorization of agents' actions."""

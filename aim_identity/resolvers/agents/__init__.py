@@ -1,0 +1,1 @@
+"""Agents: their lifecycle, capabilities, keys and feedback."""

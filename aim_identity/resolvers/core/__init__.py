@@ -1,0 +1,1 @@
+"""Resolvers that belong to no one domain."""

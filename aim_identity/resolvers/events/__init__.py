@@ -1,0 +1,1 @@
+"""The live feeds (subscriptions)."""

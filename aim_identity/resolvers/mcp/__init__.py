@@ -1,0 +1,1 @@
+"""The MCP server registry and who talks to which server."""

@@ -1,0 +1,1 @@
+"""Agents: identity, capabilities and trust."""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from aim_identity import ids
+from aim_identity import models as m
+from aim_identity.schema.core.context import Info
+from aim_identity.schema.core.node import Node, node_type
+
+
+@node_type(m.AuditLogEntry)
+@strawberry.type
+class AuditLogEntry(Node):
+    sequence: int
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    ip_address: str | None
+    user_agent: str | None
+    metadata: JSON
+    previous_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, row: m.AuditLogEntry) -> AuditLogEntry:
+        return cls(id=strawberry.ID(ids.encode("AuditLogEntry", row.id)), sequence=row.sequence,
+                   occurred_at=row.occurred_at, actor_type=row.actor_type, actor_id=row.actor_id,
+                   action=row.action, target_type=row.target_type, target_id=row.target_id,
+                   ip_address=row.ip_address, user_agent=row.user_agent, metadata=row.metadata,
+                   previous_hash=row.previous_hash, hash=row.hash)
+
+    @classmethod
+    async def load(cls, info: Info, pk: uuid.UUID) -> AuditLogEntry | None:
+        info.context.require(m.Role.MANAGER)
+        row = await info.context.loaders.by_id(m.AuditLogEntry).load(pk)
+        return cls.of(row) if row else None

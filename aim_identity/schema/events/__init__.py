@@ -1,0 +1,1 @@
+"""What the live feeds deliver."""

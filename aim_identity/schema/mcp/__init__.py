@@ -1,0 +1,1 @@
+"""MCP servers and the agents that talk to them."""

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from aim_identity import ids
+from aim_identity import models as m
+from aim_identity.schema.agents.types import Agent
+from aim_identity.schema.core.context import Info
+from aim_identity.schema.core.node import Node, node_type
+from aim_identity.schema.mcp.types import MCPServer
+from aim_identity.schema.security.enums import Severity, ThreatStatus, ThreatType
+
+
+@node_type(m.Threat)
+@strawberry.type
+class Threat(Node):
+    type: ThreatType
+    severity: Severity
+    status: ThreatStatus
+    title: str
+    description: str
+    evidence: JSON
+    detected_at: datetime
+    resolved_at: datetime | None
+    agent_id: strawberry.Private[uuid.UUID | None]
+    mcp_server_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    async def agent(self, info: Info) -> Agent | None:
+        return await Agent.load(info, self.agent_id) if self.agent_id else None
+
+    @strawberry.field
+    async def mcp_server(self, info: Info) -> MCPServer | None:
+        return await MCPServer.load(info, self.mcp_server_id) if self.mcp_server_id else None
+
+    @classmethod
+    def of(cls, row: m.Threat) -> Threat:
+        return cls(id=strawberry.ID(ids.encode("Threat", row.id)), type=row.type, severity=row.severity,
+                   status=row.status, title=row.title, description=row.description, evidence=row.evidence,
+                   detected_at=row.detected_at, resolved_at=row.resolved_at, agent_id=row.agent_id,
+                   mcp_server_id=row.mcp_server_id)
+
+    @classmethod
+    async def load(cls, info: Info, pk: uuid.UUID) -> Threat | None:
+        row = await info.context.loaders.by_id(m.Threat).load(pk)
+        return cls.of(row) if row else None
+
+
+@node_type(m.Anomaly)
+@strawberry.type
+class Anomaly(Node):
+    metric: str
+    observed: float
+    expected: float
+    score: float
+    detected_at: datetime
+    agent_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def agent(self, info: Info) -> Agent:
+        return Agent.of(await info.context.loaders.agent.load(self.agent_id))
+
+    @classmethod
+    def of(cls, row: m.Anomaly) -> Anomaly:
+        return cls(id=strawberry.ID(ids.encode("Anomaly", row.id)), metric=row.metric, observed=row.observed,
+                   expected=row.expected, score=row.score, detected_at=row.detected_at, agent_id=row.agent_id)
+
+    @classmethod
+    async def load(cls, info: Info, pk: uuid.UUID) -> Anomaly | None:
+        row = await info.context.loaders.by_id(m.Anomaly).load(pk)
+        return cls.of(row) if row else None

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from aim_identity import ids
+from aim_identity import models as m
+from aim_identity.schema.agents.types import Agent
+from aim_identity.schema.core.context import Info
+from aim_identity.schema.core.node import Node, node_type
+
+VerificationResult = strawberry.enum(m.VerificationResult)
+VerificationFailureReason = strawberry.enum(m.VerificationFailureReason)
+
+
+@strawberry.type
+class VerificationChallenge:
+    id: strawberry.ID
+    nonce: str
+    message: str
+    expires_at: datetime
+
+
+@node_type(m.VerificationEvent)
+@strawberry.type
+class VerificationEvent(Node):
+    result: VerificationResult
+    failure_reason: VerificationFailureReason | None
+    trust_score_before: float
+    trust_score_after: float
+    ip_address: str | None
+    created_at: datetime
+    agent_id: strawberry.Private[uuid.UUID]
+    # Set when the caller already holds the agent (verifyAgent answers callers with no organization).
+    known_agent: strawberry.Private[m.Agent | None] = None
+
+    @strawberry.field
+    async def agent(self, info: Info) -> Agent:
+        return Agent.of(self.known_agent or await info.context.loaders.agent.load(self.agent_id))
+
+    @classmethod
+    def of(cls, row: m.VerificationEvent, agent: m.Agent | None = None) -> VerificationEvent:
+        return cls(id=strawberry.ID(ids.encode("VerificationEvent", row.id)), result=row.result,
+                   failure_reason=row.failure_reason, trust_score_before=row.trust_score_before,
+                   trust_score_after=row.trust_score_after, ip_address=row.ip_address, created_at=row.created_at,
+                   agent_id=row.agent_id, known_agent=agent)
+
+    @classmethod
+    async def load(cls, info: Info, pk: uuid.UUID) -> VerificationEvent | None:
+        row = await info.context.loaders.by_id(m.VerificationEvent).load(pk)
+        if row is None or await info.context.loaders.agent.load(row.agent_id) is None:
+            return None
+        return cls.of(row)
