@@ -33,7 +33,7 @@ from aim_identity.resolvers.mcp import queries as mcp_queries
 from aim_identity.resolvers.verification import mutations as verification
 from aim_identity.schema.core.errors import ErrorCodes
 from aim_identity.schema.core.limits import cost_limit
-from aim_identity.schema.core.permissions import SignedIn, at_least
+from aim_identity.schema.core.permissions import Enrolling, SignedIn, at_least
 from aim_identity.schema.core.scalars import SCALAR_OVERRIDES
 
 VIEWER, MEMBER, MANAGER, ADMIN = (at_least(r) for r in (Role.VIEWER, Role.MEMBER, Role.MANAGER, Role.ADMIN))
@@ -50,7 +50,7 @@ def mutation(resolver: Callable[..., Any], *permissions: type, name: str | None 
 @strawberry.type
 class Query:
     node = field(core_queries.node, SignedIn)
-    viewer = field(account_queries.viewer, SignedIn)
+    viewer = field(account_queries.viewer, Enrolling)
     organization = field(account_queries.organization, SignedIn)
     users = field(account_queries.users, ADMIN)
     agents = field(agent_queries.agents, VIEWER)
@@ -65,9 +65,13 @@ class Mutation:
     register = mutation(accounts.register)
     login = mutation(accounts.login)
     refresh_token = mutation(accounts.refresh_token)
-    logout = mutation(accounts.logout, SignedIn)
+    logout = mutation(accounts.logout, Enrolling)
     invite_user = mutation(accounts.invite_user, ADMIN)
     update_user_role = mutation(accounts.update_user_role, ADMIN)
+    enable_mfa = mutation(accounts.enable_mfa, Enrolling)
+    confirm_mfa = mutation(accounts.confirm_mfa, Enrolling)
+    disable_mfa = mutation(accounts.disable_mfa, SignedIn)
+    update_organization = mutation(accounts.update_organization, ADMIN)
 
     create_api_key = mutation(api_keys.create_api_key, MEMBER)
     revoke_api_key = mutation(api_keys.revoke_api_key, VIEWER)

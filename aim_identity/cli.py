@@ -39,8 +39,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> None:
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:
     from aim_identity.db import migrate
 
-    asyncio.run(migrate(settings.database_url))
-    print(f"database at {settings.database_url.split('@')[-1]} is up to date")
+    asyncio.run(migrate(settings.database_url, args.to))
+    print(f"database at {settings.database_url.split('@')[-1]} is up to date" + (f" to {args.to}" if args.to else ""))
 
 
 def _schema(args: argparse.Namespace, settings: Settings) -> None:
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=_serve)
     commands.add_parser("worker", help="run the background workers (the outbox relay)").set_defaults(run=_worker)
-    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=_migrate)
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--to", metavar="MIGRATION", help="stop after this one, e.g. 0006_mcp_server_agents_index")
+    migrate.set_defaults(run=_migrate)
     commands.add_parser("schema", help="print the GraphQL SDL").set_defaults(run=_schema)
     shown = commands.add_parser("settings", help="print the settings in effect (secrets masked)")
     shown.add_argument("--markdown", action="store_true", help="print the README's table of every variable")

@@ -101,10 +101,10 @@ def instance(model: type[Model], row: dict[str, Any]) -> Model:
     return model._init_from_db(**row)
 
 
-async def migrate(database_url: str) -> None:
-    """Apply every pending migration; running it again changes nothing."""
+async def migrate(database_url: str, to: str | None = None) -> None:
+    """Apply every pending migration (or those up to `to`); running it again changes nothing."""
     try:
-        await tortoise_migrate(config=tortoise_config(database_url))
+        await tortoise_migrate(config=tortoise_config(database_url), target=f"aim.{to}" if to else None)
     finally:
         await Tortoise.close_connections()
 

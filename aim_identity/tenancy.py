@@ -2,7 +2,8 @@
 that callers can see bumps the organization's data version with `touch()`.
 
 A row from another organization is filtered out by the database, so a foreign ID behaves exactly
-like an unknown one."""
+like an unknown one. A deleted row that stays as a tombstone (a model with `deleted_at`) is left out
+too, unless the read asks for tombstones: the evidence that names a deleted agent still shows it."""
 
 from __future__ import annotations
 
@@ -35,8 +36,15 @@ _ORG_PATH: dict[type[Model], str] = {
 }
 
 
-def scoped(model: type[Model], organization_id: uuid.UUID) -> QuerySet:
-    return model.filter(**{_ORG_PATH[model]: organization_id})
+def scoped(model: type[Model], organization_id: uuid.UUID, *, tombstones: bool = False) -> QuerySet:
+    query = model.filter(**{_ORG_PATH[model]: organization_id})
+    if not tombstones and has_tombstones(model):
+        query = query.filter(deleted_at=None)
+    return query
+
+
+def has_tombstones(model: type[Model]) -> bool:
+    return "deleted_at" in model._meta.fields_map
 
 
 async def touch(organization_ids: set[uuid.UUID]) -> None:

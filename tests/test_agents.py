@@ -17,8 +17,8 @@ from nacl.signing import SigningKey
 from tortoise import Tortoise
 
 from aim_identity import ids
-from aim_identity.models import Agent, AuditLogEntry, OutboxEvent
-from tests.support import AgentKeys, create_agent, verify
+from aim_identity.models import Agent, AuditLogEntry, OutboxEvent, Threat, VerificationEvent
+from tests.support import CHALLENGE, VERIFY, AgentKeys, create_agent, verify
 
 AGENT_FIELDS = """id name displayName description agentType status publicKey keyFingerprint
   capabilities { name grantedAt grantedBy { id } } createdBy { id }"""
@@ -317,23 +317,50 @@ async def test_update_agent_refuses_overlong_text_and_unknown_agents(org, other_
     assert (await org.admin.api(AGENT, id=agent.id))["agent"]["displayName"] is None
 
 
-async def test_delete_agent(org, anonymous):
-    agent = await create_agent(org.admin.api, capabilities=["db:read"])
-    await verify(anonymous, agent)
+EVIDENCE = """query($id: ID!) { node(id: $id) { id
+  ... on VerificationEvent { result agent { id name status deletedAt } }
+  ... on Threat { type suspect: agent { id name status deletedAt } } } }"""
+AGENTS = """query { agents(first: 100) { totalCount edges { node { id } } } }"""
+
+
+async def test_deleting_an_agent_leaves_a_tombstone_that_keeps_its_evidence(org, anonymous):
+    name = unique_name()
+    agent = await create_agent(org.admin.api, name=name, capabilities=["db:read"])
+    verified = await verify(anonymous, agent)
+    event_id, token = verified["event"]["id"], verified["agentToken"]
+    # A replayed answer raises a CREDENTIAL_MISUSE threat against the agent.
+    challenge = (await anonymous(CHALLENGE, i={"agentId": agent.id}))["requestVerificationChallenge"]
+    answer = {"challengeId": challenge["id"], "signature": agent.sign(base64.b64decode(challenge["message"]))}
+    await anonymous(VERIFY, i=answer)
+    await anonymous(VERIFY, i=answer)
+    [threat_id] = [t.id for t in await Threat.filter(agent_id=pk(agent.id))]
+
     data = await org.admin.api(DELETE, i={"id": agent.id})
     assert data["deleteAgent"]["deletedId"] == agent.id
 
+    # Gone from every live read, and from every credential and signature path.
     assert (await org.admin.api(AGENT, id=agent.id))["agent"] is None
-    try:
-        node = (await org.admin.api(NODE, id=agent.id))["node"]
-    except Exception as exc:  # NOT_FOUND is as good as null
-        assert getattr(exc, "code", None) == "NOT_FOUND", exc
-    else:
-        assert node is None
-    assert not await Agent.exists(id=pk(agent.id))
+    assert (await org.admin.api(NODE, id=agent.id))["node"] is None
+    assert agent.id not in {e["node"]["id"] for e in (await org.admin.api(AGENTS))["agents"]["edges"]}
     assert await org.admin.api.error(DELETE, i={"id": agent.id}) == "NOT_FOUND"
-    # Its audit trail outlives it.
+    assert await anonymous.error(CHALLENGE, i={"agentId": agent.id}) == "NOT_FOUND"
+    assert await anonymous.as_token(token).error(AGENT, id=agent.id) == "UNAUTHENTICATED"
+
+    # Its evidence stays readable, naming the agent as the tombstone it is.
+    tombstone = {"id": agent.id, "name": name, "status": "REVOKED"}
+    event = (await org.admin.api(EVIDENCE, id=event_id))["node"]
+    threat = (await org.admin.api(EVIDENCE, id=ids.encode("Threat", threat_id)))["node"]
+    assert (event["result"], threat["type"]) == ("VERIFIED", "CREDENTIAL_MISUSE")
+    for shown in (event["agent"], threat["suspect"]):
+        assert {k: shown[k] for k in tombstone} == tombstone and shown["deletedAt"]
+    assert await VerificationEvent.filter(agent_id=pk(agent.id)).count() == 3
     assert (await audit_actions(agent.id))[-1] == "agent.delete"
+    assert "agent.verify" in await audit_actions(agent.id)
+
+    # The name is free for a new agent; the tombstone keeps its own.
+    again = await create_agent(org.admin.api, name=name)
+    assert again.id != agent.id
+    assert (await org.admin.api(EVIDENCE, id=event_id))["node"]["agent"]["id"] == agent.id
 
 
 async def test_delete_needs_a_manager(org):

@@ -104,7 +104,8 @@ def pk(global_id: str, type_name: str) -> uuid.UUID:
 
 
 async def agent_row(agent: AgentKeys) -> AgentRow | None:
-    return await AgentRow.get_or_none(id=pk(agent.id, "Agent"))
+    """The live agent; a deleted one stays only as a tombstone."""
+    return await AgentRow.get_or_none(id=pk(agent.id, "Agent"), deleted_at=None)
 
 
 def rotation_signature(agent: AgentKeys, new_public_key: str) -> str:

@@ -14,7 +14,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 from aim_identity.auth import tokens
-from aim_identity.auth.keyring import Keyring, SigningKey
+from aim_identity.auth.keyring import Keyring
 from aim_identity.models import OutboxEvent
 from tests.conftest import TEST_SECRET
 from tests.support import create_agent, verify
@@ -254,7 +254,7 @@ async def test_connections_per_principal_are_capped(org, url, settings):
 
 
 async def test_subscription_ends_when_the_token_expires(org, url, settings):
-    keyring = Keyring(SigningKey.derive(TEST_SECRET))
+    keyring = Keyring.derive(TEST_SECRET)
     short = tokens.issue(keyring, typ=tokens.ACCESS_TYP, audience=tokens.ACCESS_AUD, issuer=settings.issuer,
                          subject=org.admin.user_id, ttl=2, claims={"org": org.id, "role": "ADMIN"})
     async with Feed(url, AGENT_EVENTS, Authorization=f"Bearer {short.token}") as feed:

@@ -90,3 +90,25 @@ async def update_role(actor: Actor, user_id: uuid.UUID, role: Role) -> User:
         work.audit("user.role_change", "User", user_gid, previous=previous.value, role=role.value)
         work.emit("user.role_changed", userId=user_gid, role=role.value)
     return user
+
+
+async def update_organization(actor: Actor, acting_user_id: uuid.UUID | None, name: str | None,
+                              require_mfa: bool | None) -> Organization:
+    """`acting_user_id`: the person behind the change, who may not require of others an MFA they lack."""
+    name = _required(name, "name") if name is not None else None
+    async with atomic(actor) as work:
+        organization = await Organization.select_for_update().get(id=actor.organization_id)
+        changed: dict[str, object] = {}  # as the audit entry names them
+        if name is not None and name != organization.name:
+            organization.name = changed["name"] = name
+        if require_mfa is not None and require_mfa != organization.require_mfa:
+            person = await User.get_or_none(id=acting_user_id) if acting_user_id else None
+            if require_mfa and not (person and person.mfa_enabled):
+                raise Conflict("Turn MFA on for your own account before requiring it of others", field="requireMfa")
+            organization.require_mfa = changed["requireMfa"] = require_mfa
+        if changed:
+            await organization.save(update_fields=["name", "require_mfa"])
+            organization_gid = ids.encode("Organization", organization.id)
+            work.audit("organization.update", "Organization", organization_gid, **changed)
+            work.emit("organization.updated", organizationId=organization_gid)
+    return organization

@@ -1,18 +1,24 @@
-"""The service's own Ed25519 signing keys, derived from the service secret.
+"""The service's own keys, derived from the service secret: Ed25519 keys that sign its tokens, and
+AES-256-GCM keys that seal what it must keep secret yet use again (TOTP secrets).
 
 Every replica derives the same keys from the same secret, so each accepts the tokens the others
-issued. Keys derived from retired secrets stay in the JWKS until their tokens have expired."""
+issued and opens what the others sealed. Keys derived from retired secrets stay in the JWKS until
+their tokens have expired, and still open what they sealed; new seals use the current key."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -24,6 +30,10 @@ log = logging.getLogger(__name__)
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _derive(secret: str, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
 
 
 @dataclass(frozen=True)
@@ -49,17 +59,36 @@ class SigningKey:
 
     @classmethod
     def derive(cls, secret: str) -> SigningKey:
-        seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                    info=b"aim/service-signing-key/v1").derive(secret.encode())
-        key = Ed25519PrivateKey.from_private_bytes(seed)
+        key = Ed25519PrivateKey.from_private_bytes(_derive(secret, b"aim/service-signing-key/v1"))
         public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return cls(kid=hashlib.sha256(public).hexdigest()[:16], private_key=key)
+
+
+@dataclass(frozen=True)
+class SealingKey:
+    kid: str
+    key: bytes
+
+    @classmethod
+    def derive(cls, secret: str) -> SealingKey:
+        key = _derive(secret, b"aim/sealing-key/v1")
+        return cls(kid=hashlib.sha256(key).hexdigest()[:16], key=key)
+
+
+class Unsealable(ValueError):
+    """A sealed value that no key of this keyring opens, or that was changed or moved."""
 
 
 @dataclass(frozen=True)
 class Keyring:
     current: SigningKey
     retired: tuple[SigningKey, ...] = ()
+    sealing: tuple[SealingKey, ...] = ()  # the current one first
+
+    @classmethod
+    def derive(cls, secret: str, retired_secrets: tuple[str, ...] = ()) -> Keyring:
+        return cls(SigningKey.derive(secret), tuple(SigningKey.derive(s) for s in retired_secrets),
+                   tuple(SealingKey.derive(s) for s in (secret, *retired_secrets)))
 
     def find(self, kid: str) -> SigningKey | None:
         return next((k for k in (self.current, *self.retired) if k.kid == kid), None)
@@ -67,12 +96,31 @@ class Keyring:
     def jwks(self) -> dict:
         return {"keys": [k.jwk for k in (self.current, *self.retired)]}
 
+    def seal(self, plaintext: bytes, bound_to: bytes) -> str:
+        """`v1.<key id>.<base64url of nonce + ciphertext>`; it opens only with the same `bound_to` (the
+        row it belongs to), so a sealed value copied to another row is useless."""
+        key = self.sealing[0]
+        nonce = os.urandom(12)
+        return f"v1.{key.kid}.{b64url(nonce + AESGCM(key.key).encrypt(nonce, plaintext, bound_to))}"
+
+    def unseal(self, sealed: str, bound_to: bytes) -> bytes:
+        version, _, rest = sealed.partition(".")
+        kid, _, body = rest.partition(".")
+        key = next((k for k in self.sealing if k.kid == kid), None)
+        if version != "v1" or key is None:
+            raise Unsealable("sealed with a key this service no longer holds")
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            return AESGCM(key.key).decrypt(raw[:12], raw[12:], bound_to)
+        except (InvalidTag, binascii.Error, ValueError):
+            raise Unsealable("the sealed value was changed or belongs elsewhere") from None
+
 
 async def load_keyring(settings: Settings) -> Keyring:
     secret = settings.secret_key
     if secret is None:  # development only: the settings refuse production without a secret
         secret = await _development_secret()
-    return Keyring(SigningKey.derive(secret), tuple(SigningKey.derive(s) for s in settings.retired_secret_keys))
+    return Keyring.derive(secret, settings.retired_secret_keys)
 
 
 async def _development_secret() -> str:

@@ -1,13 +1,18 @@
 """The brute-force guard: too many recent failures for one account or one IP refuse further
-attempts with RATE_LIMITED until the window passes. Failures are rows, so every replica agrees."""
+attempts with RATE_LIMITED until the window passes. Failures are rows, so every replica agrees. A
+wrong password and a wrong MFA code count alike."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from aim_identity import ids
+from aim_identity.actors import Actor
 from aim_identity.config import Settings
 from aim_identity.errors import RateLimited
-from aim_identity.models import AuthFailure
+from aim_identity.models import AuthFailure, Severity, ThreatType, User
+from aim_identity.security.threats import raise_threat
+from aim_identity.unit_of_work import atomic
 
 
 async def check(settings: Settings, kind: str, subject: str | None, ip_address: str | None) -> None:
@@ -22,6 +27,25 @@ async def check(settings: Settings, kind: str, subject: str | None, ip_address: 
 
 async def record_failure(kind: str, subject: str | None, ip_address: str | None) -> None:
     await AuthFailure.create(kind=kind, subject=subject, ip_address=ip_address)
+
+
+async def failed_sign_in(actor: Actor, settings: Settings, email: str, user: User | None, action: str,
+                         reason: str) -> None:
+    """A wrong password or MFA code for `email`: counted, audited in the account's organization, and,
+    when it locks the account, audited again and raised as a BRUTE_FORCE threat."""
+    await record_failure("login", email, actor.ip_address)
+    if user is None:
+        return  # no organization to audit in; the failure row is the record
+    user_gid = ids.encode("User", user.id)
+    async with atomic(actor.within(user.organization_id)) as work:
+        work.audit(action, "User", user_gid, email=email, reason=reason)
+        try:
+            await check(settings, "login", email, actor.ip_address)
+        except RateLimited:
+            work.audit("auth.lockout", "User", user_gid, email=email, seconds=settings.login_lockout_seconds)
+            await raise_threat(work, user.organization_id, ThreatType.BRUTE_FORCE, Severity.HIGH,
+                               "Repeated failed logins", f"Login for {email} locked after repeated failures",
+                               evidence={"email": email, "ipAddress": actor.ip_address})
 
 
 async def clear(kind: str, subject: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from aim_identity import ids
-from aim_identity.auth import api_keys, login_guard, tokens
+from aim_identity.auth import api_keys, login_guard, mfa, tokens
 from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
 from aim_identity.db import fetch_one
@@ -27,6 +27,9 @@ class Principal:
     agent_id: uuid.UUID | None = None
     token_jti: str | None = None
     expires_at: int | None = None  # unix seconds, when the credential itself expires
+    # A person whose organization requires MFA for their role, and who has not set it up: until they
+    # do, they may do nothing else (auth/mfa.py).
+    must_enroll_mfa: bool = False
     # The organization's data version as authentication read it (delivery/response_cache.py).
     data_version: int | None = field(default=None, compare=False)
 
@@ -77,12 +80,14 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
         raise Unauthenticated("Unknown user")
     if user["revoked"]:
         raise Unauthenticated("Token revoked")
-    return Principal("user", uuid.UUID(str(user["organization_id"])), Role(user["role"]), user_id=user_id,
-                     token_jti=claims.get("jti"), expires_at=claims["exp"], data_version=user["data_version"])
+    role = Role(user["role"])
+    return Principal("user", uuid.UUID(str(user["organization_id"])), role, user_id=user_id,
+                     token_jti=claims.get("jti"), expires_at=claims["exp"], data_version=user["data_version"],
+                     must_enroll_mfa=mfa.must_enroll(role, bool(user["mfa_enabled"]), bool(user["require_mfa"])))
 
 
 _USER_SQL = """
-SELECT u.organization_id, u.role, o.data_version,
+SELECT u.organization_id, u.role, u.mfa_enabled, o.require_mfa, o.data_version,
        EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = $2) AS revoked
 FROM users u JOIN organizations o ON o.id = u.organization_id
 WHERE u.id = $1"""
@@ -92,8 +97,8 @@ async def _agent(token: str, keyring: Keyring, settings: Settings) -> Principal:
     claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
     agent_id = _subject(claims, "Agent")
     # Only the columns the check needs: a whole row would decode its trust factors too.
-    agent = await Agent.filter(id=agent_id).first().values("organization_id", "status", "public_key",
-                                                          "organization__data_version")
+    agent = await Agent.filter(id=agent_id, deleted_at=None).first().values("organization_id", "status", "public_key",
+                                                                           "organization__data_version")
     # A token bound to a key the agent no longer holds, or an agent no longer active, is dead.
     bound_key = claims.get("cnf", {}).get("jwk", {}).get("x")
     if agent is None or AgentStatus(agent["status"]) in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) \
@@ -133,10 +138,13 @@ async def still_valid(principal: Principal, keyring: Keyring, settings: Settings
     if principal.kind == "user":
         if principal.token_jti and await RevokedAccessToken.exists(jti=principal.token_jti):
             return None
-        user = await User.get_or_none(id=principal.user_id)
-        return replace(principal, role=user.role) if user else None
+        user = await User.get_or_none(id=principal.user_id).select_related("organization")
+        if user is None:
+            return None
+        return replace(principal, role=user.role,
+                       must_enroll_mfa=mfa.must_enroll(user.role, user.mfa_enabled, user.organization.require_mfa))
     if principal.kind == "api_key":
         key = await ApiKey.get_or_none(id=principal.api_key_id, revoked_at=None).select_related("created_by")
         return replace(principal, role=min(key.role, key.created_by.role)) if key else None
-    agent = await Agent.get_or_none(id=principal.agent_id)
+    agent = await Agent.get_or_none(id=principal.agent_id, deleted_at=None)
     return principal if agent and agent.status not in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) else None

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 from aim_identity import ids
 from aim_identity.actors import Actor
-from aim_identity.auth import login_guard, tokens
+from aim_identity.auth import login_guard, mfa, tokens
 from aim_identity.auth.accounts import normalize_email
 from aim_identity.auth.passwords import verify_password
 from aim_identity.auth.principal import Principal
 from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
-from aim_identity.errors import BadUserInput, RateLimited, Unauthenticated
+from aim_identity.errors import BadUserInput, Unauthenticated
 from aim_identity.models import RefreshToken, RevokedAccessToken, Severity, ThreatType, User
 from aim_identity.security.threats import raise_threat
 from aim_identity.unit_of_work import atomic
@@ -60,7 +60,9 @@ async def start(actor: Actor, keyring: Keyring, settings: Settings, user: User) 
     return session
 
 
-async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, password: str) -> Session:
+async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, password: str,
+                totp_code: str | None = None) -> Session:
+    """A password, and for a user with MFA on, a second factor: a TOTP code or a recovery code."""
     try:
         email = normalize_email(email)
     except BadUserInput:
@@ -68,32 +70,17 @@ async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, 
     await login_guard.check(settings, "login", email, actor.ip_address)
     user = await User.get_or_none(email=email)
     if not await verify_password(user.password_hash if user else None, password):
-        await _record_failed_login(actor, settings, email, user)
+        await login_guard.failed_sign_in(actor, settings, email, user, "auth.login_failed", "wrong password")
         raise Unauthenticated("Invalid email or password")
+    second_factor = await mfa.second_factor(actor, keyring, settings, user, totp_code) if user.mfa_enabled else None
     await login_guard.clear("login", email)
     async with atomic(actor.within(user.organization_id)) as work:
         user.last_login_at = datetime.now(timezone.utc)
         await user.save(update_fields=["last_login_at"])
         session = await _open(user, uuid.uuid4(), keyring, settings)
         work.actor = actor.as_user(user.organization_id, user.id)
-        work.audit("auth.login", "User", ids.encode("User", user.id))
+        work.audit("auth.login", "User", ids.encode("User", user.id), mfa=second_factor)
     return session
-
-
-async def _record_failed_login(actor: Actor, settings: Settings, email: str, user: User | None) -> None:
-    await login_guard.record_failure("login", email, actor.ip_address)
-    if user is None:
-        return  # no organization to audit in; the failure row is the record
-    async with atomic(actor.within(user.organization_id)) as work:
-        work.audit("auth.login_failed", "User", ids.encode("User", user.id), email=email)
-        try:
-            await login_guard.check(settings, "login", email, actor.ip_address)
-        except RateLimited:
-            work.audit("auth.lockout", "User", ids.encode("User", user.id), email=email,
-                       seconds=settings.login_lockout_seconds)
-            await raise_threat(work, user.organization_id, ThreatType.BRUTE_FORCE, Severity.HIGH,
-                               "Repeated failed logins", f"Login for {email} locked after repeated failures",
-                               evidence={"email": email, "ipAddress": actor.ip_address})
 
 
 async def refresh(actor: Actor, keyring: Keyring, settings: Settings, refresh_token: str) -> Session:

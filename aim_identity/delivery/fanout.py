@@ -197,7 +197,7 @@ class Channel:
             *(still_valid(p, self.fanout.keyring, self.fanout.settings) for p in principals)), strict=True))
         for member in members:
             now = verdicts[member.principal]
-            if now is None or now.role != member.principal.role:
+            if now is None or now.role != member.principal.role or now.must_enroll_mfa:
                 await self.fanout.end(member)
 
     def release(self) -> None:

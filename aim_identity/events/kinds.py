@@ -13,7 +13,7 @@ TRUST_CHANGED = "agent.trust_changed"
 AUDIT_APPENDED = "audit.appended"
 # After these, every subscriber's right to listen is checked again.
 CREDENTIAL = frozenset({"user.role_changed", "api_key.revoked", "session.revoked", "agent.suspended",
-                        "agent.revoked"})
+                        "agent.revoked", "agent.deleted", "organization.updated"})
 
 _SEVERITY = {"agent.verification_failed": Severity.LOW, "agent.suspended": Severity.MEDIUM}
 

@@ -102,7 +102,8 @@ async def report_result(actor: Actor, settings: Settings, decision_id: uuid.UUID
         if agent_id is not None:
             query = query.filter(agent_id=agent_id)
         decision = await query.select_for_update().get_or_none(id=decision_id)
-        if decision is None:
+        agent = await scoped(Agent, actor.organization_id).get_or_none(id=decision.agent_id) if decision else None
+        if decision is None or agent is None:  # a deleted agent's decisions are closed
             raise NotFound("No such decision")
         if not decision.allowed:
             raise Conflict("Only an allowed action has a result to report")
@@ -110,7 +111,6 @@ async def report_result(actor: Actor, settings: Settings, decision_id: uuid.UUID
             raise Conflict("This action's result was already reported")
         decision.succeeded, decision.error, decision.reported_at = succeeded, error, datetime.now(timezone.utc)
         await decision.save(update_fields=["succeeded", "error", "reported_at"])
-        agent = await Agent.get(id=decision.agent_id)
         await rescore(work, agent, "action succeeded" if succeeded else "action failed", settings.key_rotation_days)
         work.audit("agent.action_result", "Agent", ids.encode("Agent", agent.id), succeeded=succeeded,
                    decisionId=ids.encode("ActionDecision", decision.id))

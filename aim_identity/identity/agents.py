@@ -18,10 +18,12 @@ from aim_identity.models import (
     AgentFeedback,
     AgentKey,
     AgentStatus,
+    AgentMCPServer,
     AgentType,
     CapabilityGrant,
     Severity,
     ThreatType,
+    VerificationChallenge,
 )
 from aim_identity.security.threats import raise_threat
 from aim_identity.tenancy import scoped
@@ -55,7 +57,8 @@ def signer_sql(sql: str, organization_id: uuid.UUID | None, *params) -> tuple:
 
 async def locked_signer(organization_id: uuid.UUID | None, agent_id: uuid.UUID) -> Agent:
     """The agent behind a signed request, locked for the rest of the transaction (see `signer_sql`)."""
-    sql, *params = signer_sql("SELECT * FROM agents a WHERE a.id = $1", organization_id, agent_id)
+    sql, *params = signer_sql("SELECT * FROM agents a WHERE a.id = $1 AND a.deleted_at IS NULL", organization_id,
+                              agent_id)
     row = await db.fetch_one(f"{sql} FOR UPDATE", *params)
     if row is None:
         raise NotFound("No such agent")
@@ -121,10 +124,16 @@ async def update(actor: Actor, agent_id: uuid.UUID, *, display_name: str | None,
 
 
 async def delete(actor: Actor, agent_id: uuid.UUID) -> None:
+    """The agent becomes a tombstone: it can no longer prove itself or act, its name is free again, and
+    everything recorded about it (verification events, threats, decisions, history, audit) stays."""
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
-        await agent.delete()
-        _changed(work, agent, "agent.deleted", "agent.delete", name=agent.name)
+        previous = agent.status
+        agent.status, agent.deleted_at = AgentStatus.REVOKED, datetime.now(timezone.utc)
+        await agent.save(update_fields=["status", "deleted_at", "updated_at"])
+        await AgentMCPServer.filter(agent=agent).delete()
+        await VerificationChallenge.filter(agent=agent).delete()
+        _changed(work, agent, "agent.deleted", "agent.delete", name=agent.name, previous=previous.value)
 
 
 _TRANSITIONS = {

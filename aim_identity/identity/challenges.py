@@ -55,7 +55,7 @@ INSERT INTO verification_challenges (id, agent_id, nonce, message, expires_at)
 SELECT $3, a.id, $4, $5, $6 FROM agents a
 WHERE (SELECT count(*) FROM verification_challenges c
        WHERE c.agent_id = a.id AND c.answered_at IS NULL AND c.expires_at > $2) < $7
-  AND a.id = $1"""
+  AND a.id = $1 AND a.deleted_at IS NULL"""
 _SPEND = """
 UPDATE verification_challenges SET answered_at = $3 WHERE id = $1 AND agent_id = $2 AND answered_at IS NULL
 RETURNING message, expires_at"""
@@ -76,8 +76,8 @@ async def issue(actor: Actor, settings: Settings, agent_id: uuid.UUID) -> Issued
     insert, *params = signer_sql(_INSERT_CHALLENGE, actor.organization_id, agent_id, now, challenge_id, nonce,
                                  signed, expires_at, settings.max_open_challenges)
     if not await db.fetch(f"{insert} RETURNING id", *params):
-        if not await db.fetch(*signer_sql("SELECT 1 AS found FROM agents a WHERE a.id = $1", actor.organization_id,
-                                          agent_id)):
+        if not await db.fetch(*signer_sql("SELECT 1 AS found FROM agents a WHERE a.id = $1 AND a.deleted_at IS NULL",
+                                          actor.organization_id, agent_id)):
             raise NotFound("No such agent")
         raise RateLimited(f"This agent has {settings.max_open_challenges} unanswered challenges; answer one or "
                           "wait until they expire")

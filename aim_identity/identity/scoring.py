@@ -146,11 +146,13 @@ async def rescore_stale(key_rotation_days: int, now: datetime | None = None) -> 
     """Recomputes the oldest scores computed more than STALE_AFTER ago, so an agent that stops proving
     itself loses trust as its evidence ages instead of keeping yesterday's score."""
     cutoff = (now or datetime.now(timezone.utc)) - STALE_AFTER
-    stale = await Agent.filter(trust_computed_at__lt=cutoff).order_by("trust_computed_at").limit(STALE_BATCH) \
+    stale = await Agent.filter(trust_computed_at__lt=cutoff, deleted_at=None).order_by("trust_computed_at") \
+        .limit(STALE_BATCH) \
         .values_list("id", "organization_id")
     for agent_id, organization_id in stale:
         async with atomic(Actor(organization_id, "system")) as work:
-            agent = await Agent.select_for_update().get_or_none(id=agent_id, trust_computed_at__lt=cutoff)
+            agent = await Agent.select_for_update().get_or_none(id=agent_id, trust_computed_at__lt=cutoff,
+                                                                 deleted_at=None)
             if agent is not None:  # another worker may have got there first
                 await rescore(work, agent, "evidence aged", key_rotation_days)
     return len(stale)

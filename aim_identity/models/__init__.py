@@ -18,7 +18,7 @@ from aim_identity.models.outbox import OutboxEvent
 from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
 from aim_identity.models.service import ServiceSecret
 from aim_identity.models.threats import Anomaly, Severity, Threat, ThreatStatus, ThreatType
-from aim_identity.models.users import Role, User
+from aim_identity.models.users import MfaRecoveryCode, Role, User
 from aim_identity.models.verification import (
     VerificationChallenge,
     VerificationEvent,
@@ -29,7 +29,7 @@ from aim_identity.models.verification import (
 __all__ = [
     "ActionDecision", "ActionNonce", "Agent", "Anomaly", "AgentFeedback", "AgentKey", "AgentMCPServer",
     "AgentStatus", "AgentType", "ApiKey", "AuditChainHead", "AuditLogEntry", "AuthFailure",
-    "CapabilityGrant", "HealthStatus", "MCPServer", "MCPServerStatus", "Organization",
+    "CapabilityGrant", "HealthStatus", "MCPServer", "MCPServerStatus", "MfaRecoveryCode", "Organization",
     "OutboxEvent", "RefreshToken", "RevokedAccessToken", "Role", "ServiceSecret", "Severity",
     "Threat", "ThreatStatus", "ThreatType", "TrustScoreRecord", "User", "VerificationChallenge",
     "VerificationEvent", "VerificationFailureReason", "VerificationResult",

@@ -45,12 +45,16 @@ class Agent(Model):
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
     created_by = fields.ForeignKeyField("aim.User", related_name="agents", null=True, on_delete=fields.SET_NULL)
+    # A deleted agent stays as a tombstone, so the evidence that names it (verification events, threats,
+    # decisions, audit entries) stays readable; every live read leaves it out (tenancy.scoped).
+    deleted_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "agents"
-        unique_together = (("organization", "name"),)
-        # An index, not db_index on the field: on SQLite, altering a field rebuilds the table and
-        # Tortoise's rebuild loses unique_together.
+        # A live agent's name is unique in its organization; a deleted agent's name is free again. That
+        # is a partial unique index, which the models cannot declare: migration 0007 makes it.
+        # Indexes, not db_index on the fields: on SQLite, altering a field rebuilds the table and
+        # Tortoise's rebuild loses indexes and constraints.
         indexes = (("organization_id", "created_at"), ("organization_id", "trust_score"), ("trust_computed_at",))
 
 

@@ -21,8 +21,24 @@ class User(Model):
     role = fields.CharEnumField(Role, max_length=16)
     password_hash = fields.CharField(max_length=255)
     mfa_enabled = fields.BooleanField(default=False)
+    # TOTP secrets, sealed with the service key (auth/keyring.py): the confirmed one, and one being set up.
+    mfa_secret = fields.TextField(null=True)
+    mfa_pending_secret = fields.TextField(null=True)
+    mfa_last_step = fields.BigIntField(null=True)  # the last TOTP time step accepted: each code works once
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     last_login_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "users"
+
+
+class MfaRecoveryCode(Model):
+    """A one-time code that stands in for a TOTP code. Only its SHA-256 is kept (it is random, 80 bits)."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    user = fields.ForeignKeyField("aim.User", related_name="recovery_codes", on_delete=fields.CASCADE)
+    code_hash = fields.CharField(max_length=64, unique=True)
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "mfa_recovery_codes"

@@ -1,19 +1,30 @@
 from __future__ import annotations
 
+import uuid
+
 from aim_identity import ids
-from aim_identity.auth import accounts, sessions
+from aim_identity.auth import accounts, mfa, sessions
 from aim_identity.auth.principal import Principal
 from aim_identity.models import Role
 from aim_identity.schema.accounts.inputs import (
+    ConfirmMfaInput,
+    DisableMfaInput,
     InviteUserInput,
     LoginInput,
     LogoutInput,
     RefreshInput,
     RegisterInput,
+    UpdateOrganizationInput,
     UpdateUserRoleInput,
 )
-from aim_identity.schema.accounts.payloads import AuthPayload, LogoutPayload, UserPayload
-from aim_identity.schema.accounts.types import User
+from aim_identity.schema.accounts.payloads import (
+    AuthPayload,
+    EnableMfaPayload,
+    LogoutPayload,
+    OrganizationPayload,
+    UserPayload,
+)
+from aim_identity.schema.accounts.types import Organization, User
 from aim_identity.schema.core.context import Info
 
 
@@ -33,7 +44,8 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:
 
 async def login(info: Info, input: LoginInput) -> AuthPayload:
     ctx = info.context
-    return _signed_in(info, await sessions.login(ctx.actor, ctx.keyring, ctx.settings, input.email, input.password))
+    session = await sessions.login(ctx.actor, ctx.keyring, ctx.settings, input.email, input.password, input.totp_code)
+    return _signed_in(info, session)
 
 
 async def refresh_token(info: Info, input: RefreshInput) -> AuthPayload:
@@ -42,8 +54,39 @@ async def refresh_token(info: Info, input: RefreshInput) -> AuthPayload:
 
 
 async def logout(info: Info, input: LogoutInput) -> LogoutPayload:
-    await sessions.logout(info.context.actor, info.context.signed_in(), input.refresh_token)
+    await sessions.logout(info.context.actor, info.context.signed_in(enrolling=True), input.refresh_token)
     return LogoutPayload(ok=True)
+
+
+async def enable_mfa(info: Info) -> EnableMfaPayload:
+    ctx = info.context
+    enrollment = await mfa.begin(ctx.actor, ctx.keyring, ctx.settings, _person(info))
+    return EnableMfaPayload(secret=enrollment.secret, otpauth_uri=enrollment.otpauth_uri)
+
+
+async def confirm_mfa(info: Info, input: ConfirmMfaInput) -> UserPayload:
+    ctx = info.context
+    user, recovery_codes = await mfa.confirm(ctx.actor, ctx.keyring, ctx.settings, _person(info), input.totp_code)
+    return UserPayload(user=User.of(user), recovery_codes=recovery_codes)
+
+
+async def disable_mfa(info: Info, input: DisableMfaInput) -> UserPayload:
+    ctx = info.context
+    return UserPayload(user=User.of(await mfa.disable(ctx.actor, ctx.keyring, ctx.settings, _person(info),
+                                                      input.totp_code)))
+
+
+def _person(info: Info) -> uuid.UUID | None:
+    """The signed-in person (MFA is theirs alone, never an API key's or an agent's)."""
+    principal = info.context.signed_in(enrolling=True)
+    return principal.user_id if principal.kind == "user" else None
+
+
+async def update_organization(info: Info, input: UpdateOrganizationInput) -> OrganizationPayload:
+    principal = info.context.signed_in()
+    organization = await accounts.update_organization(info.context.actor, principal.user_id, input.name,
+                                                      input.require_mfa)
+    return OrganizationPayload(organization=Organization.of(organization))
 
 
 async def invite_user(info: Info, input: InviteUserInput) -> UserPayload:

@@ -9,7 +9,7 @@ from aim_identity.tenancy import scoped
 
 
 async def viewer(info: Info) -> User:
-    principal = info.context.signed_in()
+    principal = info.context.signed_in(enrolling=True)
     user = await User.load(info, principal.user_id) if principal.user_id else None
     if user is None:
         raise NotFound("This credential does not belong to a user")

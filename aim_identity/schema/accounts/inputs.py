@@ -42,3 +42,19 @@ class InviteUserInput:
 class UpdateUserRoleInput:
     user_id: strawberry.ID
     role: Role
+
+
+@strawberry.input
+class ConfirmMfaInput:
+    totp_code: str
+
+
+@strawberry.input
+class DisableMfaInput:
+    totp_code: str = strawberry.field(description="a code from the authenticator app, or a recovery code")
+
+
+@strawberry.input
+class UpdateOrganizationInput:
+    name: str | None = None
+    require_mfa: bool | None = strawberry.field(default=None, description="ADMIN and MANAGER must use MFA")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import strawberry
 
-from aim_identity.schema.accounts.types import User
+from aim_identity.schema.accounts.types import Organization, User
 
 
 @strawberry.type
@@ -21,3 +21,17 @@ class LogoutPayload:
 @strawberry.type
 class UserPayload:
     user: User
+    recovery_codes: list[str] | None = strawberry.field(
+        default=None, description="confirmMfa only: ten one-time codes that stand in for the authenticator; "
+        "shown once, never again")
+
+
+@strawberry.type
+class EnableMfaPayload:
+    secret: str
+    otpauth_uri: str
+
+
+@strawberry.type
+class OrganizationPayload:
+    organization: Organization

@@ -20,11 +20,12 @@ class Organization(Node):
     name: str
     slug: str
     created_at: datetime
+    require_mfa: bool = strawberry.field(description="ADMIN and MANAGER must sign in with MFA")
 
     @classmethod
     def of(cls, row: m.Organization) -> Organization:
         return cls(id=strawberry.ID(ids.encode("Organization", row.id)), name=row.name, slug=row.slug,
-                   created_at=row.created_at)
+                   created_at=row.created_at, require_mfa=row.require_mfa)
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> Organization | None:
@@ -47,7 +48,7 @@ class User(Node):
 
     @strawberry.field
     def email(self, info: Info) -> str:
-        if not info.context.signed_in().sees_email_of(self.row.id):
+        if not info.context.signed_in(enrolling=True).sees_email_of(self.row.id):
             raise Forbidden("A user's email address is shown to administrators and to that user alone",
                             field="email")
         return self.row.email
@@ -63,7 +64,7 @@ class User(Node):
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> User | None:
-        if not info.context.signed_in().sees_people():
+        if not info.context.signed_in(enrolling=True).sees_people():
             return None
         row = await info.context.loaders.user.load(pk)
         return cls.of(row) if row else None

@@ -89,6 +89,8 @@ class Agent(Node):
     last_verified_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = strawberry.field(
+        description="Set once the agent is deleted: evidence that names it still shows it, as REVOKED")
     row: strawberry.Private[m.Agent]
 
     @strawberry.field
@@ -136,11 +138,12 @@ class Agent(Node):
                    description=row.description, agent_type=row.agent_type, status=row.status,
                    public_key=row.public_key, key_fingerprint=row.key_fingerprint,
                    last_verified_at=row.last_verified_at, created_at=row.created_at, updated_at=row.updated_at,
-                   row=row)
+                   deleted_at=row.deleted_at, row=row)
 
     @classmethod
-    async def load(cls, info: Info, pk: uuid.UUID) -> Agent | None:
+    async def load(cls, info: Info, pk: uuid.UUID, *, tombstone: bool = False) -> Agent | None:
         """An agent principal sees only itself (its loaders hold no other agent); people and API keys see
-        their organization's agents."""
-        row = await info.context.loaders.agent.load(pk)
+        their organization's agents. A deleted agent is loaded only as the subject of evidence."""
+        loaders = info.context.loaders
+        row = await (loaders.agent_or_tombstone if tombstone else loaders.agent).load(pk)
         return cls.of(row) if row else None

@@ -54,9 +54,13 @@ class Context:
         return Actor(principal.organization_id, principal.kind, principal.actor_id, self.ip_address,
                      self.user_agent, user_id=principal.user_id if principal.kind == "user" else None)
 
-    def signed_in(self) -> Principal:
+    def signed_in(self, *, enrolling: bool = False) -> Principal:
+        """The caller; one who must set up MFA first is refused, unless this is part of `enrolling`."""
         if self.principal is None:
             raise self.credential_error or Unauthenticated("Sign in first: send a Bearer token or an X-API-Key")
+        if self.principal.must_enroll_mfa and not enrolling:
+            raise Forbidden("Your organization requires MFA for your role: set it up with enableMfa and confirmMfa "
+                            "first", reason="MFA_ENROLLMENT_REQUIRED")
         return self.principal
 
     def require_self_or(self, role: Role, agent_id: uuid.UUID | None = None) -> Principal:

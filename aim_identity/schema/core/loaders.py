@@ -15,7 +15,7 @@ from tortoise.models import Model
 from aim_identity import db
 from aim_identity import models as m
 from aim_identity.schema.core.pagination import Connection, Order, cursor_position, forward_page, page_size
-from aim_identity.tenancy import scoped
+from aim_identity.tenancy import has_tombstones, scoped
 
 
 @dataclass(frozen=True)
@@ -50,19 +50,20 @@ class Loaders:
             self._cache[key] = DataLoader(load_fn=load_fn)
         return self._cache[key]
 
-    def by_id(self, model: type[Model]) -> DataLoader:
-        """Rows by primary key; foreign or unknown keys load as None."""
+    def by_id(self, model: type[Model], *, tombstones: bool = False) -> DataLoader:
+        """Rows by primary key; foreign or unknown keys load as None, and so do deleted rows unless
+        `tombstones` (for the evidence that names them)."""
 
         async def load(keys: Sequence[uuid.UUID]) -> list[Model | None]:
             if self._org is None:
                 return [None] * len(keys)
-            query = scoped(model, self._org).filter(pk__in=keys)
+            query = scoped(model, self._org, tombstones=tombstones).filter(pk__in=keys)
             if model is m.Agent and self._agent is not None:
                 query = query.filter(pk=self._agent)
             rows = {row.pk: row for row in await query}
             return [rows.get(k) for k in keys]
 
-        return self._loader(("by_id", model), load)
+        return self._loader(("by_id", model, tombstones), load)
 
     def children(self, model: type[Model], parent_field: str, order_by: str = "id") -> DataLoader:
         """All rows whose `parent_field` points at each key, in `order_by` order."""
@@ -80,6 +81,10 @@ class Loaders:
     @property
     def agent(self) -> DataLoader:
         return self.by_id(m.Agent)
+
+    @property
+    def agent_or_tombstone(self) -> DataLoader:
+        return self.by_id(m.Agent, tombstones=True)
 
     @property
     def user(self) -> DataLoader:
@@ -131,6 +136,8 @@ class Loaders:
     def _where(self, children: Children, equal: dict[str, Any], first_param: int) -> tuple[str, list[Any]]:
         """The organization ($1), the equality filters and, for an agent principal, itself."""
         conditions, params = [f"{children.organization} = $1"], []
+        if has_tombstones(children.model):
+            conditions.append("c.deleted_at IS NULL")
         if children.model is m.Agent and self._agent is not None:
             equal = {**equal, "id": self._agent}
         for column, value in equal.items():

@@ -15,6 +15,14 @@ class SignedIn(BasePermission):
         return True
 
 
+class Enrolling(BasePermission):
+    """Signed in, even if still to set up the MFA the organization requires: what setting it up needs."""
+
+    def has_permission(self, source: Any, info, **kwargs: Any) -> bool:
+        info.context.signed_in(enrolling=True)
+        return True
+
+
 def at_least(role: Role) -> type[BasePermission]:
     class AtLeast(BasePermission):
         def has_permission(self, source: Any, info, **kwargs: Any) -> bool:

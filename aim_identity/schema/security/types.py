@@ -31,7 +31,7 @@ class Threat(Node):
 
     @strawberry.field
     async def agent(self, info: Info) -> Agent | None:
-        return await Agent.load(info, self.agent_id) if self.agent_id else None
+        return await Agent.load(info, self.agent_id, tombstone=True) if self.agent_id else None
 
     @strawberry.field
     async def mcp_server(self, info: Info) -> MCPServer | None:
@@ -62,7 +62,7 @@ class Anomaly(Node):
 
     @strawberry.field
     async def agent(self, info: Info) -> Agent:
-        return Agent.of(await info.context.loaders.agent.load(self.agent_id))
+        return await Agent.load(info, self.agent_id, tombstone=True)
 
     @classmethod
     def of(cls, row: m.Anomaly) -> Anomaly:

@@ -38,7 +38,9 @@ class VerificationEvent(Node):
 
     @strawberry.field
     async def agent(self, info: Info) -> Agent:
-        return Agent.of(self.known_agent or await info.context.loaders.agent.load(self.agent_id))
+        if self.known_agent is not None:
+            return Agent.of(self.known_agent)
+        return await Agent.load(info, self.agent_id, tombstone=True)
 
     @classmethod
     def of(cls, row: m.VerificationEvent, agent: m.Agent | None = None) -> VerificationEvent:
@@ -50,6 +52,6 @@ class VerificationEvent(Node):
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> VerificationEvent | None:
         row = await info.context.loaders.by_id(m.VerificationEvent).load(pk)
-        if row is None or await info.context.loaders.agent.load(row.agent_id) is None:
+        if row is None or await Agent.load(info, row.agent_id, tombstone=True) is None:
             return None
         return cls.of(row)

@@ -1,0 +1,85 @@
+"""Settings are validated before anything starts, and the README documents exactly these."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from aim_identity import config
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("AIM_") and not name.startswith(("AIM_TEST_", "AIM_BENCH_")):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def problems(environment, **variables) -> str:
+    for name, value in variables.items():
+        environment.setenv(name, value)
+    with pytest.raises(config.SettingsError) as raised:
+        config.load()
+    return str(raised.value)
+
+
+def test_the_defaults_are_the_embedded_development_setup(environment):
+    settings = config.load()
+    assert (settings.env, settings.database_url, settings.redis_url) == ("development", "sqlite://./aim.db",
+                                                                          "memory://")
+    assert not settings.production and settings.secret_key is None
+
+
+def test_an_unknown_environment_stops_start_up_and_names_the_variable(environment):
+    # A typo for "production" must not quietly run development mode.
+    assert problems(environment, AIM_ENV="prod") == \
+        "AIM_ENV: Input should be 'development' or 'production' (got 'prod')"
+
+
+def test_a_bad_number_names_its_variable(environment):
+    assert problems(environment, AIM_PORT="eighty").startswith("AIM_PORT: Input should be a valid integer")
+    environment.delenv("AIM_PORT")
+    assert problems(environment, AIM_ACCESS_TOKEN_TTL="0") == \
+        "AIM_ACCESS_TOKEN_TTL: Input should be greater than 0 (got '0')"
+
+
+def test_production_needs_a_secret(environment):
+    assert problems(environment, AIM_ENV="production") == "AIM_SECRET_KEY is required when AIM_ENV=production"
+    environment.setenv("AIM_SECRET_KEY", "s" * 64)
+    assert config.load().production
+
+
+def test_every_problem_is_named_at_once_and_no_secret_is_echoed(environment):
+    text = problems(environment, AIM_PORT="x", AIM_MAX_ALIASES="-1", AIM_SECRET_KEY="", AIM_ENV="staging")
+    assert {line.split(":")[0] for line in text.splitlines()} == {"AIM_PORT", "AIM_MAX_ALIASES", "AIM_ENV"}
+
+
+def test_lists_are_comma_separated(environment):
+    environment.setenv("AIM_ALLOWED_ORIGINS", "https://a.example, https://b.example,")
+    assert config.load().allowed_origins == ("https://a.example", "https://b.example")
+
+
+def test_the_readme_documents_every_setting_as_the_settings_class_describes_it():
+    text = README.read_text()
+    table = re.search(r"<!-- settings -->\n(.*?)\n<!-- /settings -->", text, re.S)
+    assert table, "the README's table of variables sits between <!-- settings --> and <!-- /settings -->"
+    assert table.group(1) == config.markdown_table(), "regenerate it with `aimctl settings --markdown`"
+    assert len(config.Settings.model_fields) == table.group(1).count("\n| `AIM_")
+
+
+async def test_aimctl_refuses_to_start_on_bad_settings():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")} | {"AIM_ENV": "prod"}
+    process = await asyncio.create_subprocess_exec(str(BIN / "aimctl"), "serve", env=env,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode != 0
+    assert "AIM_ENV: Input should be 'development' or 'production' (got 'prod')" in err.decode()
