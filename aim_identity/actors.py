@@ -23,5 +23,10 @@ class Actor:
 
     def as_user(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> Actor:
         """The caller as the person it has just proved to be, from the same address and client."""
-        return replace(self, organization_id=organization_id, actor_type="user",
-                       actor_id=ids.encode("User", user_id), user_id=user_id)
+        return replace(
+            self,
+            organization_id=organization_id,
+            actor_type="user",
+            actor_id=ids.encode("User", user_id),
+            user_id=user_id,
+        )

@@ -90,8 +90,7 @@ class Mutation:
     register_mcp_server = mutation(mcp.register_mcp_server, MEMBER, name="registerMCPServer")
     connect_mcp_server = mutation(mcp.connect_mcp_server, MEMBER, name="connectMCPServer")
     disconnect_mcp_server = mutation(mcp.disconnect_mcp_server, MEMBER, name="disconnectMCPServer")
-    report_detected_mcp_servers = mutation(mcp.report_detected_mcp_servers, SignedIn,
-                                           name="reportDetectedMCPServers")
+    report_detected_mcp_servers = mutation(mcp.report_detected_mcp_servers, SignedIn, name="reportDetectedMCPServers")
 
     request_verification_challenge = mutation(verification.request_verification_challenge)
     verify_agent = mutation(verification.verify_agent)
@@ -116,12 +115,20 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if settings.production:
         # The rules are built once: ValidationCache keys on the rule classes, and the limiters make a
         # new class each time they are constructed.
-        rules = [*QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-                 *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-                 NoSchemaIntrospectionCustomRule, cost_limit(settings.max_query_cost)]
+        rules = [
+            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+            NoSchemaIntrospectionCustomRule,
+            cost_limit(settings.max_query_cost),
+        ]
         extensions += [
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: AddValidationRules(rules),
         ]
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions,
-                             scalar_overrides=SCALAR_OVERRIDES)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        scalar_overrides=SCALAR_OVERRIDES,
+    )

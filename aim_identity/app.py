@@ -38,8 +38,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await broker.connect()
         graphql.fanout = Fanout(graphql.schema, broker, graphql.keyring, settings)
         # In development one process does everything; production runs these in `aimctl worker`.
-        background = [] if settings.production else [asyncio.create_task(relay.run(broker)),
-                                                     asyncio.create_task(housekeeping.run(settings))]
+        background = (
+            []
+            if settings.production
+            else [asyncio.create_task(relay.run(broker)), asyncio.create_task(housekeeping.run(settings))]
+        )
         try:
             yield
         finally:
@@ -59,9 +62,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/graphql", Admission(graphql, settings.max_concurrent_requests,
-                                        max_body_bytes=settings.max_request_bytes,
-                                        max_waiting=settings.max_queued_requests), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                Admission(
+                    graphql,
+                    settings.max_concurrent_requests,
+                    max_body_bytes=settings.max_request_bytes,
+                    max_waiting=settings.max_queued_requests,
+                ),
+                methods=["GET", "POST"],
+            ),
             WebSocketRoute("/graphql", graphql),
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),

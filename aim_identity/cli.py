@@ -25,9 +25,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     # No permessage-deflate: its zlib state costs about 40 KB per idle WebSocket, and events are small.
     # The sans-I/O WebSocket protocol runs no keep-alive and transfer tasks per connection. A client
     # message is held to the HTTP body limit (uvicorn's own is 16 MiB, buffered per connection).
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info", ws="websockets-sansio", ws_per_message_deflate=False,
-                ws_max_size=settings.max_request_bytes)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level="info",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=settings.max_request_bytes,
+    )
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> None:
@@ -62,17 +68,18 @@ def _settings(args: argparse.Namespace, settings: Settings) -> None:
 def _create_admin(args: argparse.Namespace, settings: Settings) -> None:
     from tortoise import Tortoise
 
+    from aim_identity.actors import Actor
     from aim_identity.auth import accounts
     from aim_identity.db import tortoise_config
-    from aim_identity.actors import Actor
 
     password = args.password or getpass.getpass("Password: ")
 
     async def create() -> None:
         await Tortoise.init(config=tortoise_config(settings.database_url))
         try:
-            user = await accounts.register(Actor(None, "system", "aimctl"), args.email, password, args.name,
-                                           args.organization)
+            user = await accounts.register(
+                Actor(None, "system", "aimctl"), args.email, password, args.name, args.organization
+            )
             print(f"created administrator {user.email} of organization {args.organization!r}")
         finally:
             await Tortoise.close_connections()

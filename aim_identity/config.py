@@ -32,65 +32,92 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="forbid")
 
     env: Literal["development", "production"] = Field(
-        "development", description="`production` turns off introspection and GraphiQL, blocks GET, masks internal "
+        "development",
+        description="`production` turns off introspection and GraphiQL, blocks GET, masks internal "
         "errors, enforces the depth/alias/token/cost limits below, requires `AIM_SECRET_KEY`, and moves the outbox "
-        "relay out of `serve` into `aimctl worker`; anything but the two values stops start-up")
+        "relay out of `serve` into `aimctl worker`; anything but the two values stops start-up",
+    )
     database_url: str = Field(
-        "sqlite://./aim.db", description="Tortoise URL: `sqlite://PATH` or `postgres://user:pass@host:5432/db`; on "
-        "PostgreSQL each process keeps at most 20 connections, `?maxsize=N` changes it")
+        "sqlite://./aim.db",
+        description="Tortoise URL: `sqlite://PATH` or `postgres://user:pass@host:5432/db`; on "
+        "PostgreSQL each process keeps at most 20 connections, `?maxsize=N` changes it",
+    )
     redis_url: str = Field(
-        "memory://", description="event broker: `redis://host:6379/0` across replicas, `memory://` for one process")
+        "memory://", description="event broker: `redis://host:6379/0` across replicas, `memory://` for one process"
+    )
     secret_key: str | None = Field(
-        None, description="the service secret; every replica derives the same Ed25519 token-signing key and the "
+        None,
+        description="the service secret; every replica derives the same Ed25519 token-signing key and the "
         "key that encrypts stored MFA secrets from it. Required in production; in development a secret is generated "
-        "once and kept in the database (a warning says so)")
+        "once and kept in the database (a warning says so)",
+    )
     retired_secret_keys: CommaList = Field(
-        (), description="comma-separated former secrets: their public keys stay in the JWKS so tokens they signed "
-        "keep verifying until they expire, and what they encrypted can still be read")
+        (),
+        description="comma-separated former secrets: their public keys stay in the JWKS so tokens they signed "
+        "keep verifying until they expire, and what they encrypted can still be read",
+    )
     host: str = Field("127.0.0.1", description="where `aimctl serve` listens (`--host` overrides)")
     port: int = Field(8000, ge=1, le=65535, description="where `aimctl serve` listens (`--port` overrides)")
-    issuer: str = Field("aim", min_length=1, description="the `iss` of every token, and the issuer named in "
-                        "authenticator apps")
+    issuer: str = Field(
+        "aim", min_length=1, description="the `iss` of every token, and the issuer named in authenticator apps"
+    )
     access_token_ttl: Positive = Field(24 * 3600, description="user access token lifetime, seconds")
     agent_token_ttl: Positive = Field(600, description="agent token lifetime, seconds")
     refresh_token_ttl: Positive = Field(7 * 24 * 3600, description="refresh token lifetime, seconds")
     challenge_ttl: Positive = Field(300, description="how long a verification challenge can be answered, seconds")
     max_open_challenges: Positive = Field(
-        10, description="unanswered, unexpired challenges per agent; more requests get `RATE_LIMITED`")
+        10, description="unanswered, unexpired challenges per agent; more requests get `RATE_LIMITED`"
+    )
     action_clock_skew: Positive = Field(60, description="accepted clock skew of signed action requests, seconds")
     key_rotation_days: Positive = Field(90, description="key age after which the compliance factor starts to fall")
     login_max_failures: Positive = Field(
-        5, description="failed logins (a wrong password or MFA code) per account before a lockout")
+        5, description="failed logins (a wrong password or MFA code) per account before a lockout"
+    )
     login_ip_max_failures: Positive = Field(
-        20, description="failed logins, and separately failed API-key attempts, per client address before a lockout")
+        20, description="failed logins, and separately failed API-key attempts, per client address before a lockout"
+    )
     login_lockout_seconds: Positive = Field(
-        900, description="the window the failures are counted in, and the lockout length")
+        900, description="the window the failures are counted in, and the lockout length"
+    )
     allowed_origins: CommaList = Field(
-        (), description="comma-separated origins allowed to open a WebSocket from a browser (clients that send no "
-        "Origin are always allowed)")
+        (),
+        description="comma-separated origins allowed to open a WebSocket from a browser (clients that send no "
+        "Origin are always allowed)",
+    )
     max_query_depth: Positive = Field(12, description="production: deepest selection allowed")
     max_aliases: Positive = Field(30, description="production: aliases per document")
     max_tokens: Positive = Field(2000, description="production: tokens per document")
     max_query_cost: Positive = Field(
-        5000, description="production: cost budget (each field 1; a paged field multiplies what it selects by its "
-        "page size)")
+        5000,
+        description="production: cost budget (each field 1; a paged field multiplies what it selects by its page size)",
+    )
     ws_init_timeout: Positive = Field(
-        10, description="seconds a WebSocket may wait before `connection_init` before it is closed (4408)")
+        10, description="seconds a WebSocket may wait before `connection_init` before it is closed (4408)"
+    )
     ws_max_subscriptions: Positive = Field(
-        20, description="subscriptions per WebSocket connection; more get an `error` message")
+        20, description="subscriptions per WebSocket connection; more get an `error` message"
+    )
     ws_max_connections_per_principal: Positive = Field(
-        10, description="open WebSockets per user, API key or agent, per API process; more are closed with 4403")
+        10, description="open WebSockets per user, API key or agent, per API process; more are closed with 4403"
+    )
     response_cache_size: Count = Field(
-        1024, description="query results kept per API process (see \"Response cache\" below); `0` turns the cache off")
+        1024, description='query results kept per API process (see "Response cache" below); `0` turns the cache off'
+    )
     max_concurrent_requests: Count = Field(
-        8, description="GraphQL HTTP requests that run at once per API process; the rest wait their turn in arrival "
-        "order (see \"Admission control\" below); `0` lets every request in at once")
+        8,
+        description="GraphQL HTTP requests that run at once per API process; the rest wait their turn in arrival "
+        'order (see "Admission control" below); `0` lets every request in at once',
+    )
     max_queued_requests: Count = Field(
-        500, description="GraphQL HTTP requests that may wait for their turn per API process; one more gets HTTP "
-        "503, `RATE_LIMITED` and `Retry-After: 1`")
+        500,
+        description="GraphQL HTTP requests that may wait for their turn per API process; one more gets HTTP "
+        "503, `RATE_LIMITED` and `Retry-After: 1`",
+    )
     max_request_bytes: Positive = Field(
-        1024 * 1024, description="largest GraphQL HTTP request body (a larger one gets HTTP 413 and `BAD_USER_INPUT` "
-        "before anything runs) and largest WebSocket message (a larger one closes the socket with 1009)")
+        1024 * 1024,
+        description="largest GraphQL HTTP request body (a larger one gets HTTP 413 and `BAD_USER_INPUT` "
+        "before anything runs) and largest WebSocket message (a larger one closes the socket with 1009)",
+    )
 
     @field_validator("retired_secret_keys", "allowed_origins", mode="before")
     @classmethod
@@ -117,8 +144,13 @@ class Settings(BaseSettings):
 
 def load() -> Settings:
     """The settings of this process, or SettingsError naming each variable that is wrong and why."""
-    unknown = sorted(name for name in os.environ if name.startswith(PREFIX) and not name.startswith(_NOT_SETTINGS)
-                     and name.removeprefix(PREFIX).lower() not in Settings.model_fields)
+    unknown = sorted(
+        name
+        for name in os.environ
+        if name.startswith(PREFIX)
+        and not name.startswith(_NOT_SETTINGS)
+        and name.removeprefix(PREFIX).lower() not in Settings.model_fields
+    )
     if unknown:
         log.warning("ignoring unknown settings: %s", ", ".join(unknown))
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -23,7 +23,7 @@ AUDIT_GENESIS = "0" * 64
 
 def rfc3339(at: datetime) -> str:
     """UTC with seconds precision and a `Z`: `2026-11-27T19:00:00Z`."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _lines(*lines: str) -> bytes:
@@ -43,8 +43,14 @@ def context_digest(context: dict[str, Any] | None) -> str:
     return hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
 
 
-def action(agent_id: str, capability: str, resource: str | None, timestamp: datetime, nonce: str,
-           context: dict[str, Any] | None) -> bytes:
+def action(
+    agent_id: str,
+    capability: str,
+    resource: str | None,
+    timestamp: datetime,
+    nonce: str,
+    context: dict[str, Any] | None,
+) -> bytes:
     return _lines(ACTION, agent_id, capability, resource or "", rfc3339(timestamp), nonce, context_digest(context))
 
 

@@ -33,8 +33,14 @@ class Work:
     _audit: list[chain.Record] = field(default_factory=list)
     _events: list[outbox.Event] = field(default_factory=list)
 
-    def audit(self, action: str, target_type: str | None = None, target_id: str | None = None,
-              organization_id: uuid.UUID | None = None, **metadata: Any) -> None:
+    def audit(
+        self,
+        action: str,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        organization_id: uuid.UUID | None = None,
+        **metadata: Any,
+    ) -> None:
         org = organization_id or self.actor.organization_id
         assert org is not None, "an audit entry needs an organization"
         self._audit.append(chain.Record(org, self.actor, action, target_type, target_id, metadata))
@@ -51,8 +57,9 @@ async def atomic(actor: Actor) -> AsyncIterator[Work]:
         work = Work(actor)
         yield work
         for record in work._audit:
-            work.emit("audit.appended", organization_id=record.organization_id,
-                      entryId=ids.encode("AuditLogEntry", record.id))
+            work.emit(
+                "audit.appended", organization_id=record.organization_id, entryId=ids.encode("AuditLogEntry", record.id)
+            )
         # Last, so each organization's chain head (and data version) is locked only for the moment
         # before commit. The outbox rows follow the append: the lock then orders an organization's
         # event ids as its commits, which catching up from the outbox relies on (events/broker.py).

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
@@ -79,15 +80,17 @@ def healthy(server: Server) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{tail(server.log)}")
 
-    wait_healthy(server.url, alive, lambda: RuntimeError(
-        f"{server.name} did not become healthy in time:\n{tail(server.log)}"))
+    wait_healthy(
+        server.url, alive, lambda: RuntimeError(f"{server.name} did not become healthy in time:\n{tail(server.log)}")
+    )
 
 
 def start(name: str, command: list[str], env: dict[str, str], port: int, workdir: Path) -> Server:
     log = workdir / f"{name}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     return Server(name, process, log, f"http://127.0.0.1:{port}")
 
 
@@ -106,16 +109,34 @@ async def seed(url: str, count: int) -> dict:
     graphql = f"{url}/graphql"
     async with aiohttp.ClientSession() as session:
         suffix = uuid.uuid4().hex[:8]
-        data = (await gql(session, graphql, REGISTER, i={
-            "email": f"bench-{suffix}@example.com", "password": PASSWORD, "name": "Bench",
-            "organizationName": f"Bench {suffix}"}))["register"]
+        data = (
+            await gql(
+                session,
+                graphql,
+                REGISTER,
+                i={
+                    "email": f"bench-{suffix}@example.com",
+                    "password": PASSWORD,
+                    "name": "Bench",
+                    "organizationName": f"Bench {suffix}",
+                },
+            )
+        )["register"]
         token = data["accessToken"]
         agents = []
         for n in range(count):
             key = SigningKey.generate()
-            created = await gql(session, graphql, CREATE_AGENT, token, i={
-                "name": f"bench-agent-{n:02d}", "publicKey": base64.b64encode(bytes(key.verify_key)).decode(),
-                "capabilities": ["read:*"]})
+            created = await gql(
+                session,
+                graphql,
+                CREATE_AGENT,
+                token,
+                i={
+                    "name": f"bench-agent-{n:02d}",
+                    "publicKey": base64.b64encode(bytes(key.verify_key)).decode(),
+                    "capabilities": ["read:*"],
+                },
+            )
             agents.append({"id": created["createAgent"]["agent"]["id"], "seed": base64.b64encode(bytes(key)).decode()})
     organization = base64.b64decode(data["user"]["organization"]["id"]).decode().partition(":")[2]
     return {"token": token, "organization_id": organization, "agents": agents}
@@ -151,13 +172,28 @@ def postmaster_pid(database_url: str) -> int | None:
 
 
 def run_load(scenario: str, url: str, spec: Path, args: argparse.Namespace, watches: dict[str, str]) -> dict:
-    command = [sys.executable, "-m", "bench.load", "--scenario", scenario, "--url", url, "--spec", str(spec),
-               "--connections", str(args.connections), "--duration", str(args.duration),
-               "--warmup", str(args.warmup)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        "--scenario",
+        scenario,
+        "--url",
+        url,
+        "--spec",
+        str(spec),
+        "--connections",
+        str(args.connections),
+        "--duration",
+        str(args.duration),
+        "--warmup",
+        str(args.warmup),
+    ]
     for name, pid in watches.items():
         command += ["--watch", f"{name}={pid}"]
-    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True,
-                          timeout=args.warmup + args.duration + 120)
+    done = subprocess.run(
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True, timeout=args.warmup + args.duration + 120
+    )
     return json.loads(done.stdout)
 
 
@@ -172,15 +208,16 @@ def versions() -> str:
     names = ["uvicorn", "starlette", "strawberry-graphql", "graphql-core", "tortoise-orm", "asyncpg", "aiohttp"]
     found = []
     for name in names:
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return ", ".join(found)
 
 
-LABELS = {"floor": "(a) floor: Starlette + asyncpg", "graphql": "(b) GraphQL agents(first: 20)",
-          "verify": "(c) challenge-response round trip"}
+LABELS = {
+    "floor": "(a) floor: Starlette + asyncpg",
+    "graphql": "(b) GraphQL agents(first: 20)",
+    "verify": "(c) challenge-response round trip",
+}
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -188,23 +225,31 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def report(results: dict[str, dict]) -> dict:
-    header = (f"{'':36} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}"
-              f" {'app CPU ms':>10} {'pg CPU ms':>9} {'load CPU':>8}")
+    header = (
+        f"{'':36} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}"
+        f" {'app CPU ms':>10} {'pg CPU ms':>9} {'load CPU':>8}"
+    )
     print()
     print(header)
     print("-" * len(header))
     for scenario, r in results.items():
         lat, cpu, n = r["latency_ms"], r["cpu_s"], max(1, r["completed"])
-        print(f"{LABELS[scenario]:36} {fmt(r['per_s']):>8} {fmt(lat['p50'], 2):>8} {fmt(lat['p95'], 2):>8}"
-              f" {fmt(lat['p99'], 2):>8} {fmt(lat['max'], 1):>8} {r['errors']:>6}"
-              f" {fmt(cpu.get('app', 0) * 1000 / n, 3):>10}"
-              f" {fmt(cpu['postgres'] * 1000 / n, 3) if 'postgres' in cpu else '-':>9}"
-              f" {fmt(100 * cpu['load'] / r['duration_s'], 0) + '%' if cpu.get('load') is not None else '-':>8}")
+        print(
+            f"{LABELS[scenario]:36} {fmt(r['per_s']):>8} {fmt(lat['p50'], 2):>8} {fmt(lat['p95'], 2):>8}"
+            f" {fmt(lat['p99'], 2):>8} {fmt(lat['max'], 1):>8} {r['errors']:>6}"
+            f" {fmt(cpu.get('app', 0) * 1000 / n, 3):>10}"
+            f" {fmt(cpu['postgres'] * 1000 / n, 3) if 'postgres' in cpu else '-':>9}"
+            f" {fmt(100 * cpu['load'] / r['duration_s'], 0) + '%' if cpu.get('load') is not None else '-':>8}"
+        )
         for step, s in r.get("steps_ms", {}).items():
-            print(f"{'    ' + step:36} {'':>8} {fmt(s['p50'], 2):>8} {fmt(s['p95'], 2):>8} {fmt(s['p99'], 2):>8}"
-                  f" {fmt(s['max'], 1):>8}")
-    print("(app/pg CPU ms: CPU time of the server process / of all PostgreSQL backends per completed unit;"
-          " load CPU: the load process's share of one core)")
+            print(
+                f"{'    ' + step:36} {'':>8} {fmt(s['p50'], 2):>8} {fmt(s['p95'], 2):>8} {fmt(s['p99'], 2):>8}"
+                f" {fmt(s['max'], 1):>8}"
+            )
+    print(
+        "(app/pg CPU ms: CPU time of the server process / of all PostgreSQL backends per completed unit;"
+        " load CPU: the load process's share of one core)"
+    )
 
     verdict: dict = {}
     print()
@@ -213,13 +258,19 @@ def report(results: dict[str, dict]) -> dict:
         verdict["ratio_b_a"] = round(ratio, 3)
         ok = ratio >= TARGET_RATIO
         verdict["ratio_pass"] = ok
-        print(f"b/a = {results['graphql']['per_s']:,.1f} / {results['floor']['per_s']:,.1f} = {ratio:.3f}"
-              f"   (target >= {TARGET_RATIO})  {'PASS' if ok else 'MISS'}")
-        cpu_a, cpu_b = (results[s]["cpu_s"].get("app", 0) / max(1, results[s]["completed"]) for s in ("floor", "graphql"))
+        print(
+            f"b/a = {results['graphql']['per_s']:,.1f} / {results['floor']['per_s']:,.1f} = {ratio:.3f}"
+            f"   (target >= {TARGET_RATIO})  {'PASS' if ok else 'MISS'}"
+        )
+        cpu_a, cpu_b = (
+            results[s]["cpu_s"].get("app", 0) / max(1, results[s]["completed"]) for s in ("floor", "graphql")
+        )
         if cpu_a and cpu_b:
             verdict["cpu_ratio_a_b"] = round(cpu_a / cpu_b, 3)
-            print(f"server CPU per request a/b = {cpu_a * 1000:.3f} / {cpu_b * 1000:.3f} ms = {cpu_a / cpu_b:.3f}"
-                  "   (the same ratio by CPU time, less sensitive to a busy machine)")
+            print(
+                f"server CPU per request a/b = {cpu_a * 1000:.3f} / {cpu_b * 1000:.3f} ms = {cpu_a / cpu_b:.3f}"
+                "   (the same ratio by CPU time, less sensitive to a busy machine)"
+            )
     for scenario, limit in TARGET_P95_MS.items():
         if scenario in results:
             p95 = results[scenario]["latency_ms"]["p95"]
@@ -232,18 +283,34 @@ def report(results: dict[str, dict]) -> dict:
 def write_json(args: argparse.Namespace, results: dict, verdict: dict, fanout_results: dict | None = None) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        document = {"setup": {"connections": args.connections, "duration_s": args.duration,
-                              "warmup_s": args.warmup, "uvicorn": loop_and_http(),
-                              "versions": versions(), "cpus": os.cpu_count()},
-                    "results": results, "verdict": verdict}
+        document = {
+            "setup": {
+                "connections": args.connections,
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "uvicorn": loop_and_http(),
+                "versions": versions(),
+                "cpus": os.cpu_count(),
+            },
+            "results": results,
+            "verdict": verdict,
+        }
         if fanout_results is not None:
             document["fanout"] = fanout_results
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"results written to {args.json}")
 
 
-def run_fanout(options: fanout.Options, database_url: str, redis_url: str, base_env: dict[str, str], workdir: Path,
-               args: argparse.Namespace, results: dict, verdict: dict) -> int:
+def run_fanout(
+    options: fanout.Options,
+    database_url: str,
+    redis_url: str,
+    base_env: dict[str, str],
+    workdir: Path,
+    args: argparse.Namespace,
+    results: dict,
+    verdict: dict,
+) -> int:
     """(d), after the others: each N on its own fresh API process (bench/fanout.py)."""
     print(f"running (d) fan-out, N = {', '.join(f'{n:,}' for n in options.sizes)} ...", flush=True)
     fanout_results = fanout.run(options, database_url, redis_url, SECRET, aimctl(), workdir, base_env)
@@ -258,36 +325,77 @@ def run_fanout(options: fanout.Options, database_url: str, redis_url: str, base_
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=float(os.environ.get("AIM_BENCH_DURATION", 10)),
-                        help="measured seconds per scenario (default 10)")
-    parser.add_argument("--warmup", type=float, default=float(os.environ.get("AIM_BENCH_WARMUP", 3)),
-                        help="warm-up seconds per scenario, not measured (default 3)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("AIM_BENCH_DURATION", 10)),
+        help="measured seconds per scenario (default 10)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=float(os.environ.get("AIM_BENCH_WARMUP", 3)),
+        help="warm-up seconds per scenario, not measured (default 3)",
+    )
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--pool", type=int, default=20,
-                        help="most PostgreSQL connections of each server (default 20, AIM's default)")
-    parser.add_argument("--scenarios", default="floor,graphql,verify,fanout",
-                        help="comma-separated subset of floor,graphql,verify,fanout")
-    parser.add_argument("--fanout-sizes", default="100,1000,5000",
-                        help="fan-out: subscriber counts, one fresh API process each (default 100,1000,5000)")
+    parser.add_argument(
+        "--pool", type=int, default=20, help="most PostgreSQL connections of each server (default 20, AIM's default)"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="floor,graphql,verify,fanout",
+        help="comma-separated subset of floor,graphql,verify,fanout",
+    )
+    parser.add_argument(
+        "--fanout-sizes",
+        default="100,1000,5000",
+        help="fan-out: subscriber counts, one fresh API process each (default 100,1000,5000)",
+    )
     parser.add_argument("--fanout-events", type=int, default=100, help="fan-out: events published per N")
     parser.add_argument("--fanout-rate", type=float, default=5.0, help="fan-out: createAgent mutations per second")
-    parser.add_argument("--fanout-drain", type=float, default=60.0,
-                        help="fan-out: seconds to wait for deliveries after the last publish")
-    parser.add_argument("--fanout-relay", choices=("worker", "inprocess"), default="worker",
-                        help="fan-out: AIM_ENV=production + aimctl worker (default), or development relaying"
-                             " in the API process")
-    parser.add_argument("--fanout-deflate", choices=("on", "off"), default="on",
-                        help="fan-out: subscribers offer permessage-deflate, as browsers do (default on)")
-    parser.add_argument("--fanout-anchor", choices=("on", "off"), default="on",
-                        help="fan-out: one subscription holds the organization's channel before the N subscribe"
-                             " (default on; off exposes the concurrent-first-subscribe race)")
-    parser.add_argument("--response-cache", choices=("on", "off"), default="on",
-                        help="the API's response cache (default on, as deployed); off measures every query executed")
-    parser.add_argument("--admission", type=int, metavar="N",
-                        help="AIM_MAX_CONCURRENT_REQUESTS for AIM (default: AIM's own; 0 turns admission control off)")
+    parser.add_argument(
+        "--fanout-drain",
+        type=float,
+        default=60.0,
+        help="fan-out: seconds to wait for deliveries after the last publish",
+    )
+    parser.add_argument(
+        "--fanout-relay",
+        choices=("worker", "inprocess"),
+        default="worker",
+        help="fan-out: AIM_ENV=production + aimctl worker (default), or development relaying in the API process",
+    )
+    parser.add_argument(
+        "--fanout-deflate",
+        choices=("on", "off"),
+        default="on",
+        help="fan-out: subscribers offer permessage-deflate, as browsers do (default on)",
+    )
+    parser.add_argument(
+        "--fanout-anchor",
+        choices=("on", "off"),
+        default="on",
+        help="fan-out: one subscription holds the organization's channel before the N subscribe"
+        " (default on; off exposes the concurrent-first-subscribe race)",
+    )
+    parser.add_argument(
+        "--response-cache",
+        choices=("on", "off"),
+        default="on",
+        help="the API's response cache (default on, as deployed); off measures every query executed",
+    )
+    parser.add_argument(
+        "--admission",
+        type=int,
+        metavar="N",
+        help="AIM_MAX_CONCURRENT_REQUESTS for AIM (default: AIM's own; 0 turns admission control off)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("--hold", action="store_true",
-                        help="after seeding, print the URLs and pids and wait (for a profiler); Ctrl-C ends")
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="after seeding, print the URLs and pids and wait (for a profiler); Ctrl-C ends",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the server logs and spec file")
     args = parser.parse_args()
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -297,9 +405,14 @@ def main() -> int:
     request_path = [s for s in scenarios if s in LABELS]
     try:
         fanout_options = fanout.Options(
-            sizes=[int(n) for n in args.fanout_sizes.split(",") if n.strip()], events=args.fanout_events,
-            rate=args.fanout_rate, relay=args.fanout_relay, deflate=args.fanout_deflate == "on",
-            drain=args.fanout_drain, anchor=args.fanout_anchor == "on")
+            sizes=[int(n) for n in args.fanout_sizes.split(",") if n.strip()],
+            events=args.fanout_events,
+            rate=args.fanout_rate,
+            relay=args.fanout_relay,
+            deflate=args.fanout_deflate == "on",
+            drain=args.fanout_drain,
+            anchor=args.fanout_anchor == "on",
+        )
     except ValueError:
         parser.error("--fanout-sizes takes comma-separated integers")
 
@@ -317,10 +430,16 @@ def main() -> int:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
         # Tortoise reads its pool's maximum from the URL; the floor gets the same (--pool).
         aim_database_url = f"{database_url}{'&' if '?' in database_url else '?'}maxsize={args.pool}"
-        aim_env = {**base_env, "AIM_ENV": "production", "AIM_SECRET_KEY": SECRET, "AIM_DATABASE_URL": aim_database_url,
-                   "AIM_REDIS_URL": redis_url, "AIM_HOST": "127.0.0.1",
-                   **({"AIM_RESPONSE_CACHE_SIZE": "0"} if args.response_cache == "off" else {}),
-                   **({"AIM_MAX_CONCURRENT_REQUESTS": str(args.admission)} if args.admission is not None else {})}
+        aim_env = {
+            **base_env,
+            "AIM_ENV": "production",
+            "AIM_SECRET_KEY": SECRET,
+            "AIM_DATABASE_URL": aim_database_url,
+            "AIM_REDIS_URL": redis_url,
+            "AIM_HOST": "127.0.0.1",
+            **({"AIM_RESPONSE_CACHE_SIZE": "0"} if args.response_cache == "off" else {}),
+            **({"AIM_MAX_CONCURRENT_REQUESTS": str(args.admission)} if args.admission is not None else {}),
+        }
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
@@ -334,8 +453,13 @@ def main() -> int:
         data = asyncio.run(seed(aim.url, max(AGENT_COUNT, args.connections)))
 
         floor_env = {**base_env, "AIM_BENCH_DATABASE_URL": database_url, "AIM_BENCH_ORG_ID": data["organization_id"]}
-        floor = start("floor", [sys.executable, "-m", "bench.floor", "--port", str(floor_port),
-                                "--pool", str(args.pool)], floor_env, floor_port, workdir)
+        floor = start(
+            "floor",
+            [sys.executable, "-m", "bench.floor", "--port", str(floor_port), "--pool", str(args.pool)],
+            floor_env,
+            floor_port,
+            workdir,
+        )
         servers.append(floor)
         healthy(floor)
         urls = {"floor": f"{floor.url}/agents", "graphql": f"{aim.url}/graphql", "verify": f"{aim.url}/graphql"}
@@ -346,14 +470,20 @@ def main() -> int:
         spec.write_text(json.dumps({"token": data["token"], "agents": data["agents"]}))
         postmaster = postmaster_pid(database_url)
 
-        print(f"AIM (aimctl serve, AIM_ENV=production) pid {aim.process.pid} at {aim.url}; "
-              f"floor pid {floor.process.pid} at {floor.url}")
-        print(f"both: one uvicorn worker, uvicorn auto = {loop_and_http()}, access log on (as aimctl serve), "
-              f"PostgreSQL pool 1..{args.pool} connections; AIM response cache {args.response_cache}")
+        print(
+            f"AIM (aimctl serve, AIM_ENV=production) pid {aim.process.pid} at {aim.url}; "
+            f"floor pid {floor.process.pid} at {floor.url}"
+        )
+        print(
+            f"both: one uvicorn worker, uvicorn auto = {loop_and_http()}, access log on (as aimctl serve), "
+            f"PostgreSQL pool 1..{args.pool} connections; AIM response cache {args.response_cache}"
+        )
         print(f"{platform.python_implementation()} {platform.python_version()}; {versions()}")
-        print(f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-              f"{args.connections} connections, {args.warmup:g} s warm-up + {args.duration:g} s per scenario",
-              flush=True)
+        print(
+            f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+            f"{args.connections} connections, {args.warmup:g} s warm-up + {args.duration:g} s per scenario",
+            flush=True,
+        )
         if args.hold:
             print(f"holding; spec {spec}, postmaster {postmaster}. Ctrl-C to stop.", flush=True)
             while all(s.process.poll() is None for s in servers):

@@ -103,8 +103,9 @@ class Processes:
     def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
         log = self.workdir / f"{name}.log"
         with open(log, "ab") as out:
-            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.started.append((name, process))
         return process
 
@@ -155,8 +156,15 @@ class Subscribers:
     async def start(cls, name: str, setup: dict, log: Path) -> Subscribers:
         with open(log, "ab") as err:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.subscribers", cwd=ROOT, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=err, limit=256 * 1024 * 1024)
+                sys.executable,
+                "-m",
+                "bench.subscribers",
+                cwd=ROOT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                limit=256 * 1024 * 1024,
+            )
         self = cls(name, process)
         await self.send(setup)
         return self
@@ -202,21 +210,32 @@ def timestamp(text: str) -> float:
 
 async def register(session: aiohttp.ClientSession, url: str) -> str:
     suffix = uuid.uuid4().hex[:8]
-    data = await gql(session, url, REGISTER, i={"email": f"fanout-{suffix}@example.com", "password": PASSWORD,
-                                                "name": "Fan-out", "organizationName": f"Fan-out {suffix}"})
+    data = await gql(
+        session,
+        url,
+        REGISTER,
+        i={
+            "email": f"fanout-{suffix}@example.com",
+            "password": PASSWORD,
+            "name": "Fan-out",
+            "organizationName": f"Fan-out {suffix}",
+        },
+    )
     return data["register"]["accessToken"]
 
 
-async def create_agent(session: aiohttp.ClientSession, url: str, token: str, name: str
-                       ) -> tuple[str, float, float, float]:
+async def create_agent(
+    session: aiohttp.ClientSession, url: str, token: str, name: str
+) -> tuple[str, float, float, float]:
     """(agent id, createdAt, when the request was sent, when the response arrived)."""
     sent = time.time()
     agent = (await gql(session, url, CREATE_AGENT, token, i={"name": name}))["createAgent"]["agent"]
     return agent["id"], timestamp(agent["createdAt"]), sent, time.time()
 
 
-async def publish(session: aiohttp.ClientSession, url: str, token: str, count: int, rate: float,
-                  prefix: str) -> tuple[list[tuple[str, float, float, float]], list[str], float]:
+async def publish(
+    session: aiohttp.ClientSession, url: str, token: str, count: int, rate: float, prefix: str
+) -> tuple[list[tuple[str, float, float, float]], list[str], float]:
     """`count` createAgent mutations, each sent at its time on a fixed schedule however long the earlier ones
     take (open loop): a busy API delays the commits, not the schedule. Returns the published agents, the
     failures and the seconds from the first send to the last response."""
@@ -255,8 +274,15 @@ async def spawn(n: int, ws_url: str, token: str, options: Options, workdir: Path
     concurrency = max(4, HANDSHAKES_IN_FLIGHT // processes)
     started = []
     for i, share in enumerate(shares):
-        setup = {"url": ws_url, "token": token, "count": share, "concurrency": concurrency, "query": SUBSCRIPTION,
-                 "deflate": options.deflate, "open_timeout": 30}
+        setup = {
+            "url": ws_url,
+            "token": token,
+            "count": share,
+            "concurrency": concurrency,
+            "query": SUBSCRIPTION,
+            "deflate": options.deflate,
+            "open_timeout": 30,
+        }
         started.append(await Subscribers.start(f"subscribers-{tag}-{i}", setup, workdir / f"subscribers-{tag}-{i}.log"))
     return started
 
@@ -265,18 +291,20 @@ async def ask_all(fleet: list[Subscribers], command: dict, event: str, timeout: 
     return list(await asyncio.gather(*(s.ask(command, event, timeout) for s in fleet)))
 
 
-async def warm(session: aiohttp.ClientSession, url: str, ws_url: str, token: str, options: Options,
-               workdir: Path, tag: str) -> None:
+async def warm(
+    session: aiohttp.ClientSession, url: str, ws_url: str, token: str, options: Options, workdir: Path, tag: str
+) -> None:
     """Every path the measurement takes, once: handshakes, subscriptions, a delivery, closing."""
     fleet = await spawn(WARM_SUBSCRIBERS, ws_url, token, options, workdir, f"{tag}-warm")
     try:
         connected = await fleet[0].receive("connected", 90)
         if connected["ok"] != WARM_SUBSCRIBERS:
-            raise FanoutError(f"warm-up: {connected['ok']}/{WARM_SUBSCRIBERS} subscribers connected: "
-                              f"{connected['errors']}")
+            raise FanoutError(
+                f"warm-up: {connected['ok']}/{WARM_SUBSCRIBERS} subscribers connected: {connected['errors']}"
+            )
         await asyncio.sleep(0.5)
         agent_id, *_ = await create_agent(session, url, token, f"warm-{tag}")
-        waited = (await fleet[0].ask({"cmd": "wait", "ids": [agent_id], "timeout": 30}, "waited", 60))
+        waited = await fleet[0].ask({"cmd": "wait", "ids": [agent_id], "timeout": 30}, "waited", 60)
         if not waited["complete"]:
             raise FanoutError(f"warm-up: the event reached {waited['seen']} of {WARM_SUBSCRIBERS} subscribers")
         await fleet[0].ask({"cmd": "report", "ids": []}, "report", 30)
@@ -291,8 +319,9 @@ async def database_transactions(database_url: str) -> int:
 
     conn = await asyncpg.connect(database_url)
     try:
-        return await conn.fetchval("SELECT xact_commit + xact_rollback FROM pg_stat_database"
-                                   " WHERE datname = current_database()")
+        return await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        )
     finally:
         await conn.close()
 
@@ -327,22 +356,30 @@ async def measure(n: int, url: str, api_pid: int, options: Options, database_url
             result["connect_s"] = round(time.monotonic() - t0, 2)
             result["connected"] = sum(c["ok"] for c in connected)
             result["connect_failures"] = {k: v for c in connected for k, v in c["errors"].items()}
-            say(f"    {result['connected']:,}/{n:,} connected in {result['connect_s']:.1f} s"
-                + (f"; failures: {result['connect_failures']}" if result["connect_failures"] else ""))
+            say(
+                f"    {result['connected']:,}/{n:,} connected in {result['connect_s']:.1f} s"
+                + (f"; failures: {result['connect_failures']}" if result["connect_failures"] else "")
+            )
 
             result["settle_s"]["held"] = await quiesce(api_pid)
             await asyncio.sleep(0.5)
             held = rss_kb(api_pid)
             result["rss_kb"] = {"baseline": base, "held": held}
             result["kb_per_subscription"] = round((held - base) / max(1, result["connected"]), 2)
-            say(f"    API VmRSS {base / 1024:.1f} MB -> {held / 1024:.1f} MB with the subscriptions idle:"
-                f" {result['kb_per_subscription']:.1f} KB each")
+            say(
+                f"    API VmRSS {base / 1024:.1f} MB -> {held / 1024:.1f} MB with the subscriptions idle:"
+                f" {result['kb_per_subscription']:.1f} KB each"
+            )
 
             # One probe event proves every connection's subscription is live before the measured ones.
             probe, *_ = await create_agent(session, graphql, token, f"probe-{n}")
             probe_timeout = 30 + n * 0.03
-            waited = await ask_all(fleet, {"cmd": "wait", "ids": [probe], "timeout": probe_timeout, "stall": STALL_S},
-                                   "waited", probe_timeout + 30)
+            waited = await ask_all(
+                fleet,
+                {"cmd": "wait", "ids": [probe], "timeout": probe_timeout, "stall": STALL_S},
+                "waited",
+                probe_timeout + 30,
+            )
             result["subscribed"] = sum(w["seen"][probe] for w in waited)
             result["probe_s"] = max(w["waited_s"] for w in waited)
             say(f"    the probe event reached {result['subscribed']:,} subscriptions in {result['probe_s']:.1f} s")
@@ -350,22 +387,33 @@ async def measure(n: int, url: str, api_pid: int, options: Options, database_url
 
             cpu0, t_publish = cpu_seconds(api_pid), time.monotonic()
             xacts0 = await database_transactions(database_url)
-            published, errors, publish_s = await publish(session, graphql, token, options.events, options.rate,
-                                                         f"fanout-{n}")
+            published, errors, publish_s = await publish(
+                session, graphql, token, options.events, options.rate, f"fanout-{n}"
+            )
             result["published"] = len(published)
             result["publish_errors"] = errors
             result["publish_s"] = round(publish_s, 2)
             bias = sorted(received - created for _, created, _, received in published)
-            result["created_to_response_ms"] = {"p50": round(percentile(bias, 50) * 1000, 1) if bias else None,
-                                                "max": round(bias[-1] * 1000, 1) if bias else None}
+            result["created_to_response_ms"] = {
+                "p50": round(percentile(bias, 50) * 1000, 1) if bias else None,
+                "max": round(bias[-1] * 1000, 1) if bias else None,
+            }
             trips = sorted(received - sent for _, _, sent, received in published)
-            result["mutation_ms"] = {"p50": round(percentile(trips, 50) * 1000, 1) if trips else None,
-                                     "max": round(trips[-1] * 1000, 1) if trips else None}
-            say(f"    {len(published)} createAgent answered in {publish_s:.1f} s (mutation round trip p50"
-                f" {fmt(result['mutation_ms']['p50'], 0)} ms, max {fmt(result['mutation_ms']['max'], 0)} ms)")
+            result["mutation_ms"] = {
+                "p50": round(percentile(trips, 50) * 1000, 1) if trips else None,
+                "max": round(trips[-1] * 1000, 1) if trips else None,
+            }
+            say(
+                f"    {len(published)} createAgent answered in {publish_s:.1f} s (mutation round trip p50"
+                f" {fmt(result['mutation_ms']['p50'], 0)} ms, max {fmt(result['mutation_ms']['max'], 0)} ms)"
+            )
             ids = [agent_id for agent_id, *_ in published]
-            drained = await ask_all(fleet, {"cmd": "wait", "ids": ids, "timeout": options.drain, "stall": STALL_S},
-                                    "waited", options.drain + 60)
+            drained = await ask_all(
+                fleet,
+                {"cmd": "wait", "ids": ids, "timeout": options.drain, "stall": STALL_S},
+                "waited",
+                options.drain + 60,
+            )
             result["drain_s"] = max(d["waited_s"] for d in drained)
             result["drained"] = all(d["complete"] for d in drained)
             result["api_cpu_s"] = round(cpu_seconds(api_pid) - cpu0, 2)
@@ -387,35 +435,49 @@ async def measure(n: int, url: str, api_pid: int, options: Options, database_url
     result["delivered"] = len(latencies)
     result["deliveries_per_s"] = round(len(latencies) / result["window_s"], 1)
     probes = sorted(v for r in reports for v in r["probe_latencies_ms"])
-    result["probe_latency_ms"] = {"p50": percentile(probes, 50), "p99": percentile(probes, 99),
-                                  "max": probes[-1] if probes else None}
+    result["probe_latency_ms"] = {
+        "p50": percentile(probes, 50),
+        "p99": percentile(probes, 99),
+        "max": probes[-1] if probes else None,
+    }
     result["missing"] = result["expected"] - result["delivered"]
-    result["latency_ms"] = {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-                            "max": latencies[-1] if latencies else None}
+    result["latency_ms"] = {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": latencies[-1] if latencies else None,
+    }
     result["subscriber_cpu_s"] = round(sum(r["cpu_s"] for r in reports), 2)
     result["subscriber_loop_lag_ms"] = max((r["loop_lag_ms"]["max"] or 0) for r in reports)
     return result
 
 
-def run_one(n: int, options: Options, env: dict[str, str], database_url: str, aimctl: list[str], workdir: Path,
-            say) -> dict:
+def run_one(
+    n: int, options: Options, env: dict[str, str], database_url: str, aimctl: list[str], workdir: Path, say
+) -> dict:
     processes = Processes(workdir)
     port = free_port()
-    api_env = {**env, "AIM_ENV": "production" if options.relay == "worker" else "development",
-               "AIM_WS_MAX_CONNECTIONS_PER_PRINCIPAL": str(max(10_000, 2 * n))}
+    api_env = {
+        **env,
+        "AIM_ENV": "production" if options.relay == "worker" else "development",
+        "AIM_WS_MAX_CONNECTIONS_PER_PRINCIPAL": str(max(10_000, 2 * n)),
+    }
     try:
         api = processes.start("api", [*aimctl, "serve", "--port", str(port)], api_env)
         if options.relay == "worker":
             processes.start("worker", [*aimctl, "worker"], api_env)
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, processes.check, lambda: FanoutError(
-            f"the API did not become healthy in time:\n{tail(processes.log('api'))}"))
+        wait_healthy(
+            url,
+            processes.check,
+            lambda: FanoutError(f"the API did not become healthy in time:\n{tail(processes.log('api'))}"),
+        )
         say(f"  N = {n:,}: API pid {api.pid} at {url}")
         try:
             result = asyncio.run(measure(n, url, api.pid, options, database_url, workdir, say))
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            raise FanoutError(f"N = {n}: {type(exc).__name__}: {exc}\n--- api log ---\n{tail(processes.log('api'))}"
-                              ) from exc
+            raise FanoutError(
+                f"N = {n}: {type(exc).__name__}: {exc}\n--- api log ---\n{tail(processes.log('api'))}"
+            ) from exc
         processes.check()  # the API and the worker must have survived the run
         return result
     finally:
@@ -426,22 +488,40 @@ def run_one(n: int, options: Options, env: dict[str, str], database_url: str, ai
 
 
 def describe(options: Options) -> str:
-    relay = ("AIM_ENV=production API + one `aimctl worker` relaying the outbox (woken by NOTIFY at each commit, polling every 0.1 s besides)"
-             if options.relay == "worker" else "AIM_ENV=development API relaying the outbox in-process (nudged on commit)")
-    return (f"{relay}, broker Redis; subscribers: {PER_PROCESS:,} raw websockets connections per `bench.subscribers` "
-            f"process (at most {SUBSCRIBER_PROCESSES}) (permessage-deflate {'offered' if options.deflate else 'off'}), "
-            f"{HANDSHAKES_IN_FLIGHT} handshakes in flight"
-            f"{', after one anchor subscription' if options.anchor else ', no anchor subscription'};"
-            f" {options.events} createAgent at {options.rate:g}/s, drain <= {options.drain:g} s")
+    relay = (
+        "AIM_ENV=production API + one `aimctl worker` relaying the outbox "
+        "(woken by NOTIFY at each commit, polling every 0.1 s besides)"
+        if options.relay == "worker"
+        else "AIM_ENV=development API relaying the outbox in-process (nudged on commit)"
+    )
+    return (
+        f"{relay}, broker Redis; subscribers: {PER_PROCESS:,} raw websockets connections per `bench.subscribers` "
+        f"process (at most {SUBSCRIBER_PROCESSES}) (permessage-deflate {'offered' if options.deflate else 'off'}), "
+        f"{HANDSHAKES_IN_FLIGHT} handshakes in flight"
+        f"{', after one anchor subscription' if options.anchor else ', no anchor subscription'};"
+        f" {options.events} createAgent at {options.rate:g}/s, drain <= {options.drain:g} s"
+    )
 
 
-def run(options: Options, database_url: str, redis_url: str, secret: str, aimctl: list[str], workdir: Path,
-        base_env: dict[str, str]) -> dict:
+def run(
+    options: Options,
+    database_url: str,
+    redis_url: str,
+    secret: str,
+    aimctl: list[str],
+    workdir: Path,
+    base_env: dict[str, str],
+) -> dict:
     """Every N in turn, each on a fresh API process. Raises FanoutError on a failure of the bench itself."""
     # The API inherits this: it holds one socket per subscriber.
     raise_nofile(max(options.sizes) * 2 + 1024)
-    env = {**base_env, "AIM_SECRET_KEY": secret, "AIM_DATABASE_URL": database_url, "AIM_REDIS_URL": redis_url,
-           "AIM_HOST": "127.0.0.1"}
+    env = {
+        **base_env,
+        "AIM_SECRET_KEY": secret,
+        "AIM_DATABASE_URL": database_url,
+        "AIM_REDIS_URL": redis_url,
+        "AIM_HOST": "127.0.0.1",
+    }
 
     def say(text: str) -> None:
         print(text, flush=True)
@@ -459,23 +539,29 @@ def fmt(value, digits: int = 1) -> str:
 
 def report(fanout: dict) -> dict:
     runs = fanout["runs"]
-    header = (f"{'N':>6} {'procs':>5} {'connected':>9} {'subscribed':>10} {'held':>6} {'delivered':>10} {'missing':>8}"
-              f" {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'1 event p50/p99 ms':>18} {'deliv/s':>8} {'KB/sub':>7}"
-              f" {'RSS MB':>10}")
+    header = (
+        f"{'N':>6} {'procs':>5} {'connected':>9} {'subscribed':>10} {'held':>6} {'delivered':>10} {'missing':>8}"
+        f" {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'1 event p50/p99 ms':>18} {'deliv/s':>8} {'KB/sub':>7}"
+        f" {'RSS MB':>10}"
+    )
     print()
     print(f"fan-out: {fanout['setup']}")
     print(header)
     print("-" * len(header))
     for r in runs.values():
         rss, lat, one = r["rss_kb"], r["latency_ms"], r["probe_latency_ms"]
-        print(f"{r['n']:>6,} {r['processes']:>5} {r['connected']:>9,} {r['subscribed']:>10,} {r['held']:>6,}"
-              f" {r['delivered']:>10,} {r['missing']:>8,} {fmt(lat['p50']):>8} {fmt(lat['p99']):>8} {fmt(lat['max']):>8}"
-              f" {fmt(one['p50'], 0) + ' / ' + fmt(one['p99'], 0):>18} {fmt(r['deliveries_per_s'], 0):>8}"
-              f" {fmt(r['kb_per_subscription']):>7} {rss['baseline'] / 1024:>4.0f}->{rss['held'] / 1024:<5.0f}")
-    print("(p50/p99/max: subscriber receive time - agent.createdAt over the agent.created deliveries that arrived;"
-          " missing: N x events - delivered; 1 event: the probe, one event to all N on an idle API;"
-          " deliv/s: agent.created deliveries per second from the first publish to the end of the drain;"
-          " KB/sub: API VmRSS with N idle subscriptions minus after warm-up, per connection; RSS MB: those two)")
+        print(
+            f"{r['n']:>6,} {r['processes']:>5} {r['connected']:>9,} {r['subscribed']:>10,} {r['held']:>6,}"
+            f" {r['delivered']:>10,} {r['missing']:>8,} {fmt(lat['p50']):>8} {fmt(lat['p99']):>8} {fmt(lat['max']):>8}"
+            f" {fmt(one['p50'], 0) + ' / ' + fmt(one['p99'], 0):>18} {fmt(r['deliveries_per_s'], 0):>8}"
+            f" {fmt(r['kb_per_subscription']):>7} {rss['baseline'] / 1024:>4.0f}->{rss['held'] / 1024:<5.0f}"
+        )
+    print(
+        "(p50/p99/max: subscriber receive time - agent.createdAt over the agent.created deliveries that arrived;"
+        " missing: N x events - delivered; 1 event: the probe, one event to all N on an idle API;"
+        " deliv/s: agent.created deliveries per second from the first publish to the end of the drain;"
+        " KB/sub: API VmRSS with N idle subscriptions minus after warm-up, per connection; RSS MB: those two)"
+    )
     for r in runs.values():
         notes = []
         if r["connect_failures"]:
@@ -489,19 +575,26 @@ def report(fanout: dict) -> dict:
         if r["duplicates"]:
             notes.append(f"{r['duplicates']} duplicate deliveries")
         if r["publish_errors"]:
-            notes.append(f"{len(r['publish_errors'])} of {r['published'] + len(r['publish_errors'])} createAgent"
-                         f" failed, e.g. {r['publish_errors'][0]}")
-        notes.append(f"connect {r['connect_s']:g} s; {r['published']} createAgent answered in {r['publish_s']:g} s"
-                     f" (round trip p50 {fmt(r['mutation_ms']['p50'], 0)} ms, max {fmt(r['mutation_ms']['max'], 0)} ms;"
-                     f" createdAt->response p50 {fmt(r['created_to_response_ms']['p50'])} ms)")
+            notes.append(
+                f"{len(r['publish_errors'])} of {r['published'] + len(r['publish_errors'])} createAgent"
+                f" failed, e.g. {r['publish_errors'][0]}"
+            )
+        notes.append(
+            f"connect {r['connect_s']:g} s; {r['published']} createAgent answered in {r['publish_s']:g} s"
+            f" (round trip p50 {fmt(r['mutation_ms']['p50'], 0)} ms, max {fmt(r['mutation_ms']['max'], 0)} ms;"
+            f" createdAt->response p50 {fmt(r['created_to_response_ms']['p50'])} ms)"
+        )
         notes.append(("drained" if r["drained"] else "NOT drained") + f" {r['drain_s']:g} s after the last response")
         if r["published"]:
-            notes.append(f"API CPU {r['api_cpu_s']:g} s = {1000 * r['api_cpu_s'] / max(1, r['delivered']):.2f} ms per"
-                         f" delivery; {r['db_transactions'] / max(1, r['delivered']):,.1f} database transactions per"
-                         f" delivery (PostgreSQL's counters, flushed about once a second)")
+            notes.append(
+                f"API CPU {r['api_cpu_s']:g} s = {1000 * r['api_cpu_s'] / max(1, r['delivered']):.2f} ms per"
+                f" delivery; {r['db_transactions'] / max(1, r['delivered']):,.1f} database transactions per"
+                f" delivery (PostgreSQL's counters, flushed about once a second)"
+            )
         notes.append(f"API VmRSS after the drain {r['rss_kb']['after'] / 1024:,.0f} MB")
-        notes.append(f"subscriber processes CPU {r['subscriber_cpu_s']:g} s, loop lag max"
-                     f" {fmt(r['subscriber_loop_lag_ms'])} ms")
+        notes.append(
+            f"subscriber processes CPU {r['subscriber_cpu_s']:g} s, loop lag max {fmt(r['subscriber_loop_lag_ms'])} ms"
+        )
         print(f"  N={r['n']:,}: " + "; ".join(notes))
 
     verdict: dict = {}
@@ -511,20 +604,26 @@ def report(fanout: dict) -> dict:
         p99 = at["latency_ms"]["p99"]
         ok = at["missing"] == 0 and p99 is not None and p99 < TARGET_P99_MS
         verdict["fanout_p99_pass"] = ok
-        print(f"fan-out p99 at {TARGET_P99_AT:,} subscribers = {fmt(p99)} ms, {at['missing']:,} missing"
-              f"   (target < {TARGET_P99_MS:.0f} ms, none missing)  {'PASS' if ok else 'MISS'}")
+        print(
+            f"fan-out p99 at {TARGET_P99_AT:,} subscribers = {fmt(p99)} ms, {at['missing']:,} missing"
+            f"   (target < {TARGET_P99_MS:.0f} ms, none missing)  {'PASS' if ok else 'MISS'}"
+        )
     big = runs.get(str(TARGET_HELD))
     if big:
         ok = big["connected"] == big["subscribed"] == big["held"] == TARGET_HELD
         verdict["fanout_held_pass"] = ok
-        print(f"fan-out {TARGET_HELD:,} subscribers on one process: {big['connected']:,} connected,"
-              f" {big['subscribed']:,} subscribed, {big['held']:,} held to the end"
-              f"   (target all {TARGET_HELD:,})  {'PASS' if ok else 'MISS'}")
+        print(
+            f"fan-out {TARGET_HELD:,} subscribers on one process: {big['connected']:,} connected,"
+            f" {big['subscribed']:,} subscribed, {big['held']:,} held to the end"
+            f"   (target all {TARGET_HELD:,})  {'PASS' if ok else 'MISS'}"
+        )
     for r in runs.values():
         ok = r["kb_per_subscription"] < TARGET_KB_PER_SUBSCRIPTION
         verdict[f"fanout_kb_{r['n']}_pass"] = ok
-        print(f"fan-out memory per idle subscription at {r['n']:,} = {fmt(r['kb_per_subscription'])} KB"
-              f"   (target < {TARGET_KB_PER_SUBSCRIPTION:.0f} KB)  {'PASS' if ok else 'MISS'}")
+        print(
+            f"fan-out memory per idle subscription at {r['n']:,} = {fmt(r['kb_per_subscription'])} KB"
+            f"   (target < {TARGET_KB_PER_SUBSCRIPTION:.0f} KB)  {'PASS' if ok else 'MISS'}"
+        )
     return verdict
 
 

@@ -49,8 +49,17 @@ def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int) -> Starlett
 
     async def agents(request: Request) -> JSONResponse:
         rows = await pool.fetch(QUERY, organization_id)
-        edges = [{"node": {"id": global_id("Agent", r["id"]), "name": r["name"], "status": r["status"],
-                           "trustScore": {"score": r["trust_score"]}}} for r in rows]
+        edges = [
+            {
+                "node": {
+                    "id": global_id("Agent", r["id"]),
+                    "name": r["name"],
+                    "status": r["status"],
+                    "trustScore": {"score": r["trust_score"]},
+                }
+            }
+            for r in rows
+        ]
         return JSONResponse({"data": {"agents": {"edges": edges}}})
 
     async def healthz(request: Request) -> JSONResponse:

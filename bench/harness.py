@@ -25,8 +25,9 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def wait_healthy(url: str, check_alive: Callable[[], None], failure: Callable[[], Exception],
-                 timeout: float = 60.0) -> None:
+def wait_healthy(
+    url: str, check_alive: Callable[[], None], failure: Callable[[], Exception], timeout: float = 60.0
+) -> None:
     """Poll `url`/healthz; `check_alive` raises if the server died, `failure` is raised on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -165,8 +165,12 @@ class Connection(asyncio.Protocol):
 
 def prepare(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
     parts = urlsplit(url)
-    lines = [f"{method} {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}", "Accept: application/json",
-             *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    lines = [
+        f"{method} {parts.path or '/'} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Accept: application/json",
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
+    ]
     if body:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -226,11 +230,15 @@ class ChallengeResponse(Scenario):
         agent_id, key = self.agent_of[connection]
         t0 = time.perf_counter()
         challenge = _data(await connection.send(graphql_request(self.url, CHALLENGE, {"i": {"agentId": agent_id}})))[
-            "requestVerificationChallenge"]
+            "requestVerificationChallenge"
+        ]
         t1 = time.perf_counter()
         signature = base64.b64encode(key.sign(base64.b64decode(challenge["message"])).signature).decode()
-        outcome = _data(await connection.send(graphql_request(
-            self.url, VERIFY, {"i": {"challengeId": challenge["id"], "signature": signature}})))["verifyAgent"]
+        outcome = _data(
+            await connection.send(
+                graphql_request(self.url, VERIFY, {"i": {"challengeId": challenge["id"], "signature": signature}})
+            )
+        )["verifyAgent"]
         t2 = time.perf_counter()
         if not outcome["verified"] or not outcome["agentToken"]:
             raise Failed(f"not verified: {outcome['failureReason']}")
@@ -259,8 +267,9 @@ def summary_ms(values: list[float]) -> dict:
     return {k: (round(v * 1000, 3) if v is not None else None) for k, v in out.items()}
 
 
-async def drive(scenario: Scenario, url: str, connections: int, warmup: float, duration: float,
-                watches: list[Watch]) -> dict:
+async def drive(
+    scenario: Scenario, url: str, connections: int, warmup: float, duration: float, watches: list[Watch]
+) -> dict:
     latencies: list[float] = []
     step_times: dict[str, list[float]] = {s: [] for s in scenario.steps}
     errors: Counter[str] = Counter()

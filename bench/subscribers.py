@@ -23,6 +23,7 @@ server stamps createdAt in the inserting transaction; both clocks are this machi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -67,10 +68,18 @@ class Fleet:
         async with sem:
             ws = None
             try:
-                ws = await connect(s["url"], subprotocols=[PROTOCOL], compression="deflate" if s["deflate"] else None,
-                                   open_timeout=s["open_timeout"], ping_interval=None, close_timeout=2, proxy=None)
-                await ws.send(json.dumps({"type": "connection_init",
-                                          "payload": {"Authorization": f"Bearer {s['token']}"}}))
+                ws = await connect(
+                    s["url"],
+                    subprotocols=[PROTOCOL],
+                    compression="deflate" if s["deflate"] else None,
+                    open_timeout=s["open_timeout"],
+                    ping_interval=None,
+                    close_timeout=2,
+                    proxy=None,
+                )
+                await ws.send(
+                    json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {s['token']}"}})
+                )
                 ack = json.loads(await asyncio.wait_for(ws.recv(), s["open_timeout"]))
                 if ack.get("type") != "connection_ack":
                     raise Refused(f"no connection_ack: {ack}")
@@ -80,10 +89,8 @@ class Fleet:
                 text = f"{type(exc).__name__}: {exc}"[:160]
                 self.failed[text] += 1
                 if ws is not None:
-                    try:
+                    with contextlib.suppress(OSError, TimeoutError, ConnectionClosed):
                         await asyncio.wait_for(ws.close(), 5)
-                    except (OSError, TimeoutError, ConnectionClosed):
-                        pass
                 return None
 
     async def listen(self, ws: ClientConnection) -> None:
@@ -158,8 +165,14 @@ class Fleet:
                 total, progress = sum(seen.values()), loop.time()
             stalled = loop.time() - progress >= stall
             if complete or stalled or loop.time() - start >= timeout:
-                return {"event": "waited", "complete": complete, "stalled": stalled and not complete, "seen": seen,
-                        "alive": self.alive, "waited_s": round(loop.time() - start, 3)}
+                return {
+                    "event": "waited",
+                    "complete": complete,
+                    "stalled": stalled and not complete,
+                    "seen": seen,
+                    "alive": self.alive,
+                    "waited_s": round(loop.time() - start, 3),
+                }
             await asyncio.sleep(0.05)
 
     def _ms(self, ids: list[str]) -> list[float]:
@@ -168,13 +181,23 @@ class Fleet:
 
     def report(self, ids: list[str], probes: list[str]) -> dict:
         lags = sorted(self.lags)
-        return {"event": "report", "latencies_ms": self._ms(ids), "probe_latencies_ms": self._ms(probes),
-                "alive": self.alive, "opened": len(self.sockets),
-                "failed": sum(self.failed.values()), "closed_by_server": dict(self.closed),
-                "operation_errors": dict(self.operation_errors.most_common(5)), "duplicates": self.duplicates,
-                "other_messages": self.other_messages, "cpu_s": round(time.process_time(), 3),
-                "loop_lag_ms": {"p99": round(lags[int(len(lags) * 0.99)] * 1000, 2) if lags else None,
-                                "max": round(lags[-1] * 1000, 2) if lags else None}}
+        return {
+            "event": "report",
+            "latencies_ms": self._ms(ids),
+            "probe_latencies_ms": self._ms(probes),
+            "alive": self.alive,
+            "opened": len(self.sockets),
+            "failed": sum(self.failed.values()),
+            "closed_by_server": dict(self.closed),
+            "operation_errors": dict(self.operation_errors.most_common(5)),
+            "duplicates": self.duplicates,
+            "other_messages": self.other_messages,
+            "cpu_s": round(time.process_time(), 3),
+            "loop_lag_ms": {
+                "p99": round(lags[int(len(lags) * 0.99)] * 1000, 2) if lags else None,
+                "max": round(lags[-1] * 1000, 2) if lags else None,
+            },
+        }
 
     async def close_all(self, listeners: list[asyncio.Task]) -> None:
         self.closing = True
@@ -182,10 +205,8 @@ class Fleet:
 
         async def close(ws: ClientConnection) -> None:
             async with sem:
-                try:
+                with contextlib.suppress(TimeoutError, OSError, ConnectionClosed):
                     await asyncio.wait_for(ws.close(), 5)
-                except (TimeoutError, OSError, ConnectionClosed):
-                    pass
 
         await asyncio.gather(*(close(ws) for ws in self.sockets))
         for task in listeners:
@@ -209,8 +230,15 @@ async def main() -> None:
     lag = asyncio.create_task(fleet.measure_lag())
     started = time.monotonic()
     listeners = await fleet.connect_all()
-    emit({"event": "connected", "ok": len(fleet.sockets), "failed": sum(fleet.failed.values()),
-          "errors": dict(fleet.failed.most_common(5)), "seconds": round(time.monotonic() - started, 3)})
+    emit(
+        {
+            "event": "connected",
+            "ok": len(fleet.sockets),
+            "failed": sum(fleet.failed.values()),
+            "errors": dict(fleet.failed.most_common(5)),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+    )
     try:
         while True:
             line = await reader.readline()

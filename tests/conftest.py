@@ -58,16 +58,31 @@ async def fresh_database(tmp_dir) -> str:
 async def settings(tmp_path_factory) -> Settings:
     database_url = await fresh_database(tmp_path_factory.mktemp("db"))
     await migrate(database_url)
-    return Settings(env="development", database_url=database_url,
-                    redis_url=os.environ.get("AIM_TEST_REDIS_URL", "memory://"), secret_key=TEST_SECRET,
-                    host="127.0.0.1", port=free_port(), ws_init_timeout=2, ws_max_subscriptions=5,
-                    ws_max_connections_per_principal=3)
+    return Settings(
+        env="development",
+        database_url=database_url,
+        redis_url=os.environ.get("AIM_TEST_REDIS_URL", "memory://"),
+        secret_key=TEST_SECRET,
+        host="127.0.0.1",
+        port=free_port(),
+        ws_init_timeout=2,
+        ws_max_subscriptions=5,
+        ws_max_connections_per_principal=3,
+    )
 
 
 @pytest.fixture(scope="session")
 async def server(settings: Settings):
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                            lifespan="on", loop="asyncio", http="h11", ws="websockets-sansio")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+        loop="asyncio",
+        http="h11",
+        ws="websockets-sansio",
+    )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
     while not instance.started:

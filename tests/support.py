@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
+import os
 import random
+import sys
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gql import Client, gql
@@ -15,6 +19,8 @@ from gql.transport.exceptions import TransportQueryError
 from nacl.signing import SigningKey
 
 PASSWORD = "correct horse battery staple"
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 _ips = itertools.count(1)
 
 
@@ -86,8 +92,10 @@ class Org:
 
     async def member(self, role: str) -> Person:
         email = f"{role.lower()}-{uuid.uuid4().hex[:8]}@example.com"
-        await self.admin.api("""mutation($i: InviteUserInput!) { inviteUser(input: $i) { user { id } } }""",
-                             i={"email": email, "name": role.title(), "role": role, "password": PASSWORD})
+        await self.admin.api(
+            """mutation($i: InviteUserInput!) { inviteUser(input: $i) { user { id } } }""",
+            i={"email": email, "name": role.title(), "role": role, "password": PASSWORD},
+        )
         return await login(self.url, email)
 
 
@@ -99,8 +107,9 @@ LOGIN = """mutation($i: LoginInput!) { login(input: $i) { accessToken refreshTok
 async def register(url: str, name: str | None = None) -> Org:
     name = name or f"Org {uuid.uuid4().hex[:8]}"
     email = f"admin-{uuid.uuid4().hex[:10]}@example.com"
-    data = (await Api(url)(REGISTER, i={"email": email, "password": PASSWORD, "name": "Admin",
-                                         "organizationName": name}))["register"]
+    data = (
+        await Api(url)(REGISTER, i={"email": email, "password": PASSWORD, "name": "Admin", "organizationName": name})
+    )["register"]
     admin = Person(Api(url, token=data["accessToken"]), data["user"]["id"], email, data["refreshToken"])
     return Org(url, admin, name, data["user"]["organization"]["id"])
 
@@ -138,8 +147,14 @@ VERIFY = """mutation($i: VerifyAgentInput!) { verifyAgent(input: $i) {
 async def create_agent(api: Api, name: str | None = None, capabilities: list[str] | None = None) -> AgentKeys:
     key = SigningKey.generate()
     keys = AgentKeys("", key)
-    data = await api(CREATE_AGENT, i={"name": name or f"agent-{uuid.uuid4().hex[:8]}",
-                                      "publicKey": keys.public_key, "capabilities": capabilities or []})
+    data = await api(
+        CREATE_AGENT,
+        i={
+            "name": name or f"agent-{uuid.uuid4().hex[:8]}",
+            "publicKey": keys.public_key,
+            "capabilities": capabilities or [],
+        },
+    )
     keys.id = data["createAgent"]["agent"]["id"]
     return keys
 
@@ -150,3 +165,15 @@ async def verify(anonymous: Api, agent: AgentKeys, signer: SigningKey | None = N
     message = base64.b64decode(challenge["message"])
     signature = base64.b64encode((signer or agent.signing_key).sign(message).signature).decode()
     return (await anonymous(VERIFY, i={"challengeId": challenge["id"], "signature": signature}))["verifyAgent"]
+
+
+async def aimctl(*args: str, database_url: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
+    if database_url:
+        env["AIM_DATABASE_URL"] = database_url
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "aimctl"), *args, env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, f"aimctl {' '.join(args)} failed:\n{out.decode()}\n{err.decode()}"
+    return out.decode()

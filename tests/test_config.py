@@ -34,22 +34,28 @@ def problems(environment, **variables) -> str:
 
 def test_the_defaults_are_the_embedded_development_setup(environment):
     settings = config.load()
-    assert (settings.env, settings.database_url, settings.redis_url) == ("development", "sqlite://./aim.db",
-                                                                          "memory://")
+    assert (settings.env, settings.database_url, settings.redis_url) == (
+        "development",
+        "sqlite://./aim.db",
+        "memory://",
+    )
     assert not settings.production and settings.secret_key is None
 
 
 def test_an_unknown_environment_stops_start_up_and_names_the_variable(environment):
     # A typo for "production" must not quietly run development mode.
-    assert problems(environment, AIM_ENV="prod") == \
-        "AIM_ENV: Input should be 'development' or 'production' (got 'prod')"
+    assert (
+        problems(environment, AIM_ENV="prod") == "AIM_ENV: Input should be 'development' or 'production' (got 'prod')"
+    )
 
 
 def test_a_bad_number_names_its_variable(environment):
     assert problems(environment, AIM_PORT="eighty").startswith("AIM_PORT: Input should be a valid integer")
     environment.delenv("AIM_PORT")
-    assert problems(environment, AIM_ACCESS_TOKEN_TTL="0") == \
-        "AIM_ACCESS_TOKEN_TTL: Input should be greater than 0 (got '0')"
+    assert (
+        problems(environment, AIM_ACCESS_TOKEN_TTL="0")
+        == "AIM_ACCESS_TOKEN_TTL: Input should be greater than 0 (got '0')"
+    )
 
 
 def test_production_needs_a_secret(environment):
@@ -78,8 +84,9 @@ def test_the_readme_documents_every_setting_as_the_settings_class_describes_it()
 
 async def test_aimctl_refuses_to_start_on_bad_settings():
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")} | {"AIM_ENV": "prod"}
-    process = await asyncio.create_subprocess_exec(str(BIN / "aimctl"), "serve", env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "aimctl"), "serve", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode != 0
     assert "AIM_ENV: Input should be 'development' or 'production' (got 'prod')" in err.decode()

@@ -10,8 +10,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aim_identity"
 # How answers reach clients; the domains under them must work without any of it.
-API_LAYERS = ("aim_identity.api", "aim_identity.app", "aim_identity.cli", "aim_identity.schema",
-              "aim_identity.resolvers", "aim_identity.delivery")
+API_LAYERS = (
+    "aim_identity.api",
+    "aim_identity.app",
+    "aim_identity.cli",
+    "aim_identity.schema",
+    "aim_identity.resolvers",
+    "aim_identity.delivery",
+)
 GRAPHQL_LIBRARIES = ("strawberry", "graphql")
 
 
@@ -164,8 +170,14 @@ for name in sys.argv[1:] + [None] * os.cpu_count():
 
 async def test_every_module_imports_on_its_own_in_a_fresh_interpreter():
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", IMPORT_EACH, *MODULES, cwd=PACKAGE.parent,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-c",
+        IMPORT_EACH,
+        *MODULES,
+        cwd=PACKAGE.parent,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 300)
     assert process.returncode == 0, err.decode()
     codes = dict(line.rsplit(" ", 1) for line in out.decode().splitlines())

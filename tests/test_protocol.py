@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from aim_identity import protocol
 
-AT = datetime(2026, 11, 27, 19, 0, 0, 123456, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 27, 19, 0, 0, 123456, tzinfo=UTC)
 AGENT = "QWdlbnQ6MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAx"
 NONCE = "bm9uY2Utbm9uY2Utbm9uY2Utbm9uY2Utbm9uY2U="
 
@@ -20,12 +20,14 @@ def test_times_are_utc_seconds_with_a_z():
 
 def test_agent_challenge():
     assert protocol.agent_challenge(AGENT, "Y2hhbGxlbmdl", NONCE, AT) == (
-        b"aim/agent-challenge/v1\n" + AGENT.encode() + b"\nY2hhbGxlbmdl\n" + NONCE.encode() + b"\n2026-11-27T19:00:00Z")
+        b"aim/agent-challenge/v1\n" + AGENT.encode() + b"\nY2hhbGxlbmdl\n" + NONCE.encode() + b"\n2026-11-27T19:00:00Z"
+    )
 
 
 def test_mcp_challenge():
     assert protocol.mcp_challenge("TUNQU2VydmVyOjE=", "Y2g=", NONCE, AT) == (
-        b"aim/mcp-challenge/v1\nTUNQU2VydmVyOjE=\nY2g=\n" + NONCE.encode() + b"\n2026-11-27T19:00:00Z")
+        b"aim/mcp-challenge/v1\nTUNQU2VydmVyOjE=\nY2g=\n" + NONCE.encode() + b"\n2026-11-27T19:00:00Z"
+    )
 
 
 def test_action_without_context_hashes_an_empty_object():
@@ -38,9 +40,13 @@ def test_action_without_context_hashes_an_empty_object():
 def test_action_with_a_context_hashes_its_canonical_json():
     context = {"z": 1.5, "a": "zürich", "n": [3, {"b": True, "a": None}]}
     canonical = '{"a":"zürich","n":[3,{"a":null,"b":true}],"z":1.5}'.encode()
-    assert protocol.action(AGENT, "file:write", "/tmp/x", AT, NONCE, context) == (
-        f"aim/action/v1\n{AGENT}\nfile:write\n/tmp/x\n2026-11-27T19:00:00Z\n{NONCE}\n"
-        f"{hashlib.sha256(canonical).hexdigest()}").encode()
+    assert (
+        protocol.action(AGENT, "file:write", "/tmp/x", AT, NONCE, context)
+        == (
+            f"aim/action/v1\n{AGENT}\nfile:write\n/tmp/x\n2026-11-27T19:00:00Z\n{NONCE}\n"
+            f"{hashlib.sha256(canonical).hexdigest()}"
+        ).encode()
+    )
 
 
 def test_key_rotation():
@@ -50,12 +56,16 @@ def test_key_rotation():
 def test_audit_entry_hash():
     fields = {"sequence": 1, "action": "agent.create", "metadata": {"ü": 1}}
     canonical = '{"action":"agent.create","metadata":{"ü":1},"sequence":1}'.encode()
-    assert protocol.audit_entry_hash(protocol.AUDIT_GENESIS, fields) == hashlib.sha256(
-        b"0" * 64 + b"\n" + canonical).hexdigest()
+    assert (
+        protocol.audit_entry_hash(protocol.AUDIT_GENESIS, fields)
+        == hashlib.sha256(b"0" * 64 + b"\n" + canonical).hexdigest()
+    )
 
 
 def test_audit_checkpoint():
-    assert protocol.audit_checkpoint("T3JnOjE=", 42, "ab" * 32) == b"aim/audit-checkpoint/v1\nT3JnOjE=\n42\n" + b"ab" * 32
+    assert (
+        protocol.audit_checkpoint("T3JnOjE=", 42, "ab" * 32) == b"aim/audit-checkpoint/v1\nT3JnOjE=\n42\n" + b"ab" * 32
+    )
 
 
 def test_webhook_signature():

@@ -14,7 +14,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -90,24 +90,44 @@ async def side(url: str, prefix: str) -> Side:
     anonymous = Api(url)
     await verify(anonymous, verified, signer=SigningKey.generate())  # a failed attempt, recorded too
     result = await verify(anonymous, verified)
-    await org.admin.api("mutation($i: AgentFeedbackInput!) { submitAgentFeedback(input: $i) { agent { id } } }",
-                        i={"agentId": verified.id, "rating": 5})
+    await org.admin.api(
+        "mutation($i: AgentFeedbackInput!) { submitAgentFeedback(input: $i) { agent { id } } }",
+        i={"agentId": verified.id, "rating": 5},
+    )
     decisions = {}
     for name, agent in (("verified", verified), ("other", other)):
         decision = await anonymous(AUTHORIZE, i=action_request(agent.id, agent.signing_key, "db:read"))
         decisions[name] = decision["authorizeAction"]["id"]
-    key = await org.admin.api("mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
-                              i={"name": f"{prefix} key", "role": "MEMBER"})
+    key = await org.admin.api(
+        "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+        i={"name": f"{prefix} key", "role": "MEMBER"},
+    )
     org_pk = pk(org.id, "Organization")
     # Threats and MCP servers have no mutations yet: made directly.
     mcp = await m.MCPServer.create(organization_id=org_pk, name=f"{prefix} files", url=f"https://{prefix}.example/mcp")
     await m.AgentMCPServer.create(agent_id=pk(verified.id, "Agent"), mcp_server=mcp)
     await m.AgentMCPServer.create(agent_id=pk(other.id, "Agent"), mcp_server=mcp)
-    threat = await m.Threat.create(organization_id=org_pk, agent_id=pk(verified.id, "Agent"), mcp_server=mcp,
-                                   type=m.ThreatType.CAPABILITY_VIOLATION, severity=m.Severity.HIGH,
-                                   title=f"{prefix} threat", description="made by the tenancy test")
-    return Side(org, member, verified, other, result["event"]["id"], key["createApiKey"]["apiKey"]["id"],
-                gid("Threat", threat.id), gid("MCPServer", mcp.id), result["agentToken"], decisions)
+    threat = await m.Threat.create(
+        organization_id=org_pk,
+        agent_id=pk(verified.id, "Agent"),
+        mcp_server=mcp,
+        type=m.ThreatType.CAPABILITY_VIOLATION,
+        severity=m.Severity.HIGH,
+        title=f"{prefix} threat",
+        description="made by the tenancy test",
+    )
+    return Side(
+        org,
+        member,
+        verified,
+        other,
+        result["event"]["id"],
+        key["createApiKey"]["apiKey"]["id"],
+        gid("Threat", threat.id),
+        gid("MCPServer", mcp.id),
+        result["agentToken"],
+        decisions,
+    )
 
 
 async def cross_links(a: Side, b: Side) -> tuple[AgentKeys, str, str]:
@@ -120,16 +140,37 @@ async def cross_links(a: Side, b: Side) -> tuple[AgentKeys, str, str]:
     await m.CapabilityGrant.create(agent_id=cross_pk, name="cross:read", granted_by_id=b_admin_pk)
     await m.AgentMCPServer.create(agent_id=cross_pk, mcp_server_id=b_mcp_pk)
     await m.AgentMCPServer.create(agent_id=b_agent_pk, mcp_server_id=pk(a.mcp_id, "MCPServer"))
-    await m.Threat.create(organization_id=b.pk, agent_id=cross_pk, type=m.ThreatType.ANOMALOUS_ACTIVITY,
-                          severity=m.Severity.LOW, title="B's row about A's agent", description="cross")
-    await m.VerificationEvent.create(organization_id=b.pk, agent_id=cross_pk, result=m.VerificationResult.VERIFIED,
-                                     trust_score_before=0.1, trust_score_after=0.2)
-    threat = await m.Threat.create(organization_id=a.pk, agent_id=b_agent_pk, mcp_server_id=b_mcp_pk,
-                                   type=m.ThreatType.ANOMALOUS_ACTIVITY, severity=m.Severity.LOW,
-                                   title="A's row about B's agent", description="cross")
-    event = await m.VerificationEvent.create(organization_id=a.pk, agent_id=b_agent_pk,
-                                             result=m.VerificationResult.VERIFIED, trust_score_before=0.1,
-                                             trust_score_after=0.2)
+    await m.Threat.create(
+        organization_id=b.pk,
+        agent_id=cross_pk,
+        type=m.ThreatType.ANOMALOUS_ACTIVITY,
+        severity=m.Severity.LOW,
+        title="B's row about A's agent",
+        description="cross",
+    )
+    await m.VerificationEvent.create(
+        organization_id=b.pk,
+        agent_id=cross_pk,
+        result=m.VerificationResult.VERIFIED,
+        trust_score_before=0.1,
+        trust_score_after=0.2,
+    )
+    threat = await m.Threat.create(
+        organization_id=a.pk,
+        agent_id=b_agent_pk,
+        mcp_server_id=b_mcp_pk,
+        type=m.ThreatType.ANOMALOUS_ACTIVITY,
+        severity=m.Severity.LOW,
+        title="A's row about B's agent",
+        description="cross",
+    )
+    event = await m.VerificationEvent.create(
+        organization_id=a.pk,
+        agent_id=b_agent_pk,
+        result=m.VerificationResult.VERIFIED,
+        trust_score_before=0.1,
+        trust_score_after=0.2,
+    )
     return cross, gid("Threat", threat.id), gid("VerificationEvent", event.id)
 
 
@@ -141,8 +182,15 @@ async def world(url: str) -> World:
 
 def ids_of(world: World, s: Side) -> dict[str, str]:
     """One ID of each Node type held by `s`."""
-    return {"Agent": s.verified.id, "User": s.member.user_id, "ApiKey": s.key_id, "VerificationEvent": s.event_id,
-            "Threat": s.threat_id, "MCPServer": s.mcp_id, "Organization": s.org.id}
+    return {
+        "Agent": s.verified.id,
+        "User": s.member.user_id,
+        "ApiKey": s.key_id,
+        "VerificationEvent": s.event_id,
+        "Threat": s.threat_id,
+        "MCPServer": s.mcp_id,
+        "Organization": s.org.id,
+    }
 
 
 AUTHORIZE = "mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) { id allowed } }"
@@ -210,8 +258,10 @@ async def test_nested_fields_hold_only_the_callers_rows(world: World) -> None:
     server_agents = agent["mcpServers"]["edges"][0]["node"]["agents"]
     assert {e["node"]["id"] for e in server_agents["edges"]} == {a.verified.id, a.other.id}
     assert server_agents["totalCount"] == 2
-    threats = {gid("Threat", t) for t in await m.Threat.filter(organization_id=a.pk, agent_id=verified_pk)
-               .values_list("id", flat=True)}
+    threats = {
+        gid("Threat", t)
+        for t in await m.Threat.filter(organization_id=a.pk, agent_id=verified_pk).values_list("id", flat=True)
+    }
     assert {e["node"]["id"] for e in agent["threats"]["edges"]} == threats and a.threat_id in threats
     assert agent["threats"]["totalCount"] == len(threats)
     ours = next(e["node"] for e in agent["threats"]["edges"] if e["node"]["id"] == a.threat_id)
@@ -226,32 +276,41 @@ async def test_nested_fields_hold_only_the_callers_rows(world: World) -> None:
     assert cross["threats"] == {"totalCount": 0, "edges": []}  # B's threat about it
     assert cross["verificationEvents"] == {"totalCount": 0, "edges": []}  # B's event about it
 
-    threat = await api("query($id: ID!) { node(id: $id) { ... on Threat { id agent { id } mcpServer { id } } } }",
-                       id=world.cross_threat_id)
+    threat = await api(
+        "query($id: ID!) { node(id: $id) { ... on Threat { id agent { id } mcpServer { id } } } }",
+        id=world.cross_threat_id,
+    )
     assert threat["node"] == {"id": world.cross_threat_id, "agent": None, "mcpServer": None}
     # An event names its agent (non-null); one about B's agent is not A's to see.
     never = await outcome(api, NODE, id=unknown("VerificationEvent"))
     assert await outcome(api, NODE, id=world.cross_event_id) == never
-    user = await api("query($id: ID!) { node(id: $id) { ... on User { organization { id } } } }",
-                     id=a.member.user_id)
+    user = await api("query($id: ID!) { node(id: $id) { ... on User { organization { id } } } }", id=a.member.user_id)
     assert user["node"]["organization"] == {"id": a.org.id}
 
 
 def action_request(target: str, signer: SigningKey, capability: str) -> dict:
     # PROTOCOL.md, "Action authorization"; no resource, no context (hashed as {}).
-    timestamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     nonce = base64.b64encode(secrets.token_bytes(16)).decode()
     context = hashlib.sha256(rfc8785.dumps({})).hexdigest()
     signed = "\n".join(["aim/action/v1", target, capability, "", timestamp, nonce, context]).encode()
-    return {"agentId": target, "capability": capability, "timestamp": timestamp, "nonce": nonce,
-            "signature": AgentKeys(target, signer).sign(signed)}
+    return {
+        "agentId": target,
+        "capability": capability,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": AgentKeys(target, signer).sign(signed),
+    }
 
 
 def rotation(target: str, signer: SigningKey) -> dict:
     new_key = AgentKeys(target, SigningKey.generate())
     old_key = AgentKeys(target, signer)
-    return {"agentId": target, "newPublicKey": new_key.public_key,
-            "signature": old_key.sign(f"aim/key-rotation/v1\n{target}\n{new_key.public_key}".encode())}
+    return {
+        "agentId": target,
+        "newPublicKey": new_key.public_key,
+        "signature": old_key.sign(f"aim/key-rotation/v1\n{target}\n{new_key.public_key}".encode()),
+    }
 
 
 # Mutation, the type of ID it takes, and its input for a target ID (and the target's signing key).
@@ -271,13 +330,22 @@ MUTATIONS = {
     "updateUserRole": ("User", lambda t, k: {"userId": t, "role": "ADMIN"}),
     "revokeApiKey": ("ApiKey", lambda t, k: {"id": t}),
 }
-INPUT_TYPES = {"updateAgent": "UpdateAgentInput", "deleteAgent": "DeleteAgentInput",
-               "suspendAgent": "SetAgentStatusInput", "reactivateAgent": "SetAgentStatusInput",
-               "revokeAgent": "SetAgentStatusInput", "grantCapability": "GrantCapabilityInput",
-               "revokeCapability": "RevokeCapabilityInput", "rotateAgentKey": "RotateAgentKeyInput",
-               "submitAgentFeedback": "AgentFeedbackInput", "requestVerificationChallenge": "RequestChallengeInput",
-               "updateUserRole": "UpdateUserRoleInput", "revokeApiKey": "RevokeApiKeyInput",
-               "authorizeAction": "AuthorizeActionInput", "reportActionResult": "ReportActionResultInput"}
+INPUT_TYPES = {
+    "updateAgent": "UpdateAgentInput",
+    "deleteAgent": "DeleteAgentInput",
+    "suspendAgent": "SetAgentStatusInput",
+    "reactivateAgent": "SetAgentStatusInput",
+    "revokeAgent": "SetAgentStatusInput",
+    "grantCapability": "GrantCapabilityInput",
+    "revokeCapability": "RevokeCapabilityInput",
+    "rotateAgentKey": "RotateAgentKeyInput",
+    "submitAgentFeedback": "AgentFeedbackInput",
+    "requestVerificationChallenge": "RequestChallengeInput",
+    "updateUserRole": "UpdateUserRoleInput",
+    "revokeApiKey": "RevokeApiKeyInput",
+    "authorizeAction": "AuthorizeActionInput",
+    "reportActionResult": "ReportActionResultInput",
+}
 
 
 def mutation_text(name: str) -> str:
@@ -303,8 +371,12 @@ async def state_of(s: Side) -> dict:
 async def test_mutations_on_foreign_ids_are_not_found(world: World, name: str) -> None:
     api, b = world.a.org.admin.api, world.b
     type_name, make_input = MUTATIONS[name]
-    target = {"Agent": b.verified.id, "User": b.member.user_id, "ApiKey": b.key_id,
-              "ActionDecision": b.decisions["verified"]}[type_name]
+    target = {
+        "Agent": b.verified.id,
+        "User": b.member.user_id,
+        "ApiKey": b.key_id,
+        "ActionDecision": b.decisions["verified"],
+    }[type_name]
     before = await state_of(b)
     foreign = await outcome(api, mutation_text(name), i=make_input(target, b.verified.signing_key))
     never = await outcome(api, mutation_text(name), i=make_input(unknown(type_name), SigningKey.generate()))
@@ -321,8 +393,9 @@ async def test_verify_agent_with_a_foreign_challenge_is_not_found(world: World) 
     verify_text = "mutation($i: VerifyAgentInput!) { verifyAgent(input: $i) { verified } }"
     before = await state_of(b)
     foreign = await outcome(api, verify_text, i={"challengeId": challenge["id"], "signature": signature})
-    never = await outcome(api, verify_text, i={"challengeId": challenge_gid(uuid.uuid4(), uuid.uuid4()),
-                                               "signature": signature})
+    never = await outcome(
+        api, verify_text, i={"challengeId": challenge_gid(uuid.uuid4(), uuid.uuid4()), "signature": signature}
+    )
     assert foreign == never
     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert await state_of(b) == before
@@ -351,8 +424,9 @@ async def test_an_agent_token_reads_only_its_own_agent(world: World) -> None:
     assert never["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     for decision in (a.decisions["other"], b.decisions["verified"]):
         assert await outcome(api, report, i={"decisionId": decision, "success": True}) == never
-    assert await api(report, i={"decisionId": a.decisions["verified"], "success": True}) == \
-        {"reportActionResult": {"__typename": "ReportActionResultPayload"}}
+    assert await api(report, i={"decisionId": a.decisions["verified"], "success": True}) == {
+        "reportActionResult": {"__typename": "ReportActionResultPayload"}
+    }
 
 
 async def test_an_agent_token_reaches_no_other_agent_through_nested_fields(world: World) -> None:
@@ -363,11 +437,17 @@ async def test_an_agent_token_reaches_no_other_agent_through_nested_fields(world
     server_agents = agent["mcpServers"]["edges"][0]["node"]["agents"]
     assert {e["node"]["id"] for e in server_agents["edges"]} == {a.verified.id}
     assert server_agents["totalCount"] == 1
-    other_threat = await m.Threat.create(organization_id=a.pk, agent_id=pk(a.other.id, "Agent"),
-                                         type=m.ThreatType.ANOMALOUS_ACTIVITY, severity=m.Severity.LOW,
-                                         title="about the other agent", description="agent-token probe")
-    probe = await api("query($id: ID!) { node(id: $id) { ... on Threat { agent { id } } } }",
-                      id=gid("Threat", other_threat.id))
+    other_threat = await m.Threat.create(
+        organization_id=a.pk,
+        agent_id=pk(a.other.id, "Agent"),
+        type=m.ThreatType.ANOMALOUS_ACTIVITY,
+        severity=m.Severity.LOW,
+        title="about the other agent",
+        description="agent-token probe",
+    )
+    probe = await api(
+        "query($id: ID!) { node(id: $id) { ... on Threat { agent { id } } } }", id=gid("Threat", other_threat.id)
+    )
     assert probe["node"] in (None, {"agent": None})
     other_event = (await verify(Api(world.url), a.other))["event"]["id"]
     assert (await api(NODE, id=other_event))["node"] is None
@@ -377,12 +457,16 @@ async def test_an_agent_token_reaches_no_other_agent_through_nested_fields(world
 
 SCANNED = sorted([*PACKAGE.glob("resolvers/**/*.py"), *PACKAGE.glob("schema/**/*.py")])
 # An organization condition written by hand in a query: `.filter(organization_id=...)`, `organization=`, ...
-ORG_CONDITION = re.compile(r"\.(?:filter|exclude|get|get_or_none|exists|count|update|delete)\("
-                           r"[^)]*\borganization(?:_id)?(?:__\w+)?\s*=")
+ORG_CONDITION = re.compile(
+    r"\.(?:filter|exclude|get|get_or_none|exists|count|update|delete)\("
+    r"[^)]*\borganization(?:_id)?(?:__\w+)?\s*="
+)
 TENANT_MODELS = {model.__name__ for model in _ORG_PATH}
 # A query started straight from a tenant model, which would skip `scoped()`.
-UNSCOPED_START = re.compile(r"\b(?:m\.)?(\w+?)(?:Row)?\.(?:filter|all|get|get_or_none|exclude|first|exists|"
-                            r"select_for_update|annotate|raw|count)\(")
+UNSCOPED_START = re.compile(
+    r"\b(?:m\.)?(\w+?)(?:Row)?\.(?:filter|all|get|get_or_none|exclude|first|exists|"
+    r"select_for_update|annotate|raw|count)\("
+)
 
 
 def test_resolvers_and_types_filter_tenants_only_through_scoped() -> None:
@@ -408,7 +492,10 @@ def test_scoped_knows_every_tenant_model() -> None:
         model = getattr(m, name)
         if not hasattr(model, "_meta"):
             continue  # an enum
-        targets = {f.model_name for f in model._meta.fields_map.values()
-                   if isinstance(f, tortoise_fields.relational.ForeignKeyFieldInstance)}
+        targets = {
+            f.model_name
+            for f in model._meta.fields_map.values()
+            if isinstance(f, tortoise_fields.relational.ForeignKeyFieldInstance)
+        }
         if targets & {"aim.Organization", "aim.Agent"}:
             assert model in _ORG_PATH, f"{name} holds tenant data but tenancy.scoped() does not know it"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -33,9 +33,19 @@ class Record:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-def hashed_fields(organization_id: uuid.UUID, sequence: int, occurred_at: datetime, actor_type: str,
-                  actor_id: str | None, action: str, target_type: str | None, target_id: str | None,
-                  ip_address: str | None, user_agent: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
+def hashed_fields(
+    organization_id: uuid.UUID,
+    sequence: int,
+    occurred_at: datetime,
+    actor_type: str,
+    actor_id: str | None,
+    action: str,
+    target_type: str | None,
+    target_id: str | None,
+    ip_address: str | None,
+    user_agent: str | None,
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
     return {
         "organizationId": ids.encode("Organization", organization_id),
         "sequence": sequence,
@@ -57,8 +67,19 @@ async def start(organization_id: uuid.UUID) -> None:
 
 
 def _record_fields(r: Record, sequence: int, occurred_at: datetime) -> dict[str, Any]:
-    return hashed_fields(r.organization_id, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id, r.action,
-                         r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent, r.metadata)
+    return hashed_fields(
+        r.organization_id,
+        sequence,
+        occurred_at,
+        r.actor.actor_type,
+        r.actor.actor_id,
+        r.action,
+        r.target_type,
+        r.target_id,
+        r.actor.ip_address,
+        r.actor.user_agent,
+        r.metadata,
+    )
 
 
 def _hash_input(occurred_at: datetime, r: Record) -> tuple[str, str]:
@@ -99,31 +120,60 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"""
 async def append(records: list[Record]) -> set[uuid.UUID]:
     """Appends in the caller's transaction, locking each organization's head so sequences have no gaps,
     and bumps each organization's data version. Returns those organizations."""
-    occurred_at = datetime.now(timezone.utc).replace(microsecond=0)
+    occurred_at = datetime.now(UTC).replace(microsecond=0)
     organizations = list(dict.fromkeys(r.organization_id for r in records))
     if db.dialect() == "postgres":
         for r in records:
             before, after = _hash_input(occurred_at, r)
-            moved = await db.fetch_one(_APPEND_POSTGRES, r.id, r.organization_id, occurred_at, r.actor.actor_type,
-                                       r.actor.actor_id, r.action, r.target_type, r.target_id, r.actor.ip_address,
-                                       r.actor.user_agent, json.dumps(r.metadata), before, after)
+            moved = await db.fetch_one(
+                _APPEND_POSTGRES,
+                r.id,
+                r.organization_id,
+                occurred_at,
+                r.actor.actor_type,
+                r.actor.actor_id,
+                r.action,
+                r.target_type,
+                r.target_id,
+                r.actor.ip_address,
+                r.actor.user_agent,
+                json.dumps(r.metadata),
+                before,
+                after,
+            )
             if moved is None:
                 raise NoChainHead(r.organization_id)
         return set(organizations)
     for org in organizations:
-        head = await db.fetch_one("SELECT sequence, hash FROM audit_chain_heads WHERE organization_id = $1 FOR UPDATE",
-                                  org)
+        head = await db.fetch_one(
+            "SELECT sequence, hash FROM audit_chain_heads WHERE organization_id = $1 FOR UPDATE", org
+        )
         if head is None:
             raise NoChainHead(org)
         sequence, previous = head["sequence"], head["hash"]
         for r in (r for r in records if r.organization_id == org):
             sequence += 1
             digest = protocol.audit_entry_hash(previous, _record_fields(r, sequence, occurred_at))
-            await db.execute(_INSERT, r.id, org, sequence, occurred_at, r.actor.actor_type, r.actor.actor_id,
-                             r.action, r.target_type, r.target_id, r.actor.ip_address, r.actor.user_agent,
-                             json.dumps(r.metadata), previous, digest)
+            await db.execute(
+                _INSERT,
+                r.id,
+                org,
+                sequence,
+                occurred_at,
+                r.actor.actor_type,
+                r.actor.actor_id,
+                r.action,
+                r.target_type,
+                r.target_id,
+                r.actor.ip_address,
+                r.actor.user_agent,
+                json.dumps(r.metadata),
+                previous,
+                digest,
+            )
             previous = digest
-        await db.execute("UPDATE audit_chain_heads SET sequence = $2, hash = $3 WHERE organization_id = $1",
-                         org, sequence, previous)
+        await db.execute(
+            "UPDATE audit_chain_heads SET sequence = $2, hash = $3 WHERE organization_id = $1", org, sequence, previous
+        )
     await tenancy.touch(set(organizations))
     return set(organizations)

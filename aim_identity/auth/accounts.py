@@ -47,8 +47,9 @@ async def register(actor: Actor, email: str, password: str, name: str, organizat
                 slug = f"{slug}-{secrets.token_hex(3)}"
             org = await Organization.create(name=organization_name, slug=slug)
             await chain.start(org.id)
-            user = await User.create(organization=org, email=email, name=name, role=Role.ADMIN,
-                                     password_hash=password_hash)
+            user = await User.create(
+                organization=org, email=email, name=name, role=Role.ADMIN, password_hash=password_hash
+            )
             work.actor = actor.as_user(org.id, user.id)
             work.audit("organization.create", "Organization", ids.encode("Organization", org.id), name=org.name)
             work.audit("auth.register", "User", ids.encode("User", user.id), email=email)
@@ -67,8 +68,9 @@ async def invite(actor: Actor, email: str, name: str, role: Role, password: str)
     password_hash = await hash_password(password)
     try:
         async with atomic(actor) as work:
-            user = await User.create(organization_id=actor.organization_id, email=email, name=name, role=role,
-                                     password_hash=password_hash)
+            user = await User.create(
+                organization_id=actor.organization_id, email=email, name=name, role=role, password_hash=password_hash
+            )
             work.audit("user.invite", "User", ids.encode("User", user.id), email=email, role=role.value)
             work.emit("user.created", userId=ids.encode("User", user.id))
     except IntegrityError:
@@ -81,8 +83,11 @@ async def update_role(actor: Actor, user_id: uuid.UUID, role: Role) -> User:
         user = await scoped(User, actor.organization_id).select_for_update().get_or_none(id=user_id)
         if user is None:
             raise NotFound("No such user")
-        if user.role == Role.ADMIN and role != Role.ADMIN and \
-                await scoped(User, actor.organization_id).filter(role=Role.ADMIN).count() == 1:
+        if (
+            user.role == Role.ADMIN
+            and role != Role.ADMIN
+            and await scoped(User, actor.organization_id).filter(role=Role.ADMIN).count() == 1
+        ):
             raise Conflict("The last administrator cannot be demoted")
         previous, user.role = user.role, role
         await user.save(update_fields=["role"])
@@ -92,8 +97,9 @@ async def update_role(actor: Actor, user_id: uuid.UUID, role: Role) -> User:
     return user
 
 
-async def update_organization(actor: Actor, acting_user_id: uuid.UUID | None, name: str | None,
-                              require_mfa: bool | None) -> Organization:
+async def update_organization(
+    actor: Actor, acting_user_id: uuid.UUID | None, name: str | None, require_mfa: bool | None
+) -> Organization:
     """`acting_user_id`: the person behind the change, who may not require of others an MFA they lack."""
     name = _required(name, "name") if name is not None else None
     async with atomic(actor) as work:

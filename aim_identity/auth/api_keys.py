@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
@@ -32,10 +32,13 @@ async def find_active(key: str) -> ApiKey | None:
     if not key.startswith("aim_live_"):
         return None
     wanted = digest(key)
-    now = datetime.now(timezone.utc)
-    for candidate in await ApiKey.filter(prefix=key[:PREFIX_LENGTH], revoked_at=None) \
-            .select_related("created_by", "organization"):
-        if hmac.compare_digest(candidate.key_hash, wanted) and (candidate.expires_at is None or candidate.expires_at > now):
+    now = datetime.now(UTC)
+    for candidate in await ApiKey.filter(prefix=key[:PREFIX_LENGTH], revoked_at=None).select_related(
+        "created_by", "organization"
+    ):
+        if hmac.compare_digest(candidate.key_hash, wanted) and (
+            candidate.expires_at is None or candidate.expires_at > now
+        ):
             await _touch(candidate, now)
             return candidate
     return None
@@ -50,20 +53,28 @@ async def _touch(key: ApiKey, now: datetime) -> None:
             await tenancy.touch({key.organization_id})
 
 
-async def create(actor: Actor, creator_id: uuid.UUID, creator_role: Role, name: str, role: Role, expires_at: datetime | None) -> tuple[ApiKey, str]:
+async def create(
+    actor: Actor, creator_id: uuid.UUID, creator_role: Role, name: str, role: Role, expires_at: datetime | None
+) -> tuple[ApiKey, str]:
     """Returns the stored key and the whole secret, which is never shown again."""
     name = name.strip()
     if not name or len(name) > 200:
         raise BadUserInput("An API key name needs 1 to 200 characters", field="name")
     if not role <= creator_role:
         raise Forbidden(f"An API key cannot outrank its creator ({creator_role.value})", field="role")
-    if expires_at is not None and expires_at <= datetime.now(timezone.utc):
+    if expires_at is not None and expires_at <= datetime.now(UTC):
         raise BadUserInput("expiresAt must be in the future", field="expiresAt")
     secret = generate()
     async with atomic(actor) as work:
-        key = await ApiKey.create(organization_id=actor.organization_id, created_by_id=creator_id,
-                                  name=name, prefix=secret[:PREFIX_LENGTH], key_hash=digest(secret), role=role,
-                                  expires_at=expires_at)
+        key = await ApiKey.create(
+            organization_id=actor.organization_id,
+            created_by_id=creator_id,
+            name=name,
+            prefix=secret[:PREFIX_LENGTH],
+            key_hash=digest(secret),
+            role=role,
+            expires_at=expires_at,
+        )
         work.audit("api_key.create", "ApiKey", ids.encode("ApiKey", key.id), name=name, role=role.value)
     return key, secret
 
@@ -78,7 +89,7 @@ async def revoke(actor: Actor, key_id: uuid.UUID, owner_id: uuid.UUID | None) ->
         if key is None:
             raise NotFound("No such API key")
         if key.revoked_at is None:
-            key.revoked_at = datetime.now(timezone.utc)
+            key.revoked_at = datetime.now(UTC)
             await key.save(update_fields=["revoked_at"])
             key_gid = ids.encode("ApiKey", key.id)
             work.audit("api_key.revoke", "ApiKey", key_gid, name=key.name)

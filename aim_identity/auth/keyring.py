@@ -15,8 +15,8 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -51,8 +51,14 @@ class SigningKey:
 
     @property
     def jwk(self) -> dict:
-        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(self.public_bytes), "kid": self.kid,
-                "alg": "EdDSA", "use": "sig"}
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url(self.public_bytes),
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        }
 
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)
@@ -87,8 +93,11 @@ class Keyring:
 
     @classmethod
     def derive(cls, secret: str, retired_secrets: tuple[str, ...] = ()) -> Keyring:
-        return cls(SigningKey.derive(secret), tuple(SigningKey.derive(s) for s in retired_secrets),
-                   tuple(SealingKey.derive(s) for s in (secret, *retired_secrets)))
+        return cls(
+            SigningKey.derive(secret),
+            tuple(SigningKey.derive(s) for s in retired_secrets),
+            tuple(SealingKey.derive(s) for s in (secret, *retired_secrets)),
+        )
 
     def find(self, kid: str) -> SigningKey | None:
         return next((k for k in (self.current, *self.retired) if k.kid == kid), None)
@@ -125,6 +134,8 @@ async def load_keyring(settings: Settings) -> Keyring:
 
 async def _development_secret() -> str:
     row, created = await ServiceSecret.get_or_create(id=1, defaults={"secret": secrets.token_urlsafe(48)})
-    log.warning("AIM_SECRET_KEY is not set: using a development secret %s in the database. "
-                "Set AIM_SECRET_KEY in production.", "generated and stored" if created else "stored")
+    log.warning(
+        "AIM_SECRET_KEY is not set: using a development secret %s in the database. Set AIM_SECRET_KEY in production.",
+        "generated and stored" if created else "stored",
+    )
     return row.secret

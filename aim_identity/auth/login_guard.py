@@ -4,7 +4,7 @@ wrong password and a wrong MFA code count alike."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aim_identity import ids
 from aim_identity.actors import Actor
@@ -16,21 +16,31 @@ from aim_identity.unit_of_work import atomic
 
 
 async def check(settings: Settings, kind: str, subject: str | None, ip_address: str | None) -> None:
-    since = datetime.now(timezone.utc) - timedelta(seconds=settings.login_lockout_seconds)
-    if subject and await AuthFailure.filter(kind=kind, subject=subject, at__gte=since).count() >= settings.login_max_failures:
-        raise RateLimited("Too many failed attempts for this account; try again later",
-                          retryAfter=settings.login_lockout_seconds)
-    if ip_address and await AuthFailure.filter(kind=kind, ip_address=ip_address, at__gte=since).count() >= settings.login_ip_max_failures:
-        raise RateLimited("Too many failed attempts from this address; try again later",
-                          retryAfter=settings.login_lockout_seconds)
+    since = datetime.now(UTC) - timedelta(seconds=settings.login_lockout_seconds)
+    if (
+        subject
+        and await AuthFailure.filter(kind=kind, subject=subject, at__gte=since).count() >= settings.login_max_failures
+    ):
+        raise RateLimited(
+            "Too many failed attempts for this account; try again later", retryAfter=settings.login_lockout_seconds
+        )
+    if (
+        ip_address
+        and await AuthFailure.filter(kind=kind, ip_address=ip_address, at__gte=since).count()
+        >= settings.login_ip_max_failures
+    ):
+        raise RateLimited(
+            "Too many failed attempts from this address; try again later", retryAfter=settings.login_lockout_seconds
+        )
 
 
 async def record_failure(kind: str, subject: str | None, ip_address: str | None) -> None:
     await AuthFailure.create(kind=kind, subject=subject, ip_address=ip_address)
 
 
-async def failed_sign_in(actor: Actor, settings: Settings, email: str, user: User | None, action: str,
-                         reason: str) -> None:
+async def failed_sign_in(
+    actor: Actor, settings: Settings, email: str, user: User | None, action: str, reason: str
+) -> None:
     """A wrong password or MFA code for `email`: counted, audited in the account's organization, and,
     when it locks the account, audited again and raised as a BRUTE_FORCE threat."""
     await record_failure("login", email, actor.ip_address)
@@ -43,9 +53,15 @@ async def failed_sign_in(actor: Actor, settings: Settings, email: str, user: Use
             await check(settings, "login", email, actor.ip_address)
         except RateLimited:
             work.audit("auth.lockout", "User", user_gid, email=email, seconds=settings.login_lockout_seconds)
-            await raise_threat(work, user.organization_id, ThreatType.BRUTE_FORCE, Severity.HIGH,
-                               "Repeated failed logins", f"Login for {email} locked after repeated failures",
-                               evidence={"email": email, "ipAddress": actor.ip_address})
+            await raise_threat(
+                work,
+                user.organization_id,
+                ThreatType.BRUTE_FORCE,
+                Severity.HIGH,
+                "Repeated failed logins",
+                f"Login for {email} locked after repeated failures",
+                evidence={"email": email, "ipAddress": actor.ip_address},
+            )
 
 
 async def clear(kind: str, subject: str) -> None:

@@ -15,7 +15,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyotp
 
@@ -53,7 +53,7 @@ def matching_step(secret: str, code: str, at: float) -> int | None:
 def new_recovery_codes() -> list[str]:
     """Sixteen letters and digits each (80 bits), grouped by four: `abcd-efgh-jkmn-pqrs`."""
     raw = ("".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(16)) for _ in range(RECOVERY_CODES))
-    return ["-".join(code[i:i + 4] for i in range(0, 16, 4)) for code in raw]
+    return ["-".join(code[i : i + 4] for i in range(0, 16, 4)) for code in raw]
 
 
 def recovery_hash(code: str) -> str:
@@ -93,8 +93,9 @@ async def begin(actor: Actor, keyring: Keyring, settings: Settings, user_id: uui
     return Enrollment(secret, uri)
 
 
-async def confirm(actor: Actor, keyring: Keyring, settings: Settings, user_id: uuid.UUID | None,
-                  code: str) -> tuple[User, list[str]]:
+async def confirm(
+    actor: Actor, keyring: Keyring, settings: Settings, user_id: uuid.UUID | None, code: str
+) -> tuple[User, list[str]]:
     """Turns MFA on once `code` comes from the secret `begin` made; returns the recovery codes."""
     user = await _person(user_id)
     if user.mfa_pending_secret is None:
@@ -112,8 +113,7 @@ async def confirm(actor: Actor, keyring: Keyring, settings: Settings, user_id: u
     return user, codes
 
 
-async def disable(actor: Actor, keyring: Keyring, settings: Settings, user_id: uuid.UUID | None,
-                  code: str) -> User:
+async def disable(actor: Actor, keyring: Keyring, settings: Settings, user_id: uuid.UUID | None, code: str) -> User:
     """Turns MFA off for a user who proves they still hold it (a TOTP or a recovery code)."""
     user = await _person(user_id)
     if not user.mfa_enabled:
@@ -136,13 +136,18 @@ async def second_factor(actor: Actor, keyring: Keyring, settings: Settings, user
     (spent by this use). Returns which it was; a missing or wrong code is refused with a reason the
     client can tell apart (`MFA_REQUIRED`, `MFA_INVALID`)."""
     if not code:
-        raise Unauthenticated("This account uses MFA: send the code from the authenticator app as totpCode",
-                              reason="MFA_REQUIRED")
+        raise Unauthenticated(
+            "This account uses MFA: send the code from the authenticator app as totpCode", reason="MFA_REQUIRED"
+        )
     await login_guard.check(settings, "login", user.email, actor.ip_address)
     if looks_like_recovery_code(code):
-        spent = await db.fetch("UPDATE mfa_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 "
-                               "AND used_at IS NULL RETURNING id", user.id, recovery_hash(code),
-                               datetime.now(timezone.utc))
+        spent = await db.fetch(
+            "UPDATE mfa_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 "
+            "AND used_at IS NULL RETURNING id",
+            user.id,
+            recovery_hash(code),
+            datetime.now(UTC),
+        )
         if not spent:
             await _refuse(actor, settings, user, "wrong or spent recovery code")
         return "recovery_code"
@@ -157,8 +162,12 @@ async def _accept(actor: Actor, settings: Settings, user: User, secret: str, cod
     """Accepts `code` for `secret` once: a step already used (or older) is refused, even if its code is right."""
     step = matching_step(secret, code, time.time())
     if step is not None:
-        moved = await db.fetch("UPDATE users SET mfa_last_step = $2 WHERE id = $1 AND "
-                               "(mfa_last_step IS NULL OR mfa_last_step < $2) RETURNING id", user.id, step)
+        moved = await db.fetch(
+            "UPDATE users SET mfa_last_step = $2 WHERE id = $1 AND "
+            "(mfa_last_step IS NULL OR mfa_last_step < $2) RETURNING id",
+            user.id,
+            step,
+        )
         if moved:
             user.mfa_last_step = step
             return

@@ -51,8 +51,9 @@ class Principal:
         return self.sees_people() and (self.role == Role.ADMIN or self.user_id == user_id)
 
 
-async def authenticate(headers: Mapping[str, str], ip_address: str | None, keyring: Keyring,
-                       settings: Settings) -> Principal | None:
+async def authenticate(
+    headers: Mapping[str, str], ip_address: str | None, keyring: Keyring, settings: Settings
+) -> Principal | None:
     """None when no credential is presented; UNAUTHENTICATED when one is presented and is bad."""
     authorization = headers.get("authorization") or headers.get("Authorization")
     if authorization:
@@ -81,9 +82,16 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
     if user["revoked"]:
         raise Unauthenticated("Token revoked")
     role = Role(user["role"])
-    return Principal("user", uuid.UUID(str(user["organization_id"])), role, user_id=user_id,
-                     token_jti=claims.get("jti"), expires_at=claims["exp"], data_version=user["data_version"],
-                     must_enroll_mfa=mfa.must_enroll(role, bool(user["mfa_enabled"]), bool(user["require_mfa"])))
+    return Principal(
+        "user",
+        uuid.UUID(str(user["organization_id"])),
+        role,
+        user_id=user_id,
+        token_jti=claims.get("jti"),
+        expires_at=claims["exp"],
+        data_version=user["data_version"],
+        must_enroll_mfa=mfa.must_enroll(role, bool(user["mfa_enabled"]), bool(user["require_mfa"])),
+    )
 
 
 _USER_SQL = """
@@ -97,15 +105,28 @@ async def _agent(token: str, keyring: Keyring, settings: Settings) -> Principal:
     claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
     agent_id = _subject(claims, "Agent")
     # Only the columns the check needs: a whole row would decode its trust factors too.
-    agent = await Agent.filter(id=agent_id, deleted_at=None).first().values("organization_id", "status", "public_key",
-                                                                           "organization__data_version")
+    agent = (
+        await Agent.filter(id=agent_id, deleted_at=None)
+        .first()
+        .values("organization_id", "status", "public_key", "organization__data_version")
+    )
     # A token bound to a key the agent no longer holds, or an agent no longer active, is dead.
     bound_key = claims.get("cnf", {}).get("jwk", {}).get("x")
-    if agent is None or AgentStatus(agent["status"]) in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) \
-            or bound_key != _b64_to_b64url(agent["public_key"]):
+    if (
+        agent is None
+        or AgentStatus(agent["status"]) in (AgentStatus.SUSPENDED, AgentStatus.REVOKED)
+        or bound_key != _b64_to_b64url(agent["public_key"])
+    ):
         raise Unauthenticated("Agent token no longer valid")
-    return Principal("agent", agent["organization_id"], None, agent_id=agent_id, token_jti=claims.get("jti"),
-                     expires_at=claims["exp"], data_version=agent["organization__data_version"])
+    return Principal(
+        "agent",
+        agent["organization_id"],
+        None,
+        agent_id=agent_id,
+        token_jti=claims.get("jti"),
+        expires_at=claims["exp"],
+        data_version=agent["organization__data_version"],
+    )
 
 
 async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Principal:
@@ -117,8 +138,15 @@ async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Prin
     # A key never outranks the person who made it, even after that person is demoted.
     role = min(found.role, found.created_by.role)
     expires = int(found.expires_at.timestamp()) if found.expires_at else None
-    return Principal("api_key", found.organization_id, role, user_id=found.created_by_id,
-                     api_key_id=found.id, expires_at=expires, data_version=found.organization.data_version)
+    return Principal(
+        "api_key",
+        found.organization_id,
+        role,
+        user_id=found.created_by_id,
+        api_key_id=found.id,
+        expires_at=expires,
+        data_version=found.organization.data_version,
+    )
 
 
 def _subject(claims: dict, type_name: str) -> uuid.UUID:
@@ -141,8 +169,11 @@ async def still_valid(principal: Principal, keyring: Keyring, settings: Settings
         user = await User.get_or_none(id=principal.user_id).select_related("organization")
         if user is None:
             return None
-        return replace(principal, role=user.role,
-                       must_enroll_mfa=mfa.must_enroll(user.role, user.mfa_enabled, user.organization.require_mfa))
+        return replace(
+            principal,
+            role=user.role,
+            must_enroll_mfa=mfa.must_enroll(user.role, user.mfa_enabled, user.organization.require_mfa),
+        )
     if principal.kind == "api_key":
         key = await ApiKey.get_or_none(id=principal.api_key_id, revoked_at=None).select_related("created_by")
         return replace(principal, role=min(key.role, key.created_by.role)) if key else None

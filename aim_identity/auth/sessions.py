@@ -10,15 +10,15 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aim_identity import ids
 from aim_identity.actors import Actor
 from aim_identity.auth import login_guard, mfa, tokens
 from aim_identity.auth.accounts import normalize_email
+from aim_identity.auth.keyring import Keyring
 from aim_identity.auth.passwords import verify_password
 from aim_identity.auth.principal import Principal
-from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Unauthenticated
 from aim_identity.models import RefreshToken, RevokedAccessToken, Severity, ThreatType, User
@@ -43,12 +43,22 @@ def _new_refresh_token() -> str:
 
 
 async def _open(user: User, family_id: uuid.UUID, keyring: Keyring, settings: Settings) -> Session:
-    access = tokens.issue(keyring, typ=tokens.ACCESS_TYP, audience=tokens.ACCESS_AUD, issuer=settings.issuer,
-                          subject=ids.encode("User", user.id), ttl=settings.access_token_ttl,
-                          claims={"org": ids.encode("Organization", user.organization_id), "role": user.role.value})
+    access = tokens.issue(
+        keyring,
+        typ=tokens.ACCESS_TYP,
+        audience=tokens.ACCESS_AUD,
+        issuer=settings.issuer,
+        subject=ids.encode("User", user.id),
+        ttl=settings.access_token_ttl,
+        claims={"org": ids.encode("Organization", user.organization_id), "role": user.role.value},
+    )
     refresh = _new_refresh_token()
-    await RefreshToken.create(user=user, family_id=family_id, token_hash=_hash(refresh),
-                              expires_at=datetime.now(timezone.utc) + timedelta(seconds=settings.refresh_token_ttl))
+    await RefreshToken.create(
+        user=user,
+        family_id=family_id,
+        token_hash=_hash(refresh),
+        expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl),
+    )
     return Session(access.token, refresh, settings.access_token_ttl, user)
 
 
@@ -60,8 +70,9 @@ async def start(actor: Actor, keyring: Keyring, settings: Settings, user: User) 
     return session
 
 
-async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, password: str,
-                totp_code: str | None = None) -> Session:
+async def login(
+    actor: Actor, keyring: Keyring, settings: Settings, email: str, password: str, totp_code: str | None = None
+) -> Session:
     """A password, and for a user with MFA on, a second factor: a TOTP code or a recovery code."""
     try:
         email = normalize_email(email)
@@ -75,7 +86,7 @@ async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, 
     second_factor = await mfa.second_factor(actor, keyring, settings, user, totp_code) if user.mfa_enabled else None
     await login_guard.clear("login", email)
     async with atomic(actor.within(user.organization_id)) as work:
-        user.last_login_at = datetime.now(timezone.utc)
+        user.last_login_at = datetime.now(UTC)
         await user.save(update_fields=["last_login_at"])
         session = await _open(user, uuid.uuid4(), keyring, settings)
         work.actor = actor.as_user(user.organization_id, user.id)
@@ -84,9 +95,9 @@ async def login(actor: Actor, keyring: Keyring, settings: Settings, email: str, 
 
 
 async def refresh(actor: Actor, keyring: Keyring, settings: Settings, refresh_token: str) -> Session:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     record = await RefreshToken.get_or_none(token_hash=_hash(refresh_token)).select_related("user")
-    if record is None or record.revoked_at is not None and record.rotated_at is None:
+    if record is None or (record.revoked_at is not None and record.rotated_at is None):
         raise Unauthenticated("Invalid refresh token")
     user = record.user
     if record.rotated_at is not None:
@@ -106,13 +117,18 @@ async def refresh(actor: Actor, keyring: Keyring, settings: Settings, refresh_to
 
 async def _revoke_family_after_reuse(actor: Actor, record: RefreshToken, user: User) -> None:
     async with atomic(actor.within(user.organization_id)) as work:
-        await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(revoked_at=datetime.now(timezone.utc))
+        await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(revoked_at=datetime.now(UTC))
         work.audit("auth.refresh_reuse", "User", ids.encode("User", user.id), family=str(record.family_id))
         work.emit("session.revoked", userId=ids.encode("User", user.id))
-        await raise_threat(work, user.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
-                           "Refresh token reused", "A rotated refresh token was presented again; "
-                           "its whole family was revoked", evidence={"userId": ids.encode("User", user.id),
-                                                                      "ipAddress": actor.ip_address})
+        await raise_threat(
+            work,
+            user.organization_id,
+            ThreatType.CREDENTIAL_MISUSE,
+            Severity.HIGH,
+            "Refresh token reused",
+            "A rotated refresh token was presented again; its whole family was revoked",
+            evidence={"userId": ids.encode("User", user.id), "ipAddress": actor.ip_address},
+        )
 
 
 async def logout(actor: Actor, principal: Principal, refresh_token: str | None) -> None:
@@ -120,11 +136,13 @@ async def logout(actor: Actor, principal: Principal, refresh_token: str | None) 
         if principal.token_jti and principal.expires_at:
             await RevokedAccessToken.get_or_create(
                 jti=principal.token_jti,
-                defaults={"expires_at": datetime.fromtimestamp(principal.expires_at, timezone.utc)})
+                defaults={"expires_at": datetime.fromtimestamp(principal.expires_at, UTC)},
+            )
         if refresh_token:
             record = await RefreshToken.get_or_none(token_hash=_hash(refresh_token), user_id=principal.user_id)
             if record is not None:
                 await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(
-                    revoked_at=datetime.now(timezone.utc))
+                    revoked_at=datetime.now(UTC)
+                )
         work.audit("auth.logout", "User", ids.encode("User", principal.user_id))
         work.emit("session.revoked", userId=ids.encode("User", principal.user_id))

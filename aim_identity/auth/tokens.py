@@ -27,13 +27,15 @@ class IssuedToken:
     jti: str
 
 
-def issue(keyring: Keyring, *, typ: str, audience: str, issuer: str, subject: str, ttl: int,
-          claims: dict[str, Any]) -> IssuedToken:
+def issue(
+    keyring: Keyring, *, typ: str, audience: str, issuer: str, subject: str, ttl: int, claims: dict[str, Any]
+) -> IssuedToken:
     now = int(time.time())
     jti = secrets.token_urlsafe(16)
     payload = {"iss": issuer, "aud": audience, "sub": subject, "iat": now, "exp": now + ttl, "jti": jti, **claims}
-    token = jwt.encode(payload, keyring.current.private_key, algorithm="EdDSA",
-                       headers={"kid": keyring.current.kid, "typ": typ})
+    token = jwt.encode(
+        payload, keyring.current.private_key, algorithm="EdDSA", headers={"kid": keyring.current.kid, "typ": typ}
+    )
     return IssuedToken(token, now + ttl, jti)
 
 
@@ -63,8 +65,14 @@ def _verify(keyring: Keyring, token: str, *, typ: str, audience: str, issuer: st
         key = keyring.find(header.get("kid", ""))
         if key is None or header.get("typ") != typ:
             raise Unauthenticated("Invalid token")
-        return jwt.decode(token, key.public_key, algorithms=["EdDSA"], audience=audience, issuer=issuer,
-                          options={"require": REQUIRED_CLAIMS})
+        return jwt.decode(
+            token,
+            key.public_key,
+            algorithms=["EdDSA"],
+            audience=audience,
+            issuer=issuer,
+            options={"require": REQUIRED_CLAIMS},
+        )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("Token expired") from None
     except jwt.PyJWTError:

@@ -37,8 +37,9 @@ class Admission:
             return
         body = await self._read_body(scope, receive)
         if body is None:
-            await _refuse(send, 413, "BAD_USER_INPUT",
-                          f"The request body is over the limit of {self.max_body_bytes} bytes")
+            await _refuse(
+                send, 413, "BAD_USER_INPUT", f"The request body is over the limit of {self.max_body_bytes} bytes"
+            )
             return
         queued = iter(body)
 
@@ -49,8 +50,13 @@ class Admission:
             await self.app(scope, replay, send)
             return
         if self.slots.locked() and self.waiting >= self.max_waiting:
-            await _refuse(send, 503, "RATE_LIMITED", "The server is busy; retry shortly",
-                          [(b"retry-after", str(RETRY_AFTER_S).encode())])
+            await _refuse(
+                send,
+                503,
+                "RATE_LIMITED",
+                "The server is busy; retry shortly",
+                [(b"retry-after", str(RETRY_AFTER_S).encode())],
+            )
             return
         self.waiting += 1
         try:
@@ -78,10 +84,19 @@ class Admission:
                 return messages
 
 
-async def _refuse(send: Send, status: int, code: str, message: str,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _refuse(
+    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -36,12 +36,15 @@ class Endpoint(GraphQL):
     graphql_transport_ws_handler_class = SubscriptionsOnly
 
     def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
-        super().__init__(schema, graphql_ide=None if settings.production else "graphiql",
-                         allow_queries_via_get=not settings.production,
-                         allowed_origins=settings.allowed_origins,
-                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-                         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
-                         max_subscriptions_per_connection=settings.ws_max_subscriptions)
+        super().__init__(
+            schema,
+            graphql_ide=None if settings.production else "graphiql",
+            allow_queries_via_get=not settings.production,
+            allowed_origins=settings.allowed_origins,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
+        )
         self.settings = settings
         # Set by the application's lifespan, once the database and the broker are up.
         self.keyring: Keyring | None = None
@@ -51,16 +54,25 @@ class Endpoint(GraphQL):
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:
         principal, credential_error = await self._caller(request) if isinstance(request, Request) else (None, None)
-        return Context(settings=self.settings, keyring=self.keyring, principal=principal,
-                       credential_error=credential_error, ip_address=client_ip(request),
-                       user_agent=request.headers.get("user-agent"), request=request, response=response)
+        return Context(
+            settings=self.settings,
+            keyring=self.keyring,
+            principal=principal,
+            credential_error=credential_error,
+            ip_address=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            request=request,
+            response=response,
+        )
 
     async def _caller(self, request: Request) -> tuple[Principal | None, AimError | None]:
         """Authenticates once per request: the response cache and the context share the answer."""
         if not hasattr(request.state, "caller"):
             try:
-                request.state.caller = (await authenticate(request.headers, client_ip(request), self.keyring,
-                                                           self.settings), None)
+                request.state.caller = (
+                    await authenticate(request.headers, client_ip(request), self.keyring, self.settings),
+                    None,
+                )
             except AimError as error:  # reported as a GraphQL error by whatever field needs a caller
                 request.state.caller = (None, error)
         return request.state.caller
@@ -91,12 +103,17 @@ class Endpoint(GraphQL):
         key = self.responses.key(principal, query, name, variables)
         return self.responses.get(key) if key else None
 
-    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
-                             root_value: Any, request_data: Any) -> Any:
-        result = await super().execute_single(request, request_adapter, sub_response, context, root_value,
-                                              request_data)
-        key = self.responses.key(context.principal, request_data.query, request_data.operation_name,
-                                 request_data.variables) if request_adapter.method == "POST" else None
+    async def execute_single(
+        self, request: Any, request_adapter: Any, sub_response: Any, context: Any, root_value: Any, request_data: Any
+    ) -> Any:
+        result = await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
+        key = (
+            self.responses.key(
+                context.principal, request_data.query, request_data.operation_name, request_data.variables
+            )
+            if request_adapter.method == "POST"
+            else None
+        )
         if key and not result.errors:
             body = self.encode_json(await self.process_result(request, result))
             self.responses.put(key, body if isinstance(body, bytes) else body.encode())
@@ -104,8 +121,9 @@ class Endpoint(GraphQL):
 
     async def on_ws_connect(self, context: Context) -> None:
         try:
-            principal = await authenticate(context.connection_params or {}, context.ip_address, self.keyring,
-                                           self.settings)
+            principal = await authenticate(
+                context.connection_params or {}, context.ip_address, self.keyring, self.settings
+            )
         except AimError:
             principal = None
         if principal is None:

@@ -3,9 +3,9 @@
 Each organization's channel is read once per process. Subscribers who sent the same document with the
 same variables and see the data the same way (organization, kind of caller, role, agent) form a group:
 its subscription runs once, and each result is encoded once and sent to every member as a ready
-frame, so a delivery costs a socket write rather than an execution. What stays per subscriber is its own: the credential, which ends the subscription when it
-expires, and which is checked again whenever the channel carries a credential change, before any
-later event is delivered."""
+frame, so a delivery costs a socket write rather than an execution. What stays per subscriber is its
+own: the credential, which ends the subscription when it expires, and which is checked again whenever
+the channel carries a credential change, before any later event is delivered."""
 
 from __future__ import annotations
 
@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 
 # A subscriber whose socket accepts nothing for this long is dropped rather than holding up the rest.
 SEND_DEADLINE_S = 5.0
-UNAVAILABLE = {"message": "Live events are unavailable; subscribe again", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+UNAVAILABLE = {
+    "message": "Live events are unavailable; subscribe again",
+    "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+}
 
 
 class Connection(Protocol):
@@ -100,9 +103,12 @@ class Group:
         fanout = self.channel.fanout
         error = None
         try:
-            stream = await fanout.schema.subscribe(self.payload["query"], variable_values=self.payload.get("variables"),
-                                                   context_value=self.context,
-                                                   operation_name=self.payload.get("operationName"))
+            stream = await fanout.schema.subscribe(
+                self.payload["query"],
+                variable_values=self.payload.get("variables"),
+                context_value=self.context,
+                operation_name=self.payload.get("operationName"),
+            )
             async with contextlib.aclosing(stream):
                 async for result in stream:
                     if isinstance(result, PreExecutionError):
@@ -142,7 +148,7 @@ class Group:
                             continue
                         try:
                             await member.connection.send_frame(member.next_prefix + payload + "}")
-                        except Exception:  # noqa: BLE001 - the socket is gone; the handler's shutdown cleans up
+                        except Exception:
                             self.channel.fanout.leave(member.connection, member.operation_id)
             except TimeoutError:
                 member = members[position - 1]
@@ -193,8 +199,13 @@ class Channel:
         members = [m for g in list(self.groups.values()) for m in g.members.values()]
         principals = list({m.principal for m in members})
         # Concurrently: the connection pool bounds how many run at once.
-        verdicts = dict(zip(principals, await asyncio.gather(
-            *(still_valid(p, self.fanout.keyring, self.fanout.settings) for p in principals)), strict=True))
+        verdicts = dict(
+            zip(
+                principals,
+                await asyncio.gather(*(still_valid(p, self.fanout.keyring, self.fanout.settings) for p in principals)),
+                strict=True,
+            )
+        )
         for member in members:
             now = verdicts[member.principal]
             if now is None or now.role != member.principal.role or now.must_enroll_mfa:
@@ -221,13 +232,25 @@ class Fanout:
         if channel is None:
             channel = self.channels[organization_id] = Channel(self, organization_id)
             channel.task = asyncio.create_task(channel.run())
-        key = (principal.kind, principal.role, principal.agent_id, payload["query"], payload.get("operationName"),
-               json.dumps(payload.get("variables"), sort_keys=True))
+        key = (
+            principal.kind,
+            principal.role,
+            principal.agent_id,
+            payload["query"],
+            payload.get("operationName"),
+            json.dumps(payload.get("variables"), sort_keys=True),
+        )
         group = channel.groups.get(key)
         if group is None:
             feed = Feed()
-            context = Context(settings=self.settings, keyring=self.keyring, principal=principal, ip_address=None,
-                              user_agent=None, feed=feed)
+            context = Context(
+                settings=self.settings,
+                keyring=self.keyring,
+                principal=principal,
+                ip_address=None,
+                user_agent=None,
+                feed=feed,
+            )
             group = channel.groups[key] = Group(key, channel, payload, context, feed)
             group.task = asyncio.create_task(group.run())
         member = Member(connection, operation_id, principal, group)
@@ -247,11 +270,12 @@ class Fanout:
         if self.leave(member.connection, member.operation_id) is member:
             try:
                 async with asyncio.timeout(SEND_DEADLINE_S):  # a stuck socket must not hold up the channel
-                    await member.connection.finish(member.operation_id,
-                                                   final or {"id": member.operation_id, "type": "complete"})
+                    await member.connection.finish(
+                        member.operation_id, final or {"id": member.operation_id, "type": "complete"}
+                    )
             except TimeoutError:
                 member.connection.drop("not reading its events")
-            except Exception:  # noqa: BLE001, S110 - the socket is gone; the handler's shutdown cleans up
+            except Exception:
                 pass
 
     def leave(self, connection: Connection, operation_id: str) -> Member | None:

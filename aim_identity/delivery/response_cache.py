@@ -24,8 +24,12 @@ def is_query(document: str, operation_name: str | None) -> bool:
         definitions = parse(document).definitions
     except GraphQLError:
         return False
-    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)
-                  and (operation_name is None or (d.name and d.name.value == operation_name))]
+    operations = [
+        d
+        for d in definitions
+        if isinstance(d, OperationDefinitionNode)
+        and (operation_name is None or (d.name and d.name.value == operation_name))
+    ]
     return len(operations) == 1 and operations[0].operation == OperationType.QUERY
 
 
@@ -34,13 +38,27 @@ class ResponseCache:
         self.size = size
         self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
 
-    def key(self, principal: Principal | None, document: str | None, operation_name: str | None,
-            variables: dict | None) -> tuple | None:
-        if not self.size or principal is None or principal.data_version is None or not document \
-                or not is_query(document, operation_name):
+    def key(
+        self, principal: Principal | None, document: str | None, operation_name: str | None, variables: dict | None
+    ) -> tuple | None:
+        if (
+            not self.size
+            or principal is None
+            or principal.data_version is None
+            or not document
+            or not is_query(document, operation_name)
+        ):
             return None
-        return (principal.organization_id, principal.data_version, principal.kind, principal.actor_id, principal.role,
-                document, operation_name, json.dumps(variables, sort_keys=True, default=str))
+        return (
+            principal.organization_id,
+            principal.data_version,
+            principal.kind,
+            principal.actor_id,
+            principal.role,
+            document,
+            operation_name,
+            json.dumps(variables, sort_keys=True, default=str),
+        )
 
     def get(self, key: tuple) -> bytes | None:
         body = self._bodies.get(key)

@@ -60,8 +60,9 @@ class ResilientRedisBackend(RedisBackend):
             try:
                 async for message in self._pubsub.listen():
                     if message["type"] == "message":
-                        await self._queue.put(Event(channel=message["channel"].decode(),
-                                                    message=message["data"].decode()))
+                        await self._queue.put(
+                            Event(channel=message["channel"].decode(), message=message["data"].decode())
+                        )
                     elif message["type"] == "subscribe":  # also after each reconnection
                         await self._queue.put(Event(channel=message["channel"].decode(), message=RESUBSCRIBED))
             except (RedisError, OSError) as exc:
@@ -136,9 +137,14 @@ class OnceBackend(BroadcastBackend):
         seq = self._catching_up[channel]
         try:
             missed = await self.replay.since(channel.removeprefix(CHANNEL_PREFIX), seq)
-        except Exception as exc:  # noqa: BLE001 - the database is away too: carry on with what Redis sends
-            log.warning("could not catch %s up from the outbox past event %d (%s); the rest is lost to this "
-                        "process's subscribers", channel, seq, exc)
+        except Exception as exc:
+            log.warning(
+                "could not catch %s up from the outbox past event %d (%s); the rest is lost to this "
+                "process's subscribers",
+                channel,
+                seq,
+                exc,
+            )
             del self._catching_up[channel]
             return
         if len(missed) < self.replay.PAGE:

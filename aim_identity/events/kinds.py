@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from aim_identity.models import Severity
 
-SECURITY = frozenset({"threat.detected", "threat.updated", "anomaly.detected", "agent.verification_failed",
-                      "agent.suspended"})
-AGENT = frozenset({"agent.created", "agent.updated", "agent.verified", "agent.verification_failed",
-                   "agent.suspended", "agent.reactivated", "agent.revoked", "agent.deleted", "agent.key_rotated",
-                   "agent.trust_changed"})
+SECURITY = frozenset(
+    {"threat.detected", "threat.updated", "anomaly.detected", "agent.verification_failed", "agent.suspended"}
+)
+AGENT = frozenset(
+    {
+        "agent.created",
+        "agent.updated",
+        "agent.verified",
+        "agent.verification_failed",
+        "agent.suspended",
+        "agent.reactivated",
+        "agent.revoked",
+        "agent.deleted",
+        "agent.key_rotated",
+        "agent.trust_changed",
+    }
+)
 TRUST_CHANGED = "agent.trust_changed"
 AUDIT_APPENDED = "audit.appended"
 # After these, every subscriber's right to listen is checked again.
-CREDENTIAL = frozenset({"user.role_changed", "api_key.revoked", "session.revoked", "agent.suspended",
-                        "agent.revoked", "agent.deleted", "organization.updated"})
+CREDENTIAL = frozenset(
+    {
+        "user.role_changed",
+        "api_key.revoked",
+        "session.revoked",
+        "agent.suspended",
+        "agent.revoked",
+        "agent.deleted",
+        "organization.updated",
+    }
+)
 
 _SEVERITY = {"agent.verification_failed": Severity.LOW, "agent.suspended": Severity.MEDIUM}
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aim_identity import db
-from aim_identity.protocol import rfc3339
 from aim_identity.models import OutboxEvent
+from aim_identity.protocol import rfc3339
 
 CHANNEL = "aim_outbox"  # the name migration 0005's trigger notifies
 # Events read back per statement when a process catches a channel up (events/broker.py).
@@ -33,18 +33,24 @@ async def add(events: list[Event]) -> None:
     """In the caller's transaction, as one statement. On PostgreSQL a trigger sends the NOTIFY
     (migration 0005)."""
     if events:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rows = ", ".join(f"(${i + 1}, ${i + 2}, ${i + 3}, ${i + 4}, ${i + 5})" for i in range(0, 5 * len(events), 5))
-        await db.execute(f"INSERT INTO outbox_events (event_id, organization_id, kind, payload, created_at) "
-                         f"VALUES {rows}",
-                         *(v for e in events for v in (uuid.uuid4(), e.organization_id, e.kind, json.dumps(e.payload),
-                                                       now)))
+        await db.execute(
+            f"INSERT INTO outbox_events (event_id, organization_id, kind, payload, created_at) VALUES {rows}",
+            *(v for e in events for v in (uuid.uuid4(), e.organization_id, e.kind, json.dumps(e.payload), now)),
+        )
 
 
 def as_message(row: OutboxEvent) -> dict[str, Any]:
     """The broker message: `seq` orders an organization's events, `id` is what subscribers dedupe on."""
-    return {"id": str(row.event_id), "seq": row.id, "kind": row.kind, "organizationId": str(row.organization_id),
-            "occurredAt": rfc3339(row.created_at), **row.payload}
+    return {
+        "id": str(row.event_id),
+        "seq": row.id,
+        "kind": row.kind,
+        "organizationId": str(row.organization_id),
+        "occurredAt": rfc3339(row.created_at),
+        **row.payload,
+    }
 
 
 async def latest(organization_id: str) -> int:
@@ -61,5 +67,5 @@ async def since(organization_id: str, seq: int) -> list[dict[str, Any]]:
 
 async def prune(now: datetime | None = None) -> int:
     """Deletes events published more than PUBLISHED_KEPT ago; `aimctl worker` runs it."""
-    cutoff = (now or datetime.now(timezone.utc)) - PUBLISHED_KEPT
+    cutoff = (now or datetime.now(UTC)) - PUBLISHED_KEPT
     return await OutboxEvent.filter(published_at__lt=cutoff).delete()

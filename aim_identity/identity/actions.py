@@ -5,7 +5,7 @@ replay or a retired key is credential misuse, and an action outside the grants i
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aim_identity import ids, protocol
@@ -13,8 +13,8 @@ from aim_identity.actors import Actor
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.identity import capabilities, keys
-from aim_identity.identity.risk import risk_level
 from aim_identity.identity.agents import locked_signer, signed_by_retired_key
+from aim_identity.identity.risk import risk_level
 from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
     ActionDecision,
@@ -30,9 +30,18 @@ from aim_identity.security.threats import raise_threat
 from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import atomic
 
-async def authorize(actor: Actor, settings: Settings, agent_id: uuid.UUID, capability: str, resource: str | None,
-                    context: dict[str, Any] | None, timestamp: datetime, nonce: str,
-                    signature: str) -> ActionDecision:
+
+async def authorize(
+    actor: Actor,
+    settings: Settings,
+    agent_id: uuid.UUID,
+    capability: str,
+    resource: str | None,
+    context: dict[str, Any] | None,
+    timestamp: datetime,
+    nonce: str,
+    signature: str,
+) -> ActionDecision:
     capability = capabilities.validate(capability)
     raw_signature = keys.signature(signature)
     keys.nonce(nonce)
@@ -40,7 +49,7 @@ async def authorize(actor: Actor, settings: Settings, agent_id: uuid.UUID, capab
         raise BadUserInput("context must be a JSON object", field="context")
     agent_gid = ids.encode("Agent", agent_id)
     signed = protocol.action(agent_gid, capability, resource, timestamp, nonce, context)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     risk = risk_level(capability)
     async with atomic(actor) as work:
         agent = await locked_signer(actor.organization_id, agent_id)
@@ -50,10 +59,16 @@ async def authorize(actor: Actor, settings: Settings, agent_id: uuid.UUID, capab
         if not keys.verifies(keys.public_key(agent.public_key), signed, raw_signature):
             if await signed_by_retired_key(agent, signed, raw_signature):
                 reason = "signed with a retired key"
-                threat = await raise_threat(work, agent.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
-                                            "Retired key used", f"Agent {agent.name} asked for {capability} "
-                                            "with a retired key", agent_id=agent.id,
-                                            evidence={"capability": capability, "ipAddress": actor.ip_address})
+                threat = await raise_threat(
+                    work,
+                    agent.organization_id,
+                    ThreatType.CREDENTIAL_MISUSE,
+                    Severity.HIGH,
+                    "Retired key used",
+                    f"Agent {agent.name} asked for {capability} with a retired key",
+                    agent_id=agent.id,
+                    evidence={"capability": capability, "ipAddress": actor.ip_address},
+                )
             else:
                 reason = "the signature does not verify with the agent's key"
         elif abs((now - timestamp).total_seconds()) > settings.action_clock_skew:
@@ -62,10 +77,16 @@ async def authorize(actor: Actor, settings: Settings, agent_id: uuid.UUID, capab
             reason = f"the agent is {agent.status.value.lower()}"
         elif await ActionNonce.filter(agent=agent, nonce=nonce).exists():
             reason = "the nonce was already used"
-            threat = await raise_threat(work, agent.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
-                                        "Replayed action request", f"Agent {agent.name} replayed a signed request "
-                                        f"for {capability}", agent_id=agent.id,
-                                        evidence={"capability": capability, "nonce": nonce})
+            threat = await raise_threat(
+                work,
+                agent.organization_id,
+                ThreatType.CREDENTIAL_MISUSE,
+                Severity.HIGH,
+                "Replayed action request",
+                f"Agent {agent.name} replayed a signed request for {capability}",
+                agent_id=agent.id,
+                evidence={"capability": capability, "nonce": nonce},
+            )
         else:
             await ActionNonce.create(agent=agent, nonce=nonce)
             grants = await CapabilityGrant.filter(agent=agent).values_list("name", flat=True)
@@ -75,25 +96,55 @@ async def authorize(actor: Actor, settings: Settings, agent_id: uuid.UUID, capab
             else:
                 reason = f"{capability} is outside the agent's grants"
                 threat = await raise_threat(
-                    work, agent.organization_id, ThreatType.CAPABILITY_VIOLATION, max(risk, Severity.MEDIUM),
-                    "Capability violation", f"Agent {agent.name} asked for {capability}"
-                    + (f" on {resource}" if resource else "") + ", which it was never granted",
-                    agent_id=agent.id, evidence={"capability": capability, "resource": resource,
-                                                 "grants": sorted(grants)})
+                    work,
+                    agent.organization_id,
+                    ThreatType.CAPABILITY_VIOLATION,
+                    max(risk, Severity.MEDIUM),
+                    "Capability violation",
+                    f"Agent {agent.name} asked for {capability}"
+                    + (f" on {resource}" if resource else "")
+                    + ", which it was never granted",
+                    agent_id=agent.id,
+                    evidence={"capability": capability, "resource": resource, "grants": sorted(grants)},
+                )
         # Nonces need remembering only while their timestamps could still be accepted.
-        await ActionNonce.filter(agent=agent, seen_at__lt=now - timedelta(seconds=4 * settings.action_clock_skew)).delete()
-        decision = await ActionDecision.create(organization_id=agent.organization_id, agent=agent,
-                                               capability=capability, resource=resource, allowed=allowed,
-                                               reason=reason, risk_level=risk, threat=threat)
-        await rescore(work, agent, "action allowed" if allowed else f"action denied: {reason}",
-                      settings.key_rotation_days)
-        work.audit("agent.action_authorize", "Agent", agent_gid, capability=capability, resource=resource,
-                   allowed=allowed, reason=reason, decisionId=ids.encode("ActionDecision", decision.id))
+        await ActionNonce.filter(
+            agent=agent, seen_at__lt=now - timedelta(seconds=4 * settings.action_clock_skew)
+        ).delete()
+        decision = await ActionDecision.create(
+            organization_id=agent.organization_id,
+            agent=agent,
+            capability=capability,
+            resource=resource,
+            allowed=allowed,
+            reason=reason,
+            risk_level=risk,
+            threat=threat,
+        )
+        await rescore(
+            work, agent, "action allowed" if allowed else f"action denied: {reason}", settings.key_rotation_days
+        )
+        work.audit(
+            "agent.action_authorize",
+            "Agent",
+            agent_gid,
+            capability=capability,
+            resource=resource,
+            allowed=allowed,
+            reason=reason,
+            decisionId=ids.encode("ActionDecision", decision.id),
+        )
     return decision
 
 
-async def report_result(actor: Actor, settings: Settings, decision_id: uuid.UUID, agent_id: uuid.UUID | None,
-                        succeeded: bool, error: str | None) -> ActionDecision:
+async def report_result(
+    actor: Actor,
+    settings: Settings,
+    decision_id: uuid.UUID,
+    agent_id: uuid.UUID | None,
+    succeeded: bool,
+    error: str | None,
+) -> ActionDecision:
     """The outcome of an allowed action; `agent_id` limits an agent to its own decisions."""
     if error is not None and len(error) > 2000:
         raise BadUserInput("error may have at most 2000 characters", field="error")
@@ -109,9 +160,14 @@ async def report_result(actor: Actor, settings: Settings, decision_id: uuid.UUID
             raise Conflict("Only an allowed action has a result to report")
         if decision.reported_at is not None:
             raise Conflict("This action's result was already reported")
-        decision.succeeded, decision.error, decision.reported_at = succeeded, error, datetime.now(timezone.utc)
+        decision.succeeded, decision.error, decision.reported_at = succeeded, error, datetime.now(UTC)
         await decision.save(update_fields=["succeeded", "error", "reported_at"])
         await rescore(work, agent, "action succeeded" if succeeded else "action failed", settings.key_rotation_days)
-        work.audit("agent.action_result", "Agent", ids.encode("Agent", agent.id), succeeded=succeeded,
-                   decisionId=ids.encode("ActionDecision", decision.id))
+        work.audit(
+            "agent.action_result",
+            "Agent",
+            ids.encode("Agent", agent.id),
+            succeeded=succeeded,
+            decisionId=ids.encode("ActionDecision", decision.id),
+        )
     return decision

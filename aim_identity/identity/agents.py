@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 
@@ -17,8 +17,8 @@ from aim_identity.models import (
     Agent,
     AgentFeedback,
     AgentKey,
-    AgentStatus,
     AgentMCPServer,
+    AgentStatus,
     AgentType,
     CapabilityGrant,
     Severity,
@@ -28,6 +28,7 @@ from aim_identity.models import (
 from aim_identity.security.threats import raise_threat
 from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import Work, atomic
+
 
 def _text(value: str | None, field: str, limit: int) -> str | None:
     if value is None:
@@ -57,8 +58,9 @@ def signer_sql(sql: str, organization_id: uuid.UUID | None, *params) -> tuple:
 
 async def locked_signer(organization_id: uuid.UUID | None, agent_id: uuid.UUID) -> Agent:
     """The agent behind a signed request, locked for the rest of the transaction (see `signer_sql`)."""
-    sql, *params = signer_sql("SELECT * FROM agents a WHERE a.id = $1 AND a.deleted_at IS NULL", organization_id,
-                              agent_id)
+    sql, *params = signer_sql(
+        "SELECT * FROM agents a WHERE a.id = $1 AND a.deleted_at IS NULL", organization_id, agent_id
+    )
     row = await db.fetch_one(f"{sql} FOR UPDATE", *params)
     if row is None:
         raise NotFound("No such agent")
@@ -71,8 +73,17 @@ def _changed(work: Work, agent: Agent, kind: str, audit_action: str, **metadata)
     work.emit(kind, agentId=gid)
 
 
-async def create(actor: Actor, settings: Settings, *, name: str, display_name: str | None, description: str | None,
-                 agent_type: AgentType, public_key: str | None, grants: list[str]) -> tuple[Agent, str | None]:
+async def create(
+    actor: Actor,
+    settings: Settings,
+    *,
+    name: str,
+    display_name: str | None,
+    description: str | None,
+    agent_type: AgentType,
+    public_key: str | None,
+    grants: list[str],
+) -> tuple[Agent, str | None]:
     """Returns the agent and, only when the server made the key pair, its private seed (never stored)."""
     name = (name or "").strip()
     if not name or len(name) > 200:
@@ -85,28 +96,46 @@ async def create(actor: Actor, settings: Settings, *, name: str, display_name: s
         raw_key = keys.public_key(public_key)
     if await scoped(Agent, actor.organization_id).filter(name=name).exists():
         raise Conflict(f"An agent named {name!r} already exists", field="name")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         async with atomic(actor) as work:
             agent = await Agent.create(
-                organization_id=actor.organization_id, name=name,
+                organization_id=actor.organization_id,
+                name=name,
                 display_name=_text(display_name, "displayName", 200),
-                description=_text(description, "description", 5000), agent_type=agent_type,
-                public_key=keys.encode(raw_key), key_fingerprint=keys.fingerprint(raw_key), key_created_at=now,
-                created_by_id=actor.user_id)
+                description=_text(description, "description", 5000),
+                agent_type=agent_type,
+                public_key=keys.encode(raw_key),
+                key_fingerprint=keys.fingerprint(raw_key),
+                key_created_at=now,
+                created_by_id=actor.user_id,
+            )
             await AgentKey.create(agent=agent, public_key=agent.public_key, fingerprint=agent.key_fingerprint)
             for grant in grants:
                 await CapabilityGrant.create(agent=agent, name=grant, granted_by_id=actor.user_id)
-            _changed(work, agent, "agent.created", "agent.create", name=name, serverGeneratedKey=seed is not None,
-                     capabilities=grants)
+            _changed(
+                work,
+                agent,
+                "agent.created",
+                "agent.create",
+                name=name,
+                serverGeneratedKey=seed is not None,
+                capabilities=grants,
+            )
             await rescore(work, agent, "agent registered", settings.key_rotation_days)
     except IntegrityError:
         raise Conflict(f"An agent named {name!r} already exists", field="name") from None
     return agent, keys.encode(seed) if seed else None
 
 
-async def update(actor: Actor, agent_id: uuid.UUID, *, display_name: str | None, description: str | None,
-                 agent_type: AgentType | None) -> Agent:
+async def update(
+    actor: Actor,
+    agent_id: uuid.UUID,
+    *,
+    display_name: str | None,
+    description: str | None,
+    agent_type: AgentType | None,
+) -> Agent:
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
         changes = {}
@@ -129,7 +158,7 @@ async def delete(actor: Actor, agent_id: uuid.UUID) -> None:
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
         previous = agent.status
-        agent.status, agent.deleted_at = AgentStatus.REVOKED, datetime.now(timezone.utc)
+        agent.status, agent.deleted_at = AgentStatus.REVOKED, datetime.now(UTC)
         await agent.save(update_fields=["status", "deleted_at", "updated_at"])
         await AgentMCPServer.filter(agent=agent).delete()
         await VerificationChallenge.filter(agent=agent).delete()
@@ -143,8 +172,9 @@ _TRANSITIONS = {
 }
 
 
-async def change_status(actor: Actor, settings: Settings, agent_id: uuid.UUID, transition: str,
-                        reason: str | None) -> Agent:
+async def change_status(
+    actor: Actor, settings: Settings, agent_id: uuid.UUID, transition: str, reason: str | None
+) -> Agent:
     allowed_from, kind = _TRANSITIONS[transition]
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
@@ -167,8 +197,9 @@ async def grant(actor: Actor, settings: Settings, agent_id: uuid.UUID, capabilit
     capability = capabilities.validate(capability)
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
-        _, created = await CapabilityGrant.get_or_create(agent=agent, name=capability,
-                                                         defaults={"granted_by_id": actor.user_id})
+        _, created = await CapabilityGrant.get_or_create(
+            agent=agent, name=capability, defaults={"granted_by_id": actor.user_id}
+        )
         if created:
             _changed(work, agent, "agent.updated", "agent.capability_grant", capability=capability)
             await rescore(work, agent, f"capability {capability} granted", settings.key_rotation_days)
@@ -185,8 +216,9 @@ async def revoke_capability(actor: Actor, settings: Settings, agent_id: uuid.UUI
     return agent
 
 
-async def rotate_key(actor: Actor, settings: Settings, agent_id: uuid.UUID, new_public_key: str,
-                     signature: str) -> Agent:
+async def rotate_key(
+    actor: Actor, settings: Settings, agent_id: uuid.UUID, new_public_key: str, signature: str
+) -> Agent:
     raw_new = keys.public_key(new_public_key, "newPublicKey")
     raw_signature = keys.signature(signature)
     message = protocol.key_rotation(ids.encode("Agent", agent_id), new_public_key)
@@ -198,27 +230,44 @@ async def rotate_key(actor: Actor, settings: Settings, agent_id: uuid.UUID, new_
         if not keys.verifies(keys.public_key(agent.public_key), message, raw_signature):
             misuse = await signed_by_retired_key(agent, message, raw_signature)
             if misuse:
-                await raise_threat(work, agent.organization_id, ThreatType.CREDENTIAL_MISUSE, Severity.HIGH,
-                                   "Retired key used", f"A key rotation for {agent.name} was signed with a retired key",
-                                   agent_id=agent.id, evidence={"operation": "rotateAgentKey"})
+                await raise_threat(
+                    work,
+                    agent.organization_id,
+                    ThreatType.CREDENTIAL_MISUSE,
+                    Severity.HIGH,
+                    "Retired key used",
+                    f"A key rotation for {agent.name} was signed with a retired key",
+                    agent_id=agent.id,
+                    evidence={"operation": "rotateAgentKey"},
+                )
                 await rescore(work, agent, "retired key used", settings.key_rotation_days)
         else:
             if await AgentKey.filter(agent=agent, fingerprint=keys.fingerprint(raw_new)).exists():
                 raise BadUserInput("The new key must differ from every key this agent has held", field="newPublicKey")
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             await AgentKey.filter(agent=agent, retired_at=None).update(retired_at=now)
             await AgentKey.create(agent=agent, public_key=new_public_key, fingerprint=keys.fingerprint(raw_new))
             old_fingerprint = agent.key_fingerprint
-            agent.public_key, agent.key_fingerprint, agent.key_created_at = \
-                keys.encode(raw_new), keys.fingerprint(raw_new), now
+            agent.public_key, agent.key_fingerprint, agent.key_created_at = (
+                keys.encode(raw_new),
+                keys.fingerprint(raw_new),
+                now,
+            )
             await agent.save(update_fields=["public_key", "key_fingerprint", "key_created_at", "updated_at"])
-            _changed(work, agent, "agent.key_rotated", "agent.key_rotate", previousFingerprint=old_fingerprint,
-                     fingerprint=agent.key_fingerprint)
+            _changed(
+                work,
+                agent,
+                "agent.key_rotated",
+                "agent.key_rotate",
+                previousFingerprint=old_fingerprint,
+                fingerprint=agent.key_fingerprint,
+            )
             await rescore(work, agent, "key rotated", settings.key_rotation_days)
             return agent
     # Outside the block, so the threat above is committed before the caller hears "no".
-    raise Forbidden("The rotation must be signed by the agent's current key"
-                    + (" (a retired key was used)" if misuse else ""))
+    raise Forbidden(
+        "The rotation must be signed by the agent's current key" + (" (a retired key was used)" if misuse else "")
+    )
 
 
 async def signed_by_retired_key(agent: Agent, message: bytes, raw_signature: bytes) -> bool:
@@ -226,8 +275,9 @@ async def signed_by_retired_key(agent: Agent, message: bytes, raw_signature: byt
     return any(keys.verifies(keys.public_key(k), message, raw_signature) for k in retired)
 
 
-async def submit_feedback(actor: Actor, settings: Settings, agent_id: uuid.UUID, rating: int,
-                          comment: str | None) -> Agent:
+async def submit_feedback(
+    actor: Actor, settings: Settings, agent_id: uuid.UUID, rating: int, comment: str | None
+) -> Agent:
     if not 1 <= rating <= 5:
         raise BadUserInput("A rating is 1 to 5", field="rating")
     comment = _text(comment, "comment", 2000)

@@ -12,17 +12,38 @@ from aim_identity.models import Severity
 
 NAMESPACES: dict[str, Severity] = {
     **dict.fromkeys(("admin", "iam", "payment", "payments", "system"), Severity.CRITICAL),
-    **dict.fromkeys(("credential", "credentials", "key", "keys", "secret", "secrets", "token", "tokens"),
-                    Severity.HIGH),
+    **dict.fromkeys(
+        ("credential", "credentials", "key", "keys", "secret", "secrets", "token", "tokens"), Severity.HIGH
+    ),
 }
 VERBS: dict[str, Severity] = {
     **dict.fromkeys(("drop", "destroy", "truncate", "impersonate", "escalate"), Severity.CRITICAL),
-    **dict.fromkeys(("delete", "remove", "purge", "execute", "exec", "run", "grant", "revoke", "transfer"),
-                    Severity.HIGH),
-    **dict.fromkeys(("write", "create", "update", "modify", "patch", "put", "post", "send", "upload", "export",
-                     "call", "invoke", "refund", "charge", "approve"), Severity.MEDIUM),
-    **dict.fromkeys(("read", "get", "list", "query", "search", "view", "describe", "status", "fetch", "head"),
-                    Severity.LOW),
+    **dict.fromkeys(
+        ("delete", "remove", "purge", "execute", "exec", "run", "grant", "revoke", "transfer"), Severity.HIGH
+    ),
+    **dict.fromkeys(
+        (
+            "write",
+            "create",
+            "update",
+            "modify",
+            "patch",
+            "put",
+            "post",
+            "send",
+            "upload",
+            "export",
+            "call",
+            "invoke",
+            "refund",
+            "charge",
+            "approve",
+        ),
+        Severity.MEDIUM,
+    ),
+    **dict.fromkeys(
+        ("read", "get", "list", "query", "search", "view", "describe", "status", "fetch", "head"), Severity.LOW
+    ),
 }
 WILDCARD = Severity.HIGH
 UNKNOWN_VERB = Severity.MEDIUM

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 from aim_identity import db, ids
@@ -59,15 +59,18 @@ FROM agent_mcp_servers WHERE agent_id = $1 GROUP BY declared
 UNION ALL
 SELECT 'rating', CAST(rating AS TEXT), count(*), NULL FROM agent_feedback WHERE agent_id = $1 GROUP BY rating
 """.format(
-    window=trust.VERIFICATION_WINDOW, unresolved=", ".join(f"'{s.value}'" for s in UNRESOLVED),
-    days="\nUNION ALL".join(_ACTIVE_DAY.format(day=d, start=d + 3, end=d + 4) for d in range(trust.UPTIME_WINDOW_DAYS)))
+    window=trust.VERIFICATION_WINDOW,
+    unresolved=", ".join(f"'{s.value}'" for s in UNRESOLVED),
+    days="\nUNION ALL".join(_ACTIVE_DAY.format(day=d, start=d + 3, end=d + 4) for d in range(trust.UPTIME_WINDOW_DAYS)),
+)
 
 
-async def gather(agent: Agent, key_rotation_days: int, now: datetime | None = None,
-                 answer: bool | None = None) -> trust.Evidence:
+async def gather(
+    agent: Agent, key_rotation_days: int, now: datetime | None = None, answer: bool | None = None
+) -> trust.Evidence:
     """`answer`: the outcome of a challenge answer this transaction is about to record, counted as
     evidence already (its row is written afterwards, with the score it produced)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     month_ago = now - timedelta(days=30)
     week_start = (now - timedelta(days=trust.UPTIME_WINDOW_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     day_starts = [week_start + timedelta(days=d) for d in range(trust.UPTIME_WINDOW_DAYS + 1)]
@@ -77,7 +80,7 @@ async def gather(agent: Agent, key_rotation_days: int, now: datetime | None = No
     verifications = [VerificationResult(result) == VerificationResult.VERIFIED for _, result in answers]
     days = {r["label"] for r in rows if r["kind"] == "day"}
     if answer is not None:
-        verifications = [answer, *verifications][:trust.VERIFICATION_WINDOW]
+        verifications = [answer, *verifications][: trust.VERIFICATION_WINDOW]
         if answer:
             days.add(str(trust.UPTIME_WINDOW_DAYS - 1))  # today
     counts = {(r["kind"], r["label"]): r["n"] for r in rows if r["kind"] != "answer"}
@@ -112,47 +115,76 @@ class Rescored:
     evidence: trust.Evidence
 
 
-async def rescore(work: Work, agent: Agent, reason: str, key_rotation_days: int, *, answer: bool | None = None,
-                  also_save: tuple[str, ...] = ()) -> Rescored:
+async def rescore(
+    work: Work,
+    agent: Agent,
+    reason: str,
+    key_rotation_days: int,
+    *,
+    answer: bool | None = None,
+    also_save: tuple[str, ...] = (),
+) -> Rescored:
     """Recompute and store the agent's score; a change lands in its history and is published.
     `answer` is a challenge answer not yet written (see `gather`); `also_save` names agent columns the
     caller changed, written by the same UPDATE."""
     before = agent.trust_score
     first = agent.trust_computed_at is None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     evidence = await gather(agent, key_rotation_days, now, answer)
     result = trust.compute(evidence)
     agent.trust_score = result.score
     agent.trust_confidence = result.confidence
     agent.trust_factors = [f.as_dict() for f in result.factors]
     agent.trust_computed_at = now
-    columns = {"trust_score": agent.trust_score, "trust_confidence": agent.trust_confidence,
-               "trust_factors": json.dumps(agent.trust_factors), "trust_computed_at": now}
+    columns = {
+        "trust_score": agent.trust_score,
+        "trust_confidence": agent.trust_confidence,
+        "trust_factors": json.dumps(agent.trust_factors),
+        "trust_computed_at": now,
+    }
     if also_save:
         agent.updated_at = now
         columns |= {name: getattr(agent, name) for name in (*also_save, "updated_at")}
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
-    await db.execute(f"UPDATE agents SET {assignments} WHERE id = $1", agent.id,
-                     *(v.value if isinstance(v, Enum) else v for v in columns.values()))
+    await db.execute(
+        f"UPDATE agents SET {assignments} WHERE id = $1",
+        agent.id,
+        *(v.value if isinstance(v, Enum) else v for v in columns.values()),
+    )
     if first or abs(result.score - before) > SIGNIFICANT_CHANGE:
-        await db.execute("INSERT INTO trust_score_history (agent_id, score, reason, at) VALUES ($1, $2, $3, $4)",
-                         agent.id, result.score, reason, now)
-        work.emit("agent.trust_changed", organization_id=agent.organization_id,
-                  agentId=ids.encode("Agent", agent.id), previous=before, current=result.score, reason=reason)
+        await db.execute(
+            "INSERT INTO trust_score_history (agent_id, score, reason, at) VALUES ($1, $2, $3, $4)",
+            agent.id,
+            result.score,
+            reason,
+            now,
+        )
+        work.emit(
+            "agent.trust_changed",
+            organization_id=agent.organization_id,
+            agentId=ids.encode("Agent", agent.id),
+            previous=before,
+            current=result.score,
+            reason=reason,
+        )
     return Rescored(before, result.score, evidence)
 
 
 async def rescore_stale(key_rotation_days: int, now: datetime | None = None) -> int:
     """Recomputes the oldest scores computed more than STALE_AFTER ago, so an agent that stops proving
     itself loses trust as its evidence ages instead of keeping yesterday's score."""
-    cutoff = (now or datetime.now(timezone.utc)) - STALE_AFTER
-    stale = await Agent.filter(trust_computed_at__lt=cutoff, deleted_at=None).order_by("trust_computed_at") \
-        .limit(STALE_BATCH) \
+    cutoff = (now or datetime.now(UTC)) - STALE_AFTER
+    stale = (
+        await Agent.filter(trust_computed_at__lt=cutoff, deleted_at=None)
+        .order_by("trust_computed_at")
+        .limit(STALE_BATCH)
         .values_list("id", "organization_id")
+    )
     for agent_id, organization_id in stale:
         async with atomic(Actor(organization_id, "system")) as work:
-            agent = await Agent.select_for_update().get_or_none(id=agent_id, trust_computed_at__lt=cutoff,
-                                                                 deleted_at=None)
+            agent = await Agent.select_for_update().get_or_none(
+                id=agent_id, trust_computed_at__lt=cutoff, deleted_at=None
+            )
             if agent is not None:  # another worker may have got there first
                 await rescore(work, agent, "evidence aged", key_rotation_days)
     return len(stale)

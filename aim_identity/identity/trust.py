@@ -27,8 +27,13 @@ WEIGHTS = {
 VERIFICATION_WINDOW = 20  # recent challenge answers that count
 UPTIME_WINDOW_DAYS = 7
 MATURE_AGE_DAYS = 90
-THREAT_PENALTY = {Severity.CRITICAL: 1.0, Severity.HIGH: 0.5, Severity.MEDIUM: 0.25, Severity.LOW: 0.1,
-                  Severity.INFO: 0.0}
+THREAT_PENALTY = {
+    Severity.CRITICAL: 1.0,
+    Severity.HIGH: 0.5,
+    Severity.MEDIUM: 0.25,
+    Severity.LOW: 0.1,
+    Severity.INFO: 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,14 @@ class Factor:
         return self.weight * self.value
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "weight": self.weight, "value": self.value, "contribution": self.contribution,
-                "evidence": self.evidence, "explanation": self.explanation}
+        return {
+            "name": self.name,
+            "weight": self.weight,
+            "value": self.value,
+            "contribution": self.contribution,
+            "evidence": self.evidence,
+            "explanation": self.explanation,
+        }
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,16 @@ class TrustResult:
 
 
 def compute(e: Evidence) -> TrustResult:
-    factors = (verification(e), uptime(e), success_rate(e), security_alerts(e), compliance(e), age(e),
-               drift(e), feedback(e))
+    factors = (
+        verification(e),
+        uptime(e),
+        success_rate(e),
+        security_alerts(e),
+        compliance(e),
+        age(e),
+        drift(e),
+        feedback(e),
+    )
     return TrustResult(
         score=sum(f.contribution for f in factors),
         confidence=sum(f.weight * f.evidence for f in factors),
@@ -100,23 +119,26 @@ def verification(e: Evidence) -> Factor:
     if not recent:
         return Factor("verification", 0.0, 0.0, "never answered a challenge")
     passed = sum(recent)
-    return Factor("verification", passed / len(recent), evidence,
-                  f"{passed} of the last {len(recent)} challenge answers verified")
+    return Factor(
+        "verification", passed / len(recent), evidence, f"{passed} of the last {len(recent)} challenge answers verified"
+    )
 
 
 def uptime(e: Evidence) -> Factor:
     window = max(1, min(UPTIME_WINDOW_DAYS, int(_age_days(e, e.created_at)) + 1))
     active = min(e.active_days, window)
-    return Factor("uptime", active / window, window / UPTIME_WINDOW_DAYS,
-                  f"active on {active} of the last {window} day(s)")
+    return Factor(
+        "uptime", active / window, window / UPTIME_WINDOW_DAYS, f"active on {active} of the last {window} day(s)"
+    )
 
 
 def success_rate(e: Evidence) -> Factor:
     n = e.actions_succeeded + e.actions_failed
     # Laplace's rule of succession: no reports means an even prior, not a perfect record.
     value = (e.actions_succeeded + 1) / (n + 2)
-    text = (f"{e.actions_succeeded} of {n} reported actions succeeded in 30 days" if n
-            else "no action results reported yet")
+    text = (
+        f"{e.actions_succeeded} of {n} reported actions succeeded in 30 days" if n else "no action results reported yet"
+    )
     return Factor("successRate", value, min(1.0, n / 20), text)
 
 
@@ -127,8 +149,12 @@ def security_alerts(e: Evidence) -> Factor:
         return Factor("securityAlerts", 1.0, watched, "no open threats in the last 30 days")
     counts = Counter(s.value.lower() for s in e.open_threats)
     listed = ", ".join(f"{n} {sev}" for sev, n in counts.items())
-    return Factor("securityAlerts", max(0.0, 1.0 - penalty), max(watched, 0.5),
-                  f"{len(e.open_threats)} open threat(s) in the last 30 days ({listed})")
+    return Factor(
+        "securityAlerts",
+        max(0.0, 1.0 - penalty),
+        max(watched, 0.5),
+        f"{len(e.open_threats)} open threat(s) in the last 30 days ({listed})",
+    )
 
 
 def compliance(e: Evidence) -> Factor:
@@ -140,8 +166,10 @@ def compliance(e: Evidence) -> Factor:
     privilege_value = 0.5 if "*" in wildcards else max(0.5, 1.0 - 0.1 * len(wildcards))
     decided = e.actions_allowed + e.actions_denied
     within_grants = 1.0 - e.actions_denied / decided if decided else 1.0
-    parts = [f"key is {key_age:.0f} day(s) old (rotation policy {policy} days)",
-             f"{len(wildcards)} wildcard grant(s)" if wildcards else "no wildcard grants"]
+    parts = [
+        f"key is {key_age:.0f} day(s) old (rotation policy {policy} days)",
+        f"{len(wildcards)} wildcard grant(s)" if wildcards else "no wildcard grants",
+    ]
     if decided:
         parts.append(f"{e.actions_denied} of {decided} requested actions were outside its grants")
     return Factor("compliance", key_value * privilege_value * within_grants, 1.0, "; ".join(parts))
@@ -149,16 +177,24 @@ def compliance(e: Evidence) -> Factor:
 
 def age(e: Evidence) -> Factor:
     days = _age_days(e, e.created_at)
-    return Factor("age", min(1.0, days / MATURE_AGE_DAYS), 1.0,
-                  f"registered {days:.1f} day(s) ago ({MATURE_AGE_DAYS} days counts as established)")
+    return Factor(
+        "age",
+        min(1.0, days / MATURE_AGE_DAYS),
+        1.0,
+        f"registered {days:.1f} day(s) ago ({MATURE_AGE_DAYS} days counts as established)",
+    )
 
 
 def drift(e: Evidence) -> Factor:
     total = e.mcp_declared + e.mcp_undeclared
     if not total:
         return Factor("drift", 1.0, 0.0, "no MCP server connections observed")
-    return Factor("drift", e.mcp_declared / total, 1.0,
-                  f"{e.mcp_undeclared} of {total} MCP server(s) it talks to were never declared")
+    return Factor(
+        "drift",
+        e.mcp_declared / total,
+        1.0,
+        f"{e.mcp_undeclared} of {total} MCP server(s) it talks to were never declared",
+    )
 
 
 def feedback(e: Evidence) -> Factor:

@@ -47,8 +47,15 @@ async def _server(actor: Actor, server_id: uuid.UUID) -> MCPServer:
     return server
 
 
-async def register(actor: Actor, *, name: str, url: str, description: str | None, public_key: str | None,
-                   capabilities: list[str] | None) -> MCPServer:
+async def register(
+    actor: Actor,
+    *,
+    name: str,
+    url: str,
+    description: str | None,
+    public_key: str | None,
+    capabilities: list[str] | None,
+) -> MCPServer:
     name, url = _name(name), _url(url)
     if public_key is not None:
         keys.public_key(public_key)
@@ -56,9 +63,14 @@ async def register(actor: Actor, *, name: str, url: str, description: str | None
         raise Conflict(f"An MCP server named {name!r} already exists", field="name")
     try:
         async with atomic(actor) as work:
-            server = await MCPServer.create(organization_id=actor.organization_id, name=name, url=url,
-                                            description=description, public_key=public_key,
-                                            capabilities=_tools(capabilities))
+            server = await MCPServer.create(
+                organization_id=actor.organization_id,
+                name=name,
+                url=url,
+                description=description,
+                public_key=public_key,
+                capabilities=_tools(capabilities),
+            )
             _recorded(work, server, "mcp_server.registered", "mcp_server.register", name=name, url=url)
     except IntegrityError:
         raise Conflict(f"An MCP server named {name!r} already exists", field="name") from None
@@ -82,8 +94,7 @@ async def connect(actor: Actor, settings: Settings, agent_id: uuid.UUID, server_
     async with atomic(actor) as work:
         agent = await locked_agent(actor, agent_id)
         server = await _server(actor, server_id)
-        link, created = await AgentMCPServer.get_or_create(agent=agent, mcp_server=server,
-                                                           defaults={"declared": True})
+        link, created = await AgentMCPServer.get_or_create(agent=agent, mcp_server=server, defaults={"declared": True})
         if created or not link.declared:
             link.declared = True
             await link.save(update_fields=["declared"])
@@ -103,8 +114,9 @@ async def disconnect(actor: Actor, settings: Settings, agent_id: uuid.UUID, serv
     return agent
 
 
-async def report_detected(actor: Actor, settings: Settings, agent_id: uuid.UUID, detected: list[dict],
-                          source: str) -> tuple[Agent, list[MCPServer]]:
+async def report_detected(
+    actor: Actor, settings: Settings, agent_id: uuid.UUID, detected: list[dict], source: str
+) -> tuple[Agent, list[MCPServer]]:
     """Servers the SDK found in the agent's configuration. Unknown ones join the registry as PENDING;
     links nobody declared are drift, and raise one CONFIGURATION_DRIFT threat per report."""
     if len(detected) > MAX_REPORTED:
@@ -118,22 +130,38 @@ async def report_detected(actor: Actor, settings: Settings, agent_id: uuid.UUID,
             server = await scoped(MCPServer, actor.organization_id).get_or_none(name=name)
             if server is None:
                 location = item.get("url") or " ".join([item.get("command") or "", *(item.get("args") or [])])
-                server = await MCPServer.create(organization_id=actor.organization_id, name=name,
-                                                url=_url(location or f"stdio:{name}"),
-                                                description=f"detected in {source}")
+                server = await MCPServer.create(
+                    organization_id=actor.organization_id,
+                    name=name,
+                    url=_url(location or f"stdio:{name}"),
+                    description=f"detected in {source}",
+                )
                 _recorded(work, server, "mcp_server.registered", "mcp_server.detect", name=name, source=source)
-            _, created = await AgentMCPServer.get_or_create(agent=agent, mcp_server=server,
-                                                            defaults={"declared": False})
+            _, created = await AgentMCPServer.get_or_create(
+                agent=agent, mcp_server=server, defaults={"declared": False}
+            )
             if created:
                 undeclared.append(name)
             servers.append(server)
-        work.audit("agent.mcp_report", "Agent", agent_gid, source=source, servers=[s.name for s in servers],
-                   undeclared=undeclared)
+        work.audit(
+            "agent.mcp_report",
+            "Agent",
+            agent_gid,
+            source=source,
+            servers=[s.name for s in servers],
+            undeclared=undeclared,
+        )
         if undeclared:
-            await raise_threat(work, agent.organization_id, ThreatType.CONFIGURATION_DRIFT, Severity.MEDIUM,
-                               "Undeclared MCP servers", f"Agent {agent.name} talks to MCP servers nobody declared: "
-                               + ", ".join(undeclared), agent_id=agent.id,
-                               evidence={"servers": undeclared, "source": source})
+            await raise_threat(
+                work,
+                agent.organization_id,
+                ThreatType.CONFIGURATION_DRIFT,
+                Severity.MEDIUM,
+                "Undeclared MCP servers",
+                f"Agent {agent.name} talks to MCP servers nobody declared: " + ", ".join(undeclared),
+                agent_id=agent.id,
+                evidence={"servers": undeclared, "source": source},
+            )
             work.emit("agent.updated", agentId=agent_gid)
             await rescore(work, agent, "undeclared MCP servers detected", settings.key_rotation_days)
     return agent, servers

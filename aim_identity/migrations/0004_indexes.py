@@ -13,8 +13,12 @@ class Migration(migrations.Migration):
     operations = [
         ops.AlterModelOptions(
             name="AuditChainHead",
-            options={"table": "audit_chain_heads", "app": "aim", "pk_attr": "organization_id",
-                     "table_description": "The last link of each organization chain. Locking it serialises appends."},
+            options={
+                "table": "audit_chain_heads",
+                "app": "aim",
+                "pk_attr": "organization_id",
+                "table_description": "The last link of each organization chain. Locking it serialises appends.",
+            },
         ),
         # Indexes only: on SQLite an altered field rebuilds its table, and the rebuild loses unique_together.
         ops.AddIndex(model_name="VerificationChallenge", index=Index(fields=["agent_id", "expires_at"])),

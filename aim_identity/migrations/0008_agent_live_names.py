@@ -19,13 +19,15 @@ async def live_names_unique(apps, schema_editor) -> None:
     client = schema_editor.client
     if client.capabilities.dialect == "postgres":
         _, rows = await client.execute_query(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'agents'::regclass AND contype = 'u'")
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'agents'::regclass AND contype = 'u'"
+        )
         drops = "".join(f'ALTER TABLE agents DROP CONSTRAINT "{row["conname"]}";\n' for row in rows)
         await client.execute_script(f"{drops}{LIVE_NAMES};")
         return
     _, tables = await client.execute_query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'agents'")
     _, indexes = await client.execute_query(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'agents' AND sql IS NOT NULL")
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'agents' AND sql IS NOT NULL"
+    )
     table = re.sub(r',\s*CONSTRAINT "[^"]+" UNIQUE \("organization_id", "name"\)', "", tables[0]["sql"])
     table = re.sub(r'^CREATE TABLE (IF NOT EXISTS )?"agents"', 'CREATE TABLE "new__agents"', table)
     assert "UNIQUE" not in table and "new__agents" in table, table
@@ -40,7 +42,8 @@ async def live_names_unique(apps, schema_editor) -> None:
         f"{recreated}"
         f"{LIVE_NAMES};\n"
         "COMMIT;\n"
-        "PRAGMA foreign_keys = ON;\n")
+        "PRAGMA foreign_keys = ON;\n"
+    )
     _, broken = await client.execute_query("PRAGMA foreign_key_check")
     assert not broken, broken
 

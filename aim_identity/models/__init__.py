@@ -1,5 +1,6 @@
 """Tortoise models, one module per domain. Every tenant-owned row carries `organization`."""
 
+from aim_identity.models.actions import ActionDecision, ActionNonce
 from aim_identity.models.agents import (
     Agent,
     AgentFeedback,
@@ -9,14 +10,13 @@ from aim_identity.models.agents import (
     CapabilityGrant,
     TrustScoreRecord,
 )
-from aim_identity.models.actions import ActionDecision, ActionNonce
 from aim_identity.models.api_keys import ApiKey
 from aim_identity.models.audit import AuditChainHead, AuditLogEntry
-from aim_identity.models.mcp import AgentMCPServer, MCPServer, MCPServerStatus, HealthStatus
+from aim_identity.models.mcp import AgentMCPServer, HealthStatus, MCPServer, MCPServerStatus
 from aim_identity.models.organizations import Organization
 from aim_identity.models.outbox import OutboxEvent
-from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
 from aim_identity.models.service import ServiceSecret
+from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
 from aim_identity.models.threats import Anomaly, Severity, Threat, ThreatStatus, ThreatType
 from aim_identity.models.users import MfaRecoveryCode, Role, User
 from aim_identity.models.verification import (
@@ -27,10 +27,38 @@ from aim_identity.models.verification import (
 )
 
 __all__ = [
-    "ActionDecision", "ActionNonce", "Agent", "Anomaly", "AgentFeedback", "AgentKey", "AgentMCPServer",
-    "AgentStatus", "AgentType", "ApiKey", "AuditChainHead", "AuditLogEntry", "AuthFailure",
-    "CapabilityGrant", "HealthStatus", "MCPServer", "MCPServerStatus", "MfaRecoveryCode", "Organization",
-    "OutboxEvent", "RefreshToken", "RevokedAccessToken", "Role", "ServiceSecret", "Severity",
-    "Threat", "ThreatStatus", "ThreatType", "TrustScoreRecord", "User", "VerificationChallenge",
-    "VerificationEvent", "VerificationFailureReason", "VerificationResult",
+    "ActionDecision",
+    "ActionNonce",
+    "Agent",
+    "AgentFeedback",
+    "AgentKey",
+    "AgentMCPServer",
+    "AgentStatus",
+    "AgentType",
+    "Anomaly",
+    "ApiKey",
+    "AuditChainHead",
+    "AuditLogEntry",
+    "AuthFailure",
+    "CapabilityGrant",
+    "HealthStatus",
+    "MCPServer",
+    "MCPServerStatus",
+    "MfaRecoveryCode",
+    "Organization",
+    "OutboxEvent",
+    "RefreshToken",
+    "RevokedAccessToken",
+    "Role",
+    "ServiceSecret",
+    "Severity",
+    "Threat",
+    "ThreatStatus",
+    "ThreatType",
+    "TrustScoreRecord",
+    "User",
+    "VerificationChallenge",
+    "VerificationEvent",
+    "VerificationFailureReason",
+    "VerificationResult",
 ]

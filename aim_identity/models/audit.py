@@ -31,7 +31,9 @@ class AuditLogEntry(Model):
 class AuditChainHead(Model):
     """The last link of each organization chain. Locking it serialises appends."""
 
-    organization = fields.OneToOneField("aim.Organization", related_name="audit_head", primary_key=True, on_delete=fields.RESTRICT)
+    organization = fields.OneToOneField(
+        "aim.Organization", related_name="audit_head", primary_key=True, on_delete=fields.RESTRICT
+    )
     sequence = fields.BigIntField(default=0)
     hash = fields.CharField(max_length=64)
 

@@ -34,7 +34,9 @@ class VerificationChallenge(Model):
 
 class VerificationEvent(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    organization = fields.ForeignKeyField("aim.Organization", related_name="verification_events", on_delete=fields.CASCADE)
+    organization = fields.ForeignKeyField(
+        "aim.Organization", related_name="verification_events", on_delete=fields.CASCADE
+    )
     agent = fields.ForeignKeyField("aim.Agent", related_name="verification_events", on_delete=fields.CASCADE)
     result = fields.CharEnumField(VerificationResult, max_length=16)
     failure_reason = fields.CharEnumField(VerificationFailureReason, max_length=32, null=True)

@@ -10,15 +10,40 @@ from aim_identity.models import Severity, Threat, ThreatType
 from aim_identity.unit_of_work import Work
 
 
-async def raise_threat(work: Work, organization_id: uuid.UUID, type: ThreatType, severity: Severity,
-                       title: str, description: str, *, agent_id: uuid.UUID | None = None,
-                       evidence: dict[str, Any] | None = None) -> Threat:
-    threat = await Threat.create(organization_id=organization_id, agent_id=agent_id, type=type,
-                                 severity=severity, title=title, description=description,
-                                 evidence=evidence or {})
+async def raise_threat(
+    work: Work,
+    organization_id: uuid.UUID,
+    type: ThreatType,
+    severity: Severity,
+    title: str,
+    description: str,
+    *,
+    agent_id: uuid.UUID | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> Threat:
+    threat = await Threat.create(
+        organization_id=organization_id,
+        agent_id=agent_id,
+        type=type,
+        severity=severity,
+        title=title,
+        description=description,
+        evidence=evidence or {},
+    )
     threat_gid = ids.encode("Threat", threat.id)
-    work.audit("threat.detected", "Threat", threat_gid, organization_id=organization_id,
-               type=type.value, severity=severity.value)
-    work.emit("threat.detected", organization_id=organization_id, threatId=threat_gid,
-              severity=severity.value, agentId=ids.encode("Agent", agent_id) if agent_id else None)
+    work.audit(
+        "threat.detected",
+        "Threat",
+        threat_gid,
+        organization_id=organization_id,
+        type=type.value,
+        severity=severity.value,
+    )
+    work.emit(
+        "threat.detected",
+        organization_id=organization_id,
+        threatId=threat_gid,
+        severity=severity.value,
+        agentId=ids.encode("Agent", agent_id) if agent_id else None,
+    )
     return threat

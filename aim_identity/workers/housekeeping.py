@@ -22,8 +22,9 @@ async def run(settings: Settings) -> None:
             purged = await challenges.purge_expired()
             pruned = await outbox.prune()
             if rescored or purged or pruned:
-                log.info("rescored %d agents; purged %d expired challenges and %d published events",
-                         rescored, purged, pruned)
+                log.info(
+                    "rescored %d agents; purged %d expired challenges and %d published events", rescored, purged, pruned
+                )
         except asyncio.CancelledError:
             raise
         except Exception:  # the database is away: try again next time

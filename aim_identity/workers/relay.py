@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -51,12 +51,13 @@ async def woken_by_commits(database_url: str, wake: Callable[[], None] = nudge) 
 
 async def relay_once(broker: Broker) -> int:
     async with in_transaction():
-        rows = await OutboxEvent.filter(published_at=None).order_by("id").limit(BATCH) \
-            .select_for_update(skip_locked=True)
+        rows = (
+            await OutboxEvent.filter(published_at=None).order_by("id").limit(BATCH).select_for_update(skip_locked=True)
+        )
         for row in rows:
             await broker.publish(as_message(row))
         if rows:
-            await OutboxEvent.filter(id__in=[r.id for r in rows]).update(published_at=datetime.now(timezone.utc))
+            await OutboxEvent.filter(id__in=[r.id for r in rows]).update(published_at=datetime.now(UTC))
     return len(rows)
 
 
@@ -88,7 +89,5 @@ async def _relay(broker: Broker) -> None:
             await asyncio.sleep(0.5)
             continue
         if published < BATCH:
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(_pending.wait(), IDLE_POLL)
-            except TimeoutError:
-                pass

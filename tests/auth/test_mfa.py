@@ -59,8 +59,9 @@ async def test_setting_mfa_up_shows_the_secret_once_and_keeps_it_sealed(org: Org
     row = await User.get(id=ids.decode(org.admin.user_id, "User"))
     assert row.mfa_pending_secret and secret not in row.mfa_pending_secret and row.mfa_secret is None
 
-    assert await failure(org.admin.api, CONFIRM, i={"totpCode": "000000" if code(secret) != "000000" else "111111"}) \
-        == ("UNAUTHENTICATED", "MFA_INVALID")
+    assert await failure(
+        org.admin.api, CONFIRM, i={"totpCode": "000000" if code(secret) != "000000" else "111111"}
+    ) == ("UNAUTHENTICATED", "MFA_INVALID")
     confirmed = (await org.admin.api(CONFIRM, i={"totpCode": code(secret)}))["confirmMfa"]
     assert confirmed["user"]["mfaEnabled"] is True
     codes = confirmed["recoveryCodes"]
@@ -126,8 +127,9 @@ async def test_an_organization_can_require_mfa_of_its_admins_and_managers(org: O
     # An administrator without MFA may not require it of others.
     assert await org.admin.api.error(ORGANIZATION, i={"requireMfa": True}) == "CONFLICT"
     await with_mfa(org.admin)
-    assert (await org.admin.api(ORGANIZATION, i={"requireMfa": True}))["updateOrganization"]["organization"] \
-        == {"requireMfa": True}
+    assert (await org.admin.api(ORGANIZATION, i={"requireMfa": True}))["updateOrganization"]["organization"] == {
+        "requireMfa": True
+    }
 
     # The manager's session may only set MFA up (its token was issued before the change, and still is held).
     assert await failure(manager.api, AGENTS) == ("FORBIDDEN", "MFA_ENROLLMENT_REQUIRED")
@@ -144,9 +146,11 @@ async def test_an_organization_can_require_mfa_of_its_admins_and_managers(org: O
 
 async def test_mfa_turns_off_with_a_valid_code_unless_the_organization_requires_it(org: Org, url: str):
     person = await org.member("MEMBER")
-    secret, codes = await with_mfa(person)
-    assert await failure(person.api, DISABLE, i={"totpCode": "abcd-efgh-jkmn-pqrs"}) == ("UNAUTHENTICATED",
-                                                                                         "MFA_INVALID")
+    secret, _codes = await with_mfa(person)
+    assert await failure(person.api, DISABLE, i={"totpCode": "abcd-efgh-jkmn-pqrs"}) == (
+        "UNAUTHENTICATED",
+        "MFA_INVALID",
+    )
     # The code of this step went to confirmMfa: the next one is fresh.
     assert (await person.api(DISABLE, i={"totpCode": code(secret, 1)}))["disableMfa"]["user"]["mfaEnabled"] is False
     assert await MfaRecoveryCode.filter(user_id=ids.decode(person.user_id, "User")).count() == 0

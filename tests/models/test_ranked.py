@@ -12,7 +12,11 @@ def test_roles_order_by_rank():
     assert Role.VIEWER < Role.ADMIN and Role.ADMIN >= Role.ADMIN and Role.MEMBER <= Role.MANAGER
     assert max(Role) is Role.ADMIN and min(Role) is Role.VIEWER
     assert sorted([Role.ADMIN, Role.VIEWER, Role.MANAGER, Role.MEMBER]) == [
-        Role.VIEWER, Role.MEMBER, Role.MANAGER, Role.ADMIN]
+        Role.VIEWER,
+        Role.MEMBER,
+        Role.MANAGER,
+        Role.ADMIN,
+    ]
 
 
 def test_severities_order_by_rank():

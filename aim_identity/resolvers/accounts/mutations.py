@@ -32,8 +32,12 @@ def _signed_in(info: Info, session: sessions.Session) -> AuthPayload:
     """After register, login or refresh, the rest of the answer is read as the new session."""
     user = session.user
     info.context.act_as(Principal("user", user.organization_id, user.role, user_id=user.id))
-    return AuthPayload(access_token=session.access_token, refresh_token=session.refresh_token,
-                       expires_in=session.expires_in, user=User.of(user))
+    return AuthPayload(
+        access_token=session.access_token,
+        refresh_token=session.refresh_token,
+        expires_in=session.expires_in,
+        user=User.of(user),
+    )
 
 
 async def register(info: Info, input: RegisterInput) -> AuthPayload:
@@ -72,8 +76,9 @@ async def confirm_mfa(info: Info, input: ConfirmMfaInput) -> UserPayload:
 
 async def disable_mfa(info: Info, input: DisableMfaInput) -> UserPayload:
     ctx = info.context
-    return UserPayload(user=User.of(await mfa.disable(ctx.actor, ctx.keyring, ctx.settings, _person(info),
-                                                      input.totp_code)))
+    return UserPayload(
+        user=User.of(await mfa.disable(ctx.actor, ctx.keyring, ctx.settings, _person(info), input.totp_code))
+    )
 
 
 def _person(info: Info) -> uuid.UUID | None:
@@ -84,8 +89,9 @@ def _person(info: Info) -> uuid.UUID | None:
 
 async def update_organization(info: Info, input: UpdateOrganizationInput) -> OrganizationPayload:
     principal = info.context.signed_in()
-    organization = await accounts.update_organization(info.context.actor, principal.user_id, input.name,
-                                                      input.require_mfa)
+    organization = await accounts.update_organization(
+        info.context.actor, principal.user_id, input.name, input.require_mfa
+    )
     return OrganizationPayload(organization=Organization.of(organization))
 
 

@@ -21,5 +21,6 @@ async def organization(info: Info) -> Organization:
 
 
 async def users(info: Info, first: int | None = None, after: str | None = None) -> Connection[User]:
-    return await paginate(scoped(m.User, info.context.organization_id), Order("created_at"), User.of,
-                          first=first, after=after)
+    return await paginate(
+        scoped(m.User, info.context.organization_id), Order("created_at"), User.of, first=first, after=after
+    )

@@ -20,16 +20,26 @@ from aim_identity.schema.core.context import Info
 
 async def create_agent(info: Info, input: CreateAgentInput) -> CreateAgentPayload:
     row, seed = await agents.create(
-        info.context.actor, info.context.settings, name=input.name, display_name=input.display_name,
-        description=input.description, agent_type=AgentType(input.agent_type or AgentType.AI_AGENT),
-        public_key=input.public_key, grants=input.capabilities or [])
+        info.context.actor,
+        info.context.settings,
+        name=input.name,
+        display_name=input.display_name,
+        description=input.description,
+        agent_type=AgentType(input.agent_type or AgentType.AI_AGENT),
+        public_key=input.public_key,
+        grants=input.capabilities or [],
+    )
     return CreateAgentPayload(agent=Agent.of(row), private_key=seed)
 
 
 async def update_agent(info: Info, input: UpdateAgentInput) -> AgentPayload:
-    row = await agents.update(info.context.actor, ids.decode(input.id, "Agent"), display_name=input.display_name,
-                              description=input.description,
-                              agent_type=AgentType(input.agent_type) if input.agent_type else None)
+    row = await agents.update(
+        info.context.actor,
+        ids.decode(input.id, "Agent"),
+        display_name=input.display_name,
+        description=input.description,
+        agent_type=AgentType(input.agent_type) if input.agent_type else None,
+    )
     return AgentPayload(agent=Agent.of(row))
 
 
@@ -39,8 +49,9 @@ async def delete_agent(info: Info, input: DeleteAgentInput) -> DeleteAgentPayloa
 
 
 async def _set_status(info: Info, input: SetAgentStatusInput, transition: str) -> AgentPayload:
-    row = await agents.change_status(info.context.actor, info.context.settings, ids.decode(input.id, "Agent"),
-                                     transition, input.reason)
+    row = await agents.change_status(
+        info.context.actor, info.context.settings, ids.decode(input.id, "Agent"), transition, input.reason
+    )
     return AgentPayload(agent=Agent.of(row))
 
 
@@ -57,14 +68,16 @@ async def revoke_agent(info: Info, input: SetAgentStatusInput) -> AgentPayload:
 
 
 async def grant_capability(info: Info, input: GrantCapabilityInput) -> AgentPayload:
-    row = await agents.grant(info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"),
-                             input.capability)
+    row = await agents.grant(
+        info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"), input.capability
+    )
     return AgentPayload(agent=Agent.of(row))
 
 
 async def revoke_capability(info: Info, input: RevokeCapabilityInput) -> AgentPayload:
-    row = await agents.revoke_capability(info.context.actor, info.context.settings,
-                                         ids.decode(input.agent_id, "Agent"), input.capability)
+    row = await agents.revoke_capability(
+        info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"), input.capability
+    )
     return AgentPayload(agent=Agent.of(row))
 
 
@@ -72,12 +85,14 @@ async def rotate_agent_key(info: Info, input: RotateAgentKeyInput) -> AgentPaylo
     """Members may rotate any agent's key, an agent its own; the current key's signature is always required."""
     agent_id = ids.decode(input.agent_id, "Agent")
     info.context.require_self_or(Role.MEMBER, agent_id)
-    row = await agents.rotate_key(info.context.actor, info.context.settings, agent_id, input.new_public_key,
-                                  input.signature)
+    row = await agents.rotate_key(
+        info.context.actor, info.context.settings, agent_id, input.new_public_key, input.signature
+    )
     return AgentPayload(agent=Agent.of(row))
 
 
 async def submit_agent_feedback(info: Info, input: AgentFeedbackInput) -> AgentPayload:
-    row = await agents.submit_feedback(info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"),
-                                       input.rating, input.comment)
+    row = await agents.submit_feedback(
+        info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"), input.rating, input.comment
+    )
     return AgentPayload(agent=Agent.of(row))

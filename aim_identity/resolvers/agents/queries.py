@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import strawberry
 from tortoise.expressions import Q
@@ -17,7 +17,7 @@ from aim_identity.tenancy import scoped
 
 # Agents never verified sort as the oldest, so the keyset order has no NULLs to trip on. A datetime,
 # not a string: asyncpg binds the parameter as a timestamp and refuses a str.
-_NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 _SORT_KEY_TYPES = {AgentOrderField.NAME: str, AgentOrderField.TRUST_SCORE: float}
 
 
@@ -38,9 +38,15 @@ def _filtered(info: Info, filter: AgentFilter | None) -> QuerySet[m.Agent]:
     return query
 
 
-async def agents(info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                 before: str | None = None, filter: AgentFilter | None = None,
-                 order_by: AgentOrder | None = None) -> Connection[Agent]:
+async def agents(
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    filter: AgentFilter | None = None,
+    order_by: AgentOrder | None = None,
+) -> Connection[Agent]:
     query = _filtered(info, filter)
     order_field = order_by.field if order_by else AgentOrderField.CREATED_AT
     field = order_field.value

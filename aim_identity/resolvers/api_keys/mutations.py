@@ -14,8 +14,9 @@ async def create_api_key(info: Info, input: CreateApiKeyInput) -> CreateApiKeyPa
     principal = info.context.signed_in()
     if principal.kind != "user":
         raise Forbidden("API keys are created by signed-in users, not by other keys")
-    key, secret = await api_keys.create(info.context.actor, principal.user_id, principal.role, input.name,
-                                        Role(input.role), input.expires_at)
+    key, secret = await api_keys.create(
+        info.context.actor, principal.user_id, principal.role, input.name, Role(input.role), input.expires_at
+    )
     return CreateApiKeyPayload(api_key=ApiKey.of(key), secret=secret)
 
 

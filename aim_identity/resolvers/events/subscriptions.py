@@ -50,8 +50,7 @@ def _loaders_for(event_id: str, principal: Principal) -> Loaders:
     return loaders
 
 
-async def security_events(info: Info, min_severity: Severity = m.Severity.INFO
-                          ) -> AsyncGenerator[SecurityEvent, None]:
+async def security_events(info: Info, min_severity: Severity = m.Severity.INFO) -> AsyncGenerator[SecurityEvent, None]:
     floor = m.Severity(min_severity)
     async for event, loaders in _stream(info):
         if event["kind"] not in kinds.SECURITY:
@@ -59,27 +58,42 @@ async def security_events(info: Info, min_severity: Severity = m.Severity.INFO
         severity = kinds.severity(event)
         if severity < floor:
             continue
-        yield SecurityEvent(kind=event["kind"], severity=severity, occurred_at=parse_datetime(event["occurredAt"]),
-                            event=event, loaders=loaders)
+        yield SecurityEvent(
+            kind=event["kind"],
+            severity=severity,
+            occurred_at=parse_datetime(event["occurredAt"]),
+            event=event,
+            loaders=loaders,
+        )
 
 
 async def agent_events(info: Info, agent_id: strawberry.ID | None = None) -> AsyncGenerator[AgentEvent, None]:
     async for event, loaders in _stream(info):
-        if event["kind"] not in kinds.AGENT or agent_id and event.get("agentId") != agent_id:
+        if event["kind"] not in kinds.AGENT or (agent_id and event.get("agentId") != agent_id):
             continue
-        yield AgentEvent(kind=event["kind"], occurred_at=parse_datetime(event["occurredAt"]),
-                         agent_id=strawberry.ID(event["agentId"]), loaders=loaders)
+        yield AgentEvent(
+            kind=event["kind"],
+            occurred_at=parse_datetime(event["occurredAt"]),
+            agent_id=strawberry.ID(event["agentId"]),
+            loaders=loaders,
+        )
 
 
-async def trust_score_changes(info: Info, agent_id: strawberry.ID | None = None
-                              ) -> AsyncGenerator[TrustScoreChange, None]:
+async def trust_score_changes(
+    info: Info, agent_id: strawberry.ID | None = None
+) -> AsyncGenerator[TrustScoreChange, None]:
     async for event, loaders in _stream(info):
-        if event["kind"] != kinds.TRUST_CHANGED or agent_id and event.get("agentId") != agent_id:
+        if event["kind"] != kinds.TRUST_CHANGED or (agent_id and event.get("agentId") != agent_id):
             continue
         agent = await event_agent(loaders, event["agentId"])
         if agent is not None:
-            yield TrustScoreChange(agent=agent, previous=event["previous"], current=event["current"],
-                                   reason=event["reason"], at=parse_datetime(event["occurredAt"]))
+            yield TrustScoreChange(
+                agent=agent,
+                previous=event["previous"],
+                current=event["current"],
+                reason=event["reason"],
+                at=parse_datetime(event["occurredAt"]),
+            )
 
 
 async def audit_log_appended(info: Info) -> AsyncGenerator[AuditLogEntry, None]:

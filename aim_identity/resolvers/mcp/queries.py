@@ -10,8 +10,9 @@ from aim_identity.schema.mcp.types import MCPServer
 from aim_identity.tenancy import scoped
 
 
-async def mcp_servers(info: Info, first: int | None = None, after: str | None = None,
-                      search: str | None = None) -> Connection[MCPServer]:
+async def mcp_servers(
+    info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+) -> Connection[MCPServer]:
     query = scoped(m.MCPServer, info.context.organization_id)
     if search:
         query = query.filter(name__icontains=search)

@@ -12,8 +12,7 @@ from aim_identity.schema.verification.types import VerificationChallenge, Verifi
 
 async def request_verification_challenge(info: Info, input: RequestChallengeInput) -> VerificationChallenge:
     issued = await challenges.issue(info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"))
-    return VerificationChallenge(id=issued.id, nonce=issued.nonce, message=issued.message,
-                                 expires_at=issued.expires_at)
+    return VerificationChallenge(id=issued.id, nonce=issued.nonce, message=issued.message, expires_at=issued.expires_at)
 
 
 async def verify_agent(info: Info, input: VerifyAgentInput) -> VerifyAgentPayload:
@@ -24,6 +23,11 @@ async def verify_agent(info: Info, input: VerifyAgentInput) -> VerifyAgentPayloa
         # The signature proved who is asking: the rest of the answer is read as that agent.
         ctx.act_as(Principal("agent", outcome.agent.organization_id, None, agent_id=outcome.agent.id))
     return VerifyAgentPayload(
-        verified=outcome.verified, failure_reason=outcome.failure_reason, agent=Agent.of(outcome.agent),
-        trust_score=TrustScore.of(outcome.agent), event=VerificationEvent.of(outcome.event, outcome.agent),
-        agent_token=outcome.agent_token, agent_token_expires_at=outcome.agent_token_expires_at)
+        verified=outcome.verified,
+        failure_reason=outcome.failure_reason,
+        agent=Agent.of(outcome.agent),
+        trust_score=TrustScore.of(outcome.agent),
+        event=VerificationEvent.of(outcome.event, outcome.agent),
+        agent_token=outcome.agent_token,
+        agent_token_expires_at=outcome.agent_token_expires_at,
+    )

@@ -22,8 +22,9 @@ class LogoutPayload:
 class UserPayload:
     user: User
     recovery_codes: list[str] | None = strawberry.field(
-        default=None, description="confirmMfa only: ten one-time codes that stand in for the authenticator; "
-        "shown once, never again")
+        default=None,
+        description="confirmMfa only: ten one-time codes that stand in for the authenticator; shown once, never again",
+    )
 
 
 @strawberry.type

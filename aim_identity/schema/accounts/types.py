@@ -24,8 +24,13 @@ class Organization(Node):
 
     @classmethod
     def of(cls, row: m.Organization) -> Organization:
-        return cls(id=strawberry.ID(ids.encode("Organization", row.id)), name=row.name, slug=row.slug,
-                   created_at=row.created_at, require_mfa=row.require_mfa)
+        return cls(
+            id=strawberry.ID(ids.encode("Organization", row.id)),
+            name=row.name,
+            slug=row.slug,
+            created_at=row.created_at,
+            require_mfa=row.require_mfa,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> Organization | None:
@@ -49,8 +54,7 @@ class User(Node):
     @strawberry.field
     def email(self, info: Info) -> str:
         if not info.context.signed_in(enrolling=True).sees_email_of(self.row.id):
-            raise Forbidden("A user's email address is shown to administrators and to that user alone",
-                            field="email")
+            raise Forbidden("A user's email address is shown to administrators and to that user alone", field="email")
         return self.row.email
 
     @strawberry.field
@@ -59,8 +63,15 @@ class User(Node):
 
     @classmethod
     def of(cls, row: m.User) -> User:
-        return cls(id=strawberry.ID(ids.encode("User", row.id)), name=row.name, role=row.role,
-                   mfa_enabled=row.mfa_enabled, created_at=row.created_at, last_login_at=row.last_login_at, row=row)
+        return cls(
+            id=strawberry.ID(ids.encode("User", row.id)),
+            name=row.name,
+            role=row.role,
+            mfa_enabled=row.mfa_enabled,
+            created_at=row.created_at,
+            last_login_at=row.last_login_at,
+            row=row,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> User | None:

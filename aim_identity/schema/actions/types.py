@@ -30,5 +30,11 @@ class ActionDecision:
     @classmethod
     def of(cls, row: m.ActionDecision) -> ActionDecision:
         threat = row.threat if isinstance(row.threat, m.Threat) else None
-        return cls(id=strawberry.ID(ids.encode("ActionDecision", row.id)), allowed=row.allowed, reason=row.reason,
-                   risk_level=row.risk_level, threat_id=row.threat_id, known_threat=threat)
+        return cls(
+            id=strawberry.ID(ids.encode("ActionDecision", row.id)),
+            allowed=row.allowed,
+            reason=row.reason,
+            risk_level=row.risk_level,
+            threat_id=row.threat_id,
+            known_threat=threat,
+        )

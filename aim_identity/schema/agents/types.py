@@ -26,8 +26,12 @@ AgentType = strawberry.enum(m.AgentType)
 VERIFICATION_EVENTS = Children(m.VerificationEvent, "verification_events c", "c.agent_id")
 THREATS = Children(m.Threat, "threats c", "c.agent_id")
 MCP_SERVERS = Children(m.MCPServer, "mcp_servers c JOIN agent_mcp_servers l ON l.mcp_server_id = c.id", "l.agent_id")
-TRUST_HISTORY = Children(m.TrustScoreRecord, "trust_score_history c JOIN agents a ON a.id = c.agent_id",
-                         "c.agent_id", organization="a.organization_id")
+TRUST_HISTORY = Children(
+    m.TrustScoreRecord,
+    "trust_score_history c JOIN agents a ON a.id = c.agent_id",
+    "c.agent_id",
+    organization="a.organization_id",
+)
 
 
 @strawberry.type
@@ -40,8 +44,16 @@ class TrustFactor:
 
 
 def _trust_factors(root: TrustScore) -> list[TrustFactor]:
-    return [TrustFactor(name=f["name"], weight=f["weight"], value=f["value"], contribution=f["contribution"],
-                        explanation=f["explanation"]) for f in root.row.trust_factors]
+    return [
+        TrustFactor(
+            name=f["name"],
+            weight=f["weight"],
+            value=f["value"],
+            contribution=f["contribution"],
+            explanation=f["explanation"],
+        )
+        for f in root.row.trust_factors
+    ]
 
 
 @strawberry.type
@@ -90,7 +102,8 @@ class Agent(Node):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = strawberry.field(
-        description="Set once the agent is deleted: evidence that names it still shows it, as REVOKED")
+        description="Set once the agent is deleted: evidence that names it still shows it, as REVOKED"
+    )
     row: strawberry.Private[m.Agent]
 
     @strawberry.field
@@ -99,8 +112,9 @@ class Agent(Node):
 
     @strawberry.field
     async def trust_history(self, info: Info, first: int = 50) -> list[TrustScorePoint]:
-        points = await info.context.loaders.pages(TRUST_HISTORY, Order("at", descending=True),
-                                                  max(0, min(first, 500))).load(self.row.id)
+        points = await info.context.loaders.pages(
+            TRUST_HISTORY, Order("at", descending=True), max(0, min(first, 500))
+        ).load(self.row.id)
         return [TrustScorePoint(score=p.score, reason=p.reason, at=p.at) for p in points]
 
     @strawberry.field
@@ -113,32 +127,48 @@ class Agent(Node):
         return await User.load(info, self.row.created_by_id) if self.row.created_by_id else None
 
     @strawberry.field
-    async def mcp_servers(self, info: Info, first: int | None = None, after: str | None = None
-                          ) -> Connection[Annotated[MCPServer, strawberry.lazy("aim_identity.schema.mcp.types")]]:
+    async def mcp_servers(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[MCPServer, strawberry.lazy("aim_identity.schema.mcp.types")]]:
         return await child_page(info, MCP_SERVERS, self.row.id, Order("created_at"), shape, first, after)
 
     @strawberry.field
     async def verification_events(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
     ) -> Connection[Annotated[VerificationEvent, strawberry.lazy("aim_identity.schema.verification.types")]]:
-        return await child_page(info, VERIFICATION_EVENTS, self.row.id, Order("created_at", descending=True), shape,
-                                first, after)
+        return await child_page(
+            info, VERIFICATION_EVENTS, self.row.id, Order("created_at", descending=True), shape, first, after
+        )
 
     @strawberry.field
-    async def threats(self, info: Info, first: int | None = None, after: str | None = None,
-                      status: ThreatStatus | None = None
-                      ) -> Connection[Annotated[Threat, strawberry.lazy("aim_identity.schema.security.types")]]:
+    async def threats(
+        self, info: Info, first: int | None = None, after: str | None = None, status: ThreatStatus | None = None
+    ) -> Connection[Annotated[Threat, strawberry.lazy("aim_identity.schema.security.types")]]:
         equal = {"status": status.value} if status is not None else {}
-        return await child_page(info, THREATS, self.row.id, Order("detected_at", descending=True), shape,
-                                first, after, **equal)
+        return await child_page(
+            info, THREATS, self.row.id, Order("detected_at", descending=True), shape, first, after, **equal
+        )
 
     @classmethod
     def of(cls, row: m.Agent) -> Agent:
-        return cls(id=strawberry.ID(ids.encode("Agent", row.id)), name=row.name, display_name=row.display_name,
-                   description=row.description, agent_type=row.agent_type, status=row.status,
-                   public_key=row.public_key, key_fingerprint=row.key_fingerprint,
-                   last_verified_at=row.last_verified_at, created_at=row.created_at, updated_at=row.updated_at,
-                   deleted_at=row.deleted_at, row=row)
+        return cls(
+            id=strawberry.ID(ids.encode("Agent", row.id)),
+            name=row.name,
+            display_name=row.display_name,
+            description=row.description,
+            agent_type=row.agent_type,
+            status=row.status,
+            public_key=row.public_key,
+            key_fingerprint=row.key_fingerprint,
+            last_verified_at=row.last_verified_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            deleted_at=row.deleted_at,
+            row=row,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID, *, tombstone: bool = False) -> Agent | None:

@@ -25,15 +25,22 @@ class ApiKey(Node):
 
     @classmethod
     def of(cls, row: m.ApiKey) -> ApiKey:
-        return cls(id=strawberry.ID(ids.encode("ApiKey", row.id)), name=row.name, prefix=row.prefix, role=row.role,
-                   created_at=row.created_at, last_used_at=row.last_used_at, expires_at=row.expires_at,
-                   revoked_at=row.revoked_at)
+        return cls(
+            id=strawberry.ID(ids.encode("ApiKey", row.id)),
+            name=row.name,
+            prefix=row.prefix,
+            role=row.role,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> ApiKey | None:
         row = await info.context.loaders.by_id(m.ApiKey).load(pk)
         principal = info.context.signed_in()
         # As in apiKeys and revokeApiKey: someone else's key is invisible to all but administrators.
-        if row is None or principal.role != m.Role.ADMIN and row.created_by_id != principal.user_id:
+        if row is None or (principal.role != m.Role.ADMIN and row.created_by_id != principal.user_id):
             return None
         return cls.of(row)

@@ -30,11 +30,21 @@ class AuditLogEntry(Node):
 
     @classmethod
     def of(cls, row: m.AuditLogEntry) -> AuditLogEntry:
-        return cls(id=strawberry.ID(ids.encode("AuditLogEntry", row.id)), sequence=row.sequence,
-                   occurred_at=row.occurred_at, actor_type=row.actor_type, actor_id=row.actor_id,
-                   action=row.action, target_type=row.target_type, target_id=row.target_id,
-                   ip_address=row.ip_address, user_agent=row.user_agent, metadata=row.metadata,
-                   previous_hash=row.previous_hash, hash=row.hash)
+        return cls(
+            id=strawberry.ID(ids.encode("AuditLogEntry", row.id)),
+            sequence=row.sequence,
+            occurred_at=row.occurred_at,
+            actor_type=row.actor_type,
+            actor_id=row.actor_id,
+            action=row.action,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            ip_address=row.ip_address,
+            user_agent=row.user_agent,
+            metadata=row.metadata,
+            previous_hash=row.previous_hash,
+            hash=row.hash,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> AuditLogEntry | None:

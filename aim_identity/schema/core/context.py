@@ -9,13 +9,13 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
-from aim_identity.auth.principal import Principal
+from aim_identity.actors import Actor
 from aim_identity.auth.keyring import Keyring
+from aim_identity.auth.principal import Principal
 from aim_identity.config import Settings
 from aim_identity.errors import AimError, Forbidden, Unauthenticated
 from aim_identity.models import Role
 from aim_identity.schema.core.loaders import Loaders
-from aim_identity.actors import Actor
 
 
 @dataclass
@@ -33,8 +33,9 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.principal.organization_id, self.principal.agent_id) if self.principal \
-            else Loaders(None)
+        self.loaders = (
+            Loaders(self.principal.organization_id, self.principal.agent_id) if self.principal else Loaders(None)
+        )
 
     def act_as(self, principal: Principal) -> None:
         """After register, login or refresh, the rest of the response is read as the new session."""
@@ -51,16 +52,24 @@ class Context:
         if self.principal is None:
             return Actor(None, "system", None, self.ip_address, self.user_agent)
         principal = self.principal
-        return Actor(principal.organization_id, principal.kind, principal.actor_id, self.ip_address,
-                     self.user_agent, user_id=principal.user_id if principal.kind == "user" else None)
+        return Actor(
+            principal.organization_id,
+            principal.kind,
+            principal.actor_id,
+            self.ip_address,
+            self.user_agent,
+            user_id=principal.user_id if principal.kind == "user" else None,
+        )
 
     def signed_in(self, *, enrolling: bool = False) -> Principal:
         """The caller; one who must set up MFA first is refused, unless this is part of `enrolling`."""
         if self.principal is None:
             raise self.credential_error or Unauthenticated("Sign in first: send a Bearer token or an X-API-Key")
         if self.principal.must_enroll_mfa and not enrolling:
-            raise Forbidden("Your organization requires MFA for your role: set it up with enableMfa and confirmMfa "
-                            "first", reason="MFA_ENROLLMENT_REQUIRED")
+            raise Forbidden(
+                "Your organization requires MFA for your role: set it up with enableMfa and confirmMfa first",
+                reason="MFA_ENROLLMENT_REQUIRED",
+            )
         return self.principal
 
     def require_self_or(self, role: Role, agent_id: uuid.UUID | None = None) -> Principal:

@@ -15,8 +15,13 @@ log = logging.getLogger("aim_identity.errors")
 
 # The messages of the limits (depth, aliases, tokens, cost, and graphql-core's own validation budget),
 # exact enough not to catch other errors ("Use different aliases" is a field conflict).
-TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "aliases found. Allowed", "Document contains more than",
-                       "query cost", "Validation aborted")
+TOO_COMPLEX_MARKERS = (
+    "exceeds maximum operation depth",
+    "aliases found. Allowed",
+    "Document contains more than",
+    "query cost",
+    "Validation aborted",
+)
 
 
 def shape(error: GraphQLError, mask: bool) -> GraphQLError:
@@ -33,8 +38,9 @@ def shape(error: GraphQLError, mask: bool) -> GraphQLError:
         request_id = uuid.uuid4().hex[:12]
         log.error("internal error %s at %s", request_id, error.path, exc_info=original)
         if mask:
-            error = GraphQLError(f"Internal server error (request {request_id})", nodes=error.nodes,
-                                 path=error.path, original_error=None)
+            error = GraphQLError(
+                f"Internal server error (request {request_id})", nodes=error.nodes, path=error.path, original_error=None
+            )
         error.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
     return error
 

@@ -23,13 +23,18 @@ PAGE_ARGUMENTS = ("first", "last")
 def cost_limit(budget: int) -> type[ValidationRule]:
     class QueryCost(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_args) -> None:
-            fragments = {f.name.value: f for f in self.context.document.definitions
-                         if isinstance(f, FragmentDefinitionNode)}
+            fragments = {
+                f.name.value: f for f in self.context.document.definitions if isinstance(f, FragmentDefinitionNode)
+            }
             cost = _cost(node.selection_set, fragments, set())
             if cost > budget:
-                self.report_error(GraphQLError(
-                    f"The query cost {cost} is over the limit of {budget}", node,
-                    extensions={"code": "QUERY_TOO_COMPLEX", "cost": cost, "limit": budget}))
+                self.report_error(
+                    GraphQLError(
+                        f"The query cost {cost} is over the limit of {budget}",
+                        node,
+                        extensions={"code": "QUERY_TOO_COMPLEX", "cost": cost, "limit": budget},
+                    )
+                )
 
     return QueryCost
 
@@ -59,4 +64,3 @@ def _cost(selection_set: SelectionSetNode | None, fragments: dict, seen: set[str
             if fragment is not None:
                 total += _cost(fragment.selection_set, fragments, seen | {selection.name.value})
     return total
-

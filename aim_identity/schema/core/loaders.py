@@ -29,14 +29,23 @@ class Children:
     organization: str = "c.organization_id"
 
 
-async def child_page(info, children: Children, parent_id: uuid.UUID, order: Order, to_node: Callable[[Any], Any],
-                     first: int | None, after: str | None, **equal: Any) -> Connection:
+async def child_page(
+    info,
+    children: Children,
+    parent_id: uuid.UUID,
+    order: Order,
+    to_node: Callable[[Any], Any],
+    first: int | None,
+    after: str | None,
+    **equal: Any,
+) -> Connection:
     """A nested connection's page (first/after), batched with the same page of every other parent."""
     loaders: Loaders = info.context.loaders
     # One row more than the page, to tell whether another follows.
     rows = await loaders.pages(children, order, page_size(first) + 1, after, **equal).load(parent_id)
-    return forward_page(rows, order, to_node, lambda: loaders.counts(children, **equal).load(parent_id),
-                        first=first, after=after)
+    return forward_page(
+        rows, order, to_node, lambda: loaders.counts(children, **equal).load(parent_id), first=first, after=after
+    )
 
 
 class Loaders:
@@ -98,8 +107,7 @@ class Loaders:
     def grants(self) -> DataLoader:
         return self.children(m.CapabilityGrant, "agent_id", "name")
 
-    def pages(self, children: Children, order: Order, limit: int, after: str | None = None,
-              **equal: Any) -> DataLoader:
+    def pages(self, children: Children, order: Order, limit: int, after: str | None = None, **equal: Any) -> DataLoader:
         """Each parent's first `limit` children in `order` past `after`, in one statement whose part for
         each parent reads only those rows off the index (an agent scored every minute gathers half a
         million trust history points a year)."""
@@ -112,8 +120,10 @@ class Loaders:
                 for row in await db.fetch(sql, self._org, limit, *params, *keys):
                     grouped[str(row.pop("aim_parent"))].append(db.instance(children.model, row))
             # A union keeps no order of its own.
-            return [sorted(grouped[str(k)], key=lambda row: (getattr(row, order.field), row.pk),
-                           reverse=order.descending) for k in keys]
+            return [
+                sorted(grouped[str(k)], key=lambda row: (getattr(row, order.field), row.pk), reverse=order.descending)
+                for k in keys
+            ]
 
         return self._loader(("pages", children, order, limit, after, tuple(sorted(equal.items()))), load)
 
@@ -125,9 +135,13 @@ class Loaders:
             if self._org is not None:
                 where, params = self._where(children, equal, first_param=2)
                 parents = ", ".join(f"${n}" for n in range(len(params) + 2, len(params) + 2 + len(keys)))
-                rows = await db.fetch(f"SELECT {children.parent} AS aim_parent, count(*) AS n FROM {children.source} "
-                                      f"WHERE {where} AND {children.parent} IN ({parents}) GROUP BY {children.parent}",
-                                      self._org, *params, *keys)
+                rows = await db.fetch(
+                    f"SELECT {children.parent} AS aim_parent, count(*) AS n FROM {children.source} "
+                    f"WHERE {where} AND {children.parent} IN ({parents}) GROUP BY {children.parent}",
+                    self._org,
+                    *params,
+                    *keys,
+                )
                 counts = {str(r["aim_parent"]): r["n"] for r in rows}
             return [counts.get(str(k), 0) for k in keys]
 
@@ -145,8 +159,9 @@ class Loaders:
             conditions.append(f"c.{column} = ${first_param + len(params) - 1}")
         return " AND ".join(conditions), params
 
-    def _pages_sql(self, children: Children, order: Order, bound: tuple[Any, uuid.UUID] | None,
-                   equal: dict[str, Any], parents: int) -> tuple[str, list[Any]]:
+    def _pages_sql(
+        self, children: Children, order: Order, bound: tuple[Any, uuid.UUID] | None, equal: dict[str, Any], parents: int
+    ) -> tuple[str, list[Any]]:
         """$1 the organization, $2 the rows per parent, then the cursor, the filters, and the parents."""
         params: list[Any] = []
         direction, beyond = ("DESC", "<") if order.descending else ("ASC", ">")
@@ -161,6 +176,6 @@ class Loaders:
             f"SELECT * FROM (SELECT c.*, {children.parent} AS aim_parent FROM {children.source} "
             f"WHERE {' AND '.join([where, *conditions])} AND {children.parent} = ${first_parent + n} "
             f"ORDER BY c.{order.field} {direction}, c.id {direction} LIMIT $2) AS parent{n}"
-            for n in range(parents)]
+            for n in range(parents)
+        ]
         return "\nUNION ALL\n".join(branches), params
-

@@ -82,8 +82,8 @@ def _decode(cursor: str, order: Order) -> tuple[Any, str]:
         raise BadUserInput("The cursor belongs to another order", field="cursor")
     # A hand-made key of the wrong type would otherwise reach the database and fail there.
     wanted = (int, float) if order.value_type is float else order.value_type
-    if not isinstance(value, wanted) or isinstance(value, bool) \
-            or isinstance(value, datetime) and value.tzinfo is None:
+    naive = isinstance(value, datetime) and value.tzinfo is None
+    if not isinstance(value, wanted) or isinstance(value, bool) or naive:
         raise BadUserInput("Invalid cursor", field="cursor")
     return value, pk
 
@@ -101,8 +101,16 @@ def _size(value: int | None, name: str) -> int | None:
     return value
 
 
-async def paginate(query: QuerySet, order: Order, to_node: Callable[[Any], T], *, first: int | None = None,
-                   after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[T]:
+async def paginate(
+    query: QuerySet,
+    order: Order,
+    to_node: Callable[[Any], T],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Connection[T]:
     first, last = _size(first, "first"), _size(last, "last")
     if first is not None and last is not None:
         raise BadUserInput("Use first or last, not both")
@@ -121,17 +129,28 @@ async def paginate(query: QuerySet, order: Order, to_node: Callable[[Any], T], *
     rows = rows[:limit]
     if backward:
         rows.reverse()
-    return _connection(rows, order, to_node, counted.count,
-                       has_next=more if not backward else before is not None,
-                       has_previous=more if backward else after is not None)
+    return _connection(
+        rows,
+        order,
+        to_node,
+        counted.count,
+        has_next=more if not backward else before is not None,
+        has_previous=more if backward else after is not None,
+    )
 
 
-def forward_page(rows: list, order: Order, to_node: Callable[[Any], T], count: Callable[[], Awaitable[int]], *,
-                 first: int | None, after: str | None) -> Connection[T]:
+def forward_page(
+    rows: list,
+    order: Order,
+    to_node: Callable[[Any], T],
+    count: Callable[[], Awaitable[int]],
+    *,
+    first: int | None,
+    after: str | None,
+) -> Connection[T]:
     """A page from rows read elsewhere in `order` past `after`, up to one more than page_size(first)."""
     limit = page_size(first)
-    return _connection(rows[:limit], order, to_node, count, has_next=len(rows) > limit,
-                       has_previous=after is not None)
+    return _connection(rows[:limit], order, to_node, count, has_next=len(rows) > limit, has_previous=after is not None)
 
 
 def page_size(first: int | None) -> int:
@@ -145,8 +164,15 @@ def cursor_position(order: Order, cursor: str) -> tuple[Any, uuid.UUID]:
     return value, uuid.UUID(pk)
 
 
-def _connection(rows: list, order: Order, to_node: Callable[[Any], T], count: Callable[[], Awaitable[int]], *,
-                has_next: bool, has_previous: bool) -> Connection[T]:
+def _connection(
+    rows: list,
+    order: Order,
+    to_node: Callable[[Any], T],
+    count: Callable[[], Awaitable[int]],
+    *,
+    has_next: bool,
+    has_previous: bool,
+) -> Connection[T]:
     edges = [Edge(cursor=_encode(order, getattr(row, order.field), row.pk), node=to_node(row)) for row in rows]
     return Connection(
         edges=edges,

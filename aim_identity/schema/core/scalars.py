@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import strawberry
 
 
 def serialize(value: datetime) -> str:
-    text = value.astimezone(timezone.utc).isoformat()
+    text = value.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
 
 
@@ -19,11 +19,11 @@ def parse(value: str) -> datetime:
         raise ValueError(f"Invalid DateTime {value!r}: use RFC 3339, e.g. 2026-11-27T19:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError("A DateTime needs a timezone (use Z for UTC)")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
-UtcDateTime = strawberry.scalar(datetime, name="DateTime", description="RFC 3339, UTC",
-                                serialize=serialize, parse_value=parse)
+UtcDateTime = strawberry.scalar(
+    datetime, name="DateTime", description="RFC 3339, UTC", serialize=serialize, parse_value=parse
+)
 
 SCALAR_OVERRIDES = {datetime: UtcDateTime}
-

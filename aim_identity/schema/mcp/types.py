@@ -56,12 +56,23 @@ class MCPServer(Node):
 
     @classmethod
     def of(cls, row: m.MCPServer) -> MCPServer:
-        return cls(id=strawberry.ID(ids.encode("MCPServer", row.id)), name=row.name, url=row.url,
-                   description=row.description, status=row.status, public_key=row.public_key,
-                   capabilities=[MCPCapability(name=c["name"], kind=CapabilityKind(c["kind"]),
-                                               description=c.get("description")) for c in row.capabilities],
-                   trust_score=row.trust_score, health=row.health, last_health_check_at=row.last_health_check_at,
-                   created_at=row.created_at, pk=row.id)
+        return cls(
+            id=strawberry.ID(ids.encode("MCPServer", row.id)),
+            name=row.name,
+            url=row.url,
+            description=row.description,
+            status=row.status,
+            public_key=row.public_key,
+            capabilities=[
+                MCPCapability(name=c["name"], kind=CapabilityKind(c["kind"]), description=c.get("description"))
+                for c in row.capabilities
+            ],
+            trust_score=row.trust_score,
+            health=row.health,
+            last_health_check_at=row.last_health_check_at,
+            created_at=row.created_at,
+            pk=row.id,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> MCPServer | None:

@@ -39,10 +39,19 @@ class Threat(Node):
 
     @classmethod
     def of(cls, row: m.Threat) -> Threat:
-        return cls(id=strawberry.ID(ids.encode("Threat", row.id)), type=row.type, severity=row.severity,
-                   status=row.status, title=row.title, description=row.description, evidence=row.evidence,
-                   detected_at=row.detected_at, resolved_at=row.resolved_at, agent_id=row.agent_id,
-                   mcp_server_id=row.mcp_server_id)
+        return cls(
+            id=strawberry.ID(ids.encode("Threat", row.id)),
+            type=row.type,
+            severity=row.severity,
+            status=row.status,
+            title=row.title,
+            description=row.description,
+            evidence=row.evidence,
+            detected_at=row.detected_at,
+            resolved_at=row.resolved_at,
+            agent_id=row.agent_id,
+            mcp_server_id=row.mcp_server_id,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> Threat | None:
@@ -66,8 +75,15 @@ class Anomaly(Node):
 
     @classmethod
     def of(cls, row: m.Anomaly) -> Anomaly:
-        return cls(id=strawberry.ID(ids.encode("Anomaly", row.id)), metric=row.metric, observed=row.observed,
-                   expected=row.expected, score=row.score, detected_at=row.detected_at, agent_id=row.agent_id)
+        return cls(
+            id=strawberry.ID(ids.encode("Anomaly", row.id)),
+            metric=row.metric,
+            observed=row.observed,
+            expected=row.expected,
+            score=row.score,
+            detected_at=row.detected_at,
+            agent_id=row.agent_id,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> Anomaly | None:

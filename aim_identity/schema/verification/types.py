@@ -44,10 +44,17 @@ class VerificationEvent(Node):
 
     @classmethod
     def of(cls, row: m.VerificationEvent, agent: m.Agent | None = None) -> VerificationEvent:
-        return cls(id=strawberry.ID(ids.encode("VerificationEvent", row.id)), result=row.result,
-                   failure_reason=row.failure_reason, trust_score_before=row.trust_score_before,
-                   trust_score_after=row.trust_score_after, ip_address=row.ip_address, created_at=row.created_at,
-                   agent_id=row.agent_id, known_agent=agent)
+        return cls(
+            id=strawberry.ID(ids.encode("VerificationEvent", row.id)),
+            result=row.result,
+            failure_reason=row.failure_reason,
+            trust_score_before=row.trust_score_before,
+            trust_score_after=row.trust_score_after,
+            ip_address=row.ip_address,
+            created_at=row.created_at,
+            agent_id=row.agent_id,
+            known_agent=agent,
+        )
 
     @classmethod
     async def load(cls, info: Info, pk: uuid.UUID) -> VerificationEvent | None:

@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from aim_identity import ids
 from aim_identity.models import ApiKey
@@ -25,8 +25,9 @@ KEY_FORMAT = re.compile(r"aim_live_[A-Za-z0-9_-]{43}")
 
 
 async def create_key(api: Api, role: str, name: str | None = None, **extra) -> dict:
-    return (await api(CREATE_KEY, i={"name": name or f"key-{uuid.uuid4().hex[:8]}", "role": role,
-                                     **extra}))["createApiKey"]
+    return (await api(CREATE_KEY, i={"name": name or f"key-{uuid.uuid4().hex[:8]}", "role": role, **extra}))[
+        "createApiKey"
+    ]
 
 
 def with_key(api: Api, secret: str) -> Api:
@@ -174,9 +175,11 @@ async def test_a_key_cannot_create_keys(org):
 
 
 async def test_an_expiry_must_lie_in_the_future(org):
-    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
-    assert await org.admin.api.error(CREATE_KEY, i={"name": "stale", "role": "VIEWER", "expiresAt": past}) \
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    assert (
+        await org.admin.api.error(CREATE_KEY, i={"name": "stale", "role": "VIEWER", "expiresAt": past})
         == "BAD_USER_INPUT"
-    future = (datetime.now(timezone.utc) + timedelta(days=30)).replace(microsecond=0)
+    )
+    future = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
     key = (await create_key(org.admin.api, "VIEWER", expiresAt=future.isoformat()))["apiKey"]
     assert datetime.fromisoformat(key["expiresAt"].replace("Z", "+00:00")) == future

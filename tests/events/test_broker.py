@@ -6,7 +6,7 @@ import asyncio
 import os
 import uuid
 from contextlib import AsyncExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from tortoise.transactions import in_transaction
@@ -23,11 +23,11 @@ async def test_concurrent_first_subscribers_all_hear_the_event():
     organization = uuid.uuid4()
     try:
         async with AsyncExitStack() as stack:
-            streams = await asyncio.gather(*(stack.enter_async_context(broker.events(organization))
-                                             for _ in range(10)))
+            streams = await asyncio.gather(*(stack.enter_async_context(broker.events(organization)) for _ in range(10)))
             await asyncio.sleep(0.2)
-            await broker.publish({"id": str(uuid.uuid4()), "kind": "agent.created",
-                                  "organizationId": str(organization)})
+            await broker.publish(
+                {"id": str(uuid.uuid4()), "kind": "agent.created", "organizationId": str(organization)}
+            )
             heard = await asyncio.gather(*(asyncio.wait_for(anext(aiter(s)), 3) for s in streams))
         assert [e["kind"] for e in heard] == ["agent.created"] * 10
     finally:
@@ -66,7 +66,7 @@ async def test_a_resubscribed_channel_catches_up_on_every_event_it_missed(server
         async with broker.events(organization) as stream:
             await asyncio.sleep(0.2)
             # Published to every other subscriber while this process was away (so no relay sends them again).
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             async with in_transaction():
                 await outbox.add([outbox.Event(organization, "agent.updated", {"n": n}) for n in range(missed)])
                 await OutboxEvent.filter(organization_id=organization).update(published_at=now)

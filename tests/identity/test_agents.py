@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import uuid
 from datetime import date, datetime
@@ -30,7 +31,9 @@ REACTIVATE = """mutation($i: SetAgentStatusInput!) { reactivateAgent(input: $i) 
 REVOKE = """mutation($i: SetAgentStatusInput!) { revokeAgent(input: $i) { agent { id status } } }"""
 GRANT = """mutation($i: GrantCapabilityInput!) { grantCapability(input: $i) { agent { capabilities { name } } } }"""
 UNGRANT = """mutation($i: RevokeCapabilityInput!) { revokeCapability(input: $i) { agent { capabilities { name } } } }"""
-ROTATE = """mutation($i: RotateAgentKeyInput!) { rotateAgentKey(input: $i) { agent { id publicKey keyFingerprint } } }"""
+ROTATE = (
+    """mutation($i: RotateAgentKeyInput!) { rotateAgentKey(input: $i) { agent { id publicKey keyFingerprint } } }"""
+)
 FEEDBACK = """mutation($i: AgentFeedbackInput!) { submitAgentFeedback(input: $i) { agent { id } } }"""
 AGENT = f"""query($id: ID!) {{ agent(id: $id) {{ {AGENT_FIELDS} }} }}"""
 NODE = """query($id: ID!) { node(id: $id) { id ... on Agent { name } } }"""
@@ -59,8 +62,11 @@ def rotation_message(agent_id: str, new_public_key: str) -> bytes:
 
 
 async def audit_actions(agent_id: str) -> list[str]:
-    return await AuditLogEntry.filter(target_type="Agent", target_id=agent_id).order_by("sequence") \
+    return (
+        await AuditLogEntry.filter(target_type="Agent", target_id=agent_id)
+        .order_by("sequence")
         .values_list("action", flat=True)
+    )
 
 
 async def threat_types(api, agent_id: str) -> list[str]:
@@ -71,17 +77,28 @@ async def threat_types(api, agent_id: str) -> list[str]:
 async def rotate(api, agent: AgentKeys, new_key: SigningKey, signer: SigningKey | None = None) -> dict:
     new_public = b64(bytes(new_key.verify_key))
     signature = b64((signer or agent.signing_key).sign(rotation_message(agent.id, new_public)).signature)
-    return (await api(ROTATE, i={"agentId": agent.id, "newPublicKey": new_public, "signature": signature}))
+    return await api(ROTATE, i={"agentId": agent.id, "newPublicKey": new_public, "signature": signature})
 
 
 # ---- registration
 
+
 async def test_create_agent_with_a_client_key_stores_that_key(org):
     key = SigningKey.generate()
     raw = bytes(key.verify_key)
-    data = (await org.admin.api(CREATE, i={
-        "name": unique_name(), "displayName": "Billing bot", "description": "Reads invoices",
-        "agentType": "LANGCHAIN", "publicKey": b64(raw), "capabilities": ["db:read", "file:*"]}))["createAgent"]
+    data = (
+        await org.admin.api(
+            CREATE,
+            i={
+                "name": unique_name(),
+                "displayName": "Billing bot",
+                "description": "Reads invoices",
+                "agentType": "LANGCHAIN",
+                "publicKey": b64(raw),
+                "capabilities": ["db:read", "file:*"],
+            },
+        )
+    )["createAgent"]
 
     assert data["privateKey"] is None  # the caller holds its own key; there is nothing to hand back
     agent = data["agent"]
@@ -100,8 +117,9 @@ async def test_create_agent_with_a_client_key_stores_that_key(org):
 
 
 async def test_create_agent_defaults(org):
-    data = (await org.admin.api(CREATE, i={"name": unique_name(), "publicKey": b64(bytes(SigningKey.generate()
-                                                                                           .verify_key))}))
+    data = await org.admin.api(
+        CREATE, i={"name": unique_name(), "publicKey": b64(bytes(SigningKey.generate().verify_key))}
+    )
     agent = data["createAgent"]["agent"]
     assert agent["agentType"] == "AI_AGENT"
     assert agent["capabilities"] == []
@@ -133,8 +151,7 @@ def _blob(value) -> bytes:
 
 
 def _hits(cells, needles: dict[str, bytes]) -> list[str]:
-    return [f"{where}: {form}" for where, value in cells for form, needle in needles.items()
-            if needle in _blob(value)]
+    return [f"{where}: {form}" for where, value in cells for form, needle in needles.items() if needle in _blob(value)]
 
 
 async def _orm_cells():
@@ -151,12 +168,17 @@ async def _raw_cells():
     """Every column of every table in the database itself, including tables no model maps."""
     conn = Tortoise.get_connection("default")
     if conn.capabilities.dialect == "sqlite":
-        tables = [r["name"] for r in await conn.execute_query_dict(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [
+            r["name"] for r in await conn.execute_query_dict("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
     else:
-        tables = [r["table_name"] for r in await conn.execute_query_dict(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")]
+        tables = [
+            r["table_name"]
+            for r in await conn.execute_query_dict(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            )
+        ]
     assert "agents" in tables
     cells = []
     for table in tables:
@@ -205,14 +227,19 @@ async def test_each_server_generated_pair_is_new(org):
 
 # ---- validation
 
-@pytest.mark.parametrize("public_key", [
-    "not base64!",
-    "AAAA====",
-    b64(bytes(31)),
-    b64(bytes(33)),
-    b64(bytes(64)),
-    "",
-], ids=["garbage", "bad-padding", "31-bytes", "33-bytes", "64-bytes", "empty"])
+
+@pytest.mark.parametrize(
+    "public_key",
+    [
+        "not base64!",
+        "AAAA====",
+        b64(bytes(31)),
+        b64(bytes(33)),
+        b64(bytes(64)),
+        "",
+    ],
+    ids=["garbage", "bad-padding", "31-bytes", "33-bytes", "64-bytes", "empty"],
+)
 async def test_create_agent_refuses_a_malformed_public_key(org, public_key):
     name = unique_name()
     assert await org.admin.api.error(CREATE, i={"name": name, "publicKey": public_key}) == "BAD_USER_INPUT"
@@ -226,13 +253,25 @@ async def test_create_agent_refuses_a_bad_name(org, name):
     assert await Agent.filter(organization_id=org_pk(org)).count() == before
 
 
-@pytest.mark.parametrize("capability", [
-    "", "DB:read", "db read", "db:*:write", "db:re*d", "*db", ":read", "db:", "x" * 201,
-])
+@pytest.mark.parametrize(
+    "capability",
+    [
+        "",
+        "DB:read",
+        "db read",
+        "db:*:write",
+        "db:re*d",
+        "*db",
+        ":read",
+        "db:",
+        "x" * 201,
+    ],
+)
 async def test_invalid_capability_names_are_bad_user_input(org, capability):
     name = unique_name()
-    assert await org.admin.api.error(CREATE, i={"name": name, "capabilities": ["db:read", capability]}) \
-        == "BAD_USER_INPUT"
+    assert (
+        await org.admin.api.error(CREATE, i={"name": name, "capabilities": ["db:read", capability]}) == "BAD_USER_INPUT"
+    )
     assert not await Agent.exists(organization_id=org_pk(org), name=name)
 
     agent = await create_agent(org.admin.api)
@@ -267,8 +306,7 @@ async def test_a_failed_mutation_writes_nothing(org):
 
     assert await org.admin.api.error(CREATE, i={"name": name, "capabilities": ["db:read"]}) == "CONFLICT"
     assert await org.admin.api.error(CREATE, i={"name": unique_name(), "publicKey": "nope"}) == "BAD_USER_INPUT"
-    assert await org.admin.api.error(CREATE, i={"name": unique_name(), "displayName": "d" * 201}) \
-        == "BAD_USER_INPUT"
+    assert await org.admin.api.error(CREATE, i={"name": unique_name(), "displayName": "d" * 201}) == "BAD_USER_INPUT"
 
     assert await Agent.filter(organization_id=org_id).count() == agents
     assert await AuditLogEntry.filter(organization_id=org_id).count() == audit
@@ -282,8 +320,7 @@ async def test_racing_creates_of_one_name_leave_exactly_one_agent(org):
     audit = await AuditLogEntry.filter(organization_id=org_id, action="agent.create").count()
     created = await OutboxEvent.filter(organization_id=org_id, kind="agent.created").count()
 
-    results = await asyncio.gather(*(org.admin.api(CREATE, i={"name": name}) for _ in range(2)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(org.admin.api(CREATE, i={"name": name}) for _ in range(2)), return_exceptions=True)
     outcomes = sorted("created" if isinstance(r, dict) else getattr(r, "code", repr(r)) for r in results)
     assert outcomes == ["CONFLICT", "created"], results
 
@@ -294,11 +331,16 @@ async def test_racing_creates_of_one_name_leave_exactly_one_agent(org):
 
 # ---- updates, deletion
 
+
 async def test_update_agent_changes_only_the_given_fields(org):
-    data = (await org.admin.api(CREATE, i={"name": unique_name(), "displayName": "Old", "description": "Keep me",
-                                           "agentType": "CREWAI"}))["createAgent"]["agent"]
-    updated = (await org.admin.api(UPDATE, i={"id": data["id"], "displayName": "New name",
-                                              "agentType": "CLAUDE"}))["updateAgent"]["agent"]
+    data = (
+        await org.admin.api(
+            CREATE, i={"name": unique_name(), "displayName": "Old", "description": "Keep me", "agentType": "CREWAI"}
+        )
+    )["createAgent"]["agent"]
+    updated = (await org.admin.api(UPDATE, i={"id": data["id"], "displayName": "New name", "agentType": "CLAUDE"}))[
+        "updateAgent"
+    ]["agent"]
     assert updated["displayName"] == "New name"
     assert updated["agentType"] == "CLAUDE"
     assert updated["description"] == "Keep me"
@@ -310,8 +352,10 @@ async def test_update_agent_changes_only_the_given_fields(org):
 async def test_update_agent_refuses_overlong_text_and_unknown_agents(org, other_org):
     agent = await create_agent(org.admin.api)
     assert await org.admin.api.error(UPDATE, i={"id": agent.id, "description": "d" * 5001}) == "BAD_USER_INPUT"
-    assert await org.admin.api.error(UPDATE, i={"id": ids.encode("Agent", uuid.uuid4()), "displayName": "x"}) \
+    assert (
+        await org.admin.api.error(UPDATE, i={"id": ids.encode("Agent", uuid.uuid4()), "displayName": "x"})
         == "NOT_FOUND"
+    )
     # Another organization's agent is exactly as unknown.
     assert await other_org.admin.api.error(UPDATE, i={"id": agent.id, "displayName": "x"}) == "NOT_FOUND"
     assert (await org.admin.api(AGENT, id=agent.id))["agent"]["displayName"] is None
@@ -372,10 +416,12 @@ async def test_delete_needs_a_manager(org):
 
 # ---- status
 
+
 async def test_suspend_and_reactivate_a_pending_agent_returns_it_to_pending(org):
     agent = await create_agent(org.admin.api)
-    assert (await org.admin.api(SUSPEND, i={"id": agent.id, "reason": "audit"}))["suspendAgent"]["agent"]["status"] \
-        == "SUSPENDED"
+    assert (await org.admin.api(SUSPEND, i={"id": agent.id, "reason": "audit"}))["suspendAgent"]["agent"][
+        "status"
+    ] == "SUSPENDED"
     assert await org.admin.api.error(SUSPEND, i={"id": agent.id}) == "CONFLICT"
     assert (await org.admin.api(REACTIVATE, i={"id": agent.id}))["reactivateAgent"]["agent"]["status"] == "PENDING"
     assert await org.admin.api.error(REACTIVATE, i={"id": agent.id}) == "CONFLICT"
@@ -391,8 +437,9 @@ async def test_reactivating_a_verified_agent_returns_it_to_verified(org, anonymo
 
 async def test_a_revoked_agent_stays_revoked(org):
     agent = await create_agent(org.admin.api)
-    assert (await org.admin.api(REVOKE, i={"id": agent.id, "reason": "leaked"}))["revokeAgent"]["agent"]["status"] \
-        == "REVOKED"
+    assert (await org.admin.api(REVOKE, i={"id": agent.id, "reason": "leaked"}))["revokeAgent"]["agent"][
+        "status"
+    ] == "REVOKED"
     assert await org.admin.api.error(REACTIVATE, i={"id": agent.id}) == "CONFLICT"
     assert await org.admin.api.error(SUSPEND, i={"id": agent.id}) == "CONFLICT"
     assert await org.admin.api.error(REVOKE, i={"id": agent.id}) == "CONFLICT"
@@ -414,6 +461,7 @@ async def test_status_changes_need_a_manager(org):
 
 
 # ---- capabilities
+
 
 async def test_grant_and_revoke_capabilities(org):
     agent = await create_agent(org.admin.api, capabilities=["db:read"])
@@ -445,6 +493,7 @@ async def test_capability_changes_need_a_manager(org):
 
 # ---- key rotation
 
+
 async def test_rotate_agent_key_with_a_signature_by_the_current_key(org, anonymous):
     agent = await create_agent(org.admin.api)
     old = agent.signing_key
@@ -468,24 +517,52 @@ async def test_rotate_agent_key_with_a_signature_by_the_current_key(org, anonymo
 async def test_a_rotation_signed_by_a_wrong_key_is_forbidden(org, anonymous):
     agent = await create_agent(org.admin.api)
     before = (await org.admin.api(AGENT, id=agent.id))["agent"]
-    assert await org.admin.api.error(ROTATE, i={
-        "agentId": agent.id, "newPublicKey": b64(bytes(SigningKey.generate().verify_key)),
-        "signature": b64(SigningKey.generate().sign(b"anything").signature)}) == "FORBIDDEN"
+    assert (
+        await org.admin.api.error(
+            ROTATE,
+            i={
+                "agentId": agent.id,
+                "newPublicKey": b64(bytes(SigningKey.generate().verify_key)),
+                "signature": b64(SigningKey.generate().sign(b"anything").signature),
+            },
+        )
+        == "FORBIDDEN"
+    )
     intruder = SigningKey.generate()
     new_public = b64(bytes(intruder.verify_key))
     # Signed by the new key itself, not the current one.
-    assert await org.admin.api.error(ROTATE, i={
-        "agentId": agent.id, "newPublicKey": new_public,
-        "signature": b64(intruder.sign(rotation_message(agent.id, new_public)).signature)}) == "FORBIDDEN"
+    assert (
+        await org.admin.api.error(
+            ROTATE,
+            i={
+                "agentId": agent.id,
+                "newPublicKey": new_public,
+                "signature": b64(intruder.sign(rotation_message(agent.id, new_public)).signature),
+            },
+        )
+        == "FORBIDDEN"
+    )
     # The current key's signature over another agent's rotation message does not carry over.
     other = await create_agent(org.admin.api)
-    assert await org.admin.api.error(ROTATE, i={
-        "agentId": agent.id, "newPublicKey": new_public,
-        "signature": agent.sign(rotation_message(other.id, new_public))}) == "FORBIDDEN"
+    assert (
+        await org.admin.api.error(
+            ROTATE,
+            i={
+                "agentId": agent.id,
+                "newPublicKey": new_public,
+                "signature": agent.sign(rotation_message(other.id, new_public)),
+            },
+        )
+        == "FORBIDDEN"
+    )
     # The current key's signature over the bare new key, without the context line, is not a rotation.
-    assert await org.admin.api.error(ROTATE, i={
-        "agentId": agent.id, "newPublicKey": new_public,
-        "signature": agent.sign(bytes(intruder.verify_key))}) == "FORBIDDEN"
+    assert (
+        await org.admin.api.error(
+            ROTATE,
+            i={"agentId": agent.id, "newPublicKey": new_public, "signature": agent.sign(bytes(intruder.verify_key))},
+        )
+        == "FORBIDDEN"
+    )
 
     assert (await org.admin.api(AGENT, id=agent.id))["agent"] == before
     assert (await verify(anonymous, agent))["verified"] is True
@@ -513,25 +590,44 @@ async def test_a_rotation_signed_by_the_retired_key_is_forbidden_and_misuse(org)
     assert await threat_types(org.admin.api, agent.id) == ["CREDENTIAL_MISUSE"]
     # The current key still rotates.
     third = SigningKey.generate()
-    assert (await rotate(org.admin.api, agent, third))["rotateAgentKey"]["agent"]["publicKey"] \
-        == b64(bytes(third.verify_key))
+    assert (await rotate(org.admin.api, agent, third))["rotateAgentKey"]["agent"]["publicKey"] == b64(
+        bytes(third.verify_key)
+    )
 
 
 async def test_rotation_input_is_validated(org):
     agent = await create_agent(org.admin.api)
     new_public = b64(bytes(SigningKey.generate().verify_key))
     good_signature = agent.sign(rotation_message(agent.id, new_public))
-    for new_key, signature in [("not base64", good_signature), (b64(bytes(16)), good_signature),
-                               (new_public, "not base64"), (new_public, b64(bytes(63)))]:
-        assert await org.admin.api.error(ROTATE, i={"agentId": agent.id, "newPublicKey": new_key,
-                                                    "signature": signature}) == "BAD_USER_INPUT"
+    for new_key, signature in [
+        ("not base64", good_signature),
+        (b64(bytes(16)), good_signature),
+        (new_public, "not base64"),
+        (new_public, b64(bytes(63))),
+    ]:
+        assert (
+            await org.admin.api.error(ROTATE, i={"agentId": agent.id, "newPublicKey": new_key, "signature": signature})
+            == "BAD_USER_INPUT"
+        )
     # Rotating to the key it already holds is no rotation.
-    assert await org.admin.api.error(ROTATE, i={
-        "agentId": agent.id, "newPublicKey": agent.public_key,
-        "signature": agent.sign(rotation_message(agent.id, agent.public_key))}) == "BAD_USER_INPUT"
-    assert await org.admin.api.error(ROTATE, i={"agentId": ids.encode("Agent", uuid.uuid4()),
-                                                "newPublicKey": new_public, "signature": good_signature}) \
+    assert (
+        await org.admin.api.error(
+            ROTATE,
+            i={
+                "agentId": agent.id,
+                "newPublicKey": agent.public_key,
+                "signature": agent.sign(rotation_message(agent.id, agent.public_key)),
+            },
+        )
+        == "BAD_USER_INPUT"
+    )
+    assert (
+        await org.admin.api.error(
+            ROTATE,
+            i={"agentId": ids.encode("Agent", uuid.uuid4()), "newPublicKey": new_public, "signature": good_signature},
+        )
         == "NOT_FOUND"
+    )
     assert (await org.admin.api(AGENT, id=agent.id))["agent"]["publicKey"] == agent.public_key
 
 
@@ -544,6 +640,7 @@ async def test_an_agent_may_rotate_its_own_key_with_its_agent_token(org, anonymo
 
 
 # ---- the audit trail
+
 
 async def test_every_agent_mutation_leaves_an_audit_entry(org):
     agent = await create_agent(org.admin.api, capabilities=["db:read"])
@@ -559,8 +656,17 @@ async def test_every_agent_mutation_leaves_an_audit_entry(org):
     await org.admin.api(DELETE, i={"id": agent.id})
 
     assert await audit_actions(agent.id) == [
-        "agent.create", "agent.update", "agent.capability_grant", "agent.capability_revoke", "agent.feedback",
-        "agent.key_rotate", "agent.suspend", "agent.reactivate", "agent.revoke", "agent.delete"]
+        "agent.create",
+        "agent.update",
+        "agent.capability_grant",
+        "agent.capability_revoke",
+        "agent.feedback",
+        "agent.key_rotate",
+        "agent.suspend",
+        "agent.reactivate",
+        "agent.revoke",
+        "agent.delete",
+    ]
     entries = await AuditLogEntry.filter(target_id=agent.id).order_by("sequence")
     for entry in entries:
         assert entry.organization_id == org_pk(org)
@@ -574,7 +680,7 @@ async def test_every_agent_mutation_leaves_an_audit_entry(org):
     # The entries are links of the organization's chain: consecutive sequences hash onto each other.
     chain = await AuditLogEntry.filter(organization_id=org_pk(org)).order_by("sequence")
     assert [e.sequence for e in chain] == list(range(1, len(chain) + 1))
-    assert all(b.previous_hash == a.hash for a, b in zip(chain, chain[1:]))
+    assert all(b.previous_hash == a.hash for a, b in itertools.pairwise(chain))
 
 
 async def test_audit_entries_never_carry_a_private_seed(org):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -20,8 +20,8 @@ N = 120
 NAME_WORDS = ["scout", "ranger", "pilot", "echo", "nova", "zephyr", "atlas"]
 # Mixed case for case-insensitive search; `_` and `%` must match literally, not as LIKE wildcards.
 DISPLAY_NAMES = ["Scout Prime", "NOVA Helper", "ranger_x", "Data 100% Bot", None]
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
-NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)  # never-verified agents sort as the oldest
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # never-verified agents sort as the oldest
 
 CREATE = """mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } } }"""
 PAGE = """query($first: Int, $after: String, $last: Int, $before: String, $filter: AgentFilter,
@@ -75,14 +75,19 @@ async def fleet(url: str) -> Fleet:
     agents = []
     for i in range(N):
         s = spec_for(i)
-        data = await org.admin.api(CREATE, i={"name": s["name"], "displayName": s["display_name"],
-                                              "agentType": s["agent_type"]})
+        data = await org.admin.api(
+            CREATE, i={"name": s["name"], "displayName": s["display_name"], "agentType": s["agent_type"]}
+        )
         gid = data["createAgent"]["agent"]["id"]
         pk = ids.decode(gid, "Agent")
         # Status, score and verification time come from verification rounds in real life; set them
         # directly so that every filter and order has varied values (and ties) to work on.
-        await AgentRow.filter(id=pk).update(status=s["status"], trust_score=s["trust_score"],
-                                            last_verified_at=s["last_verified_at"], created_at=s["created_at"])
+        await AgentRow.filter(id=pk).update(
+            status=s["status"],
+            trust_score=s["trust_score"],
+            last_verified_at=s["last_verified_at"],
+            created_at=s["created_at"],
+        )
         agents.append(Spec(id=gid, pk=str(pk), **s))
     other = await register(url)
     foreign = set()
@@ -166,7 +171,11 @@ async def test_nodes_report_what_each_agent_was_given(fleet: Fleet):
     for node in nodes:
         spec = by_id[node["id"]]
         assert (node["name"], node["displayName"], node["agentType"], node["status"]) == (
-            spec.name, spec.display_name, spec.agent_type, spec.status)
+            spec.name,
+            spec.display_name,
+            spec.agent_type,
+            spec.status,
+        )
         assert node["trustScore"]["score"] == pytest.approx(spec.trust_score)
         assert parse_time(node["lastVerifiedAt"]) == spec.last_verified_at
         assert parse_time(node["createdAt"]) == spec.created_at
@@ -218,11 +227,9 @@ async def test_every_order_matches_python_sort(fleet: Fleet, field: str, directi
 async def test_never_verified_agents_sort_as_the_oldest(fleet: Fleet):
     never = {a.id for a in fleet.agents if a.last_verified_at is None}
     assert 0 < len(never) < N
-    asc = await page(fleet.org.admin.api, first=len(never),
-                     orderBy={"field": "LAST_VERIFIED_AT", "direction": "ASC"})
+    asc = await page(fleet.org.admin.api, first=len(never), orderBy={"field": "LAST_VERIFIED_AT", "direction": "ASC"})
     assert set(node_ids(asc)) == never
-    desc = await page(fleet.org.admin.api, last=len(never),
-                      orderBy={"field": "LAST_VERIFIED_AT", "direction": "DESC"})
+    desc = await page(fleet.org.admin.api, last=len(never), orderBy={"field": "LAST_VERIFIED_AT", "direction": "DESC"})
     assert set(node_ids(desc)) == never
     assert all(e["node"]["lastVerifiedAt"] is None for e in asc["edges"] + desc["edges"])
 
@@ -233,10 +240,11 @@ FILTERS = {
     "one type": ({"agentType": ["CLAUDE"]}, lambda a: a.agent_type == "CLAUDE"),
     "three types": ({"agentType": ["GPT", "GEMINI", "CUSTOM"]}, lambda a: a.agent_type in ("GPT", "GEMINI", "CUSTOM")),
     # "scout" is in some names and in the display name "Scout Prime".
-    "search name and display name": ({"search": "scout"}, lambda a: "scout" in a.name
-                                     or "scout" in (a.display_name or "").lower()),
-    "search ignores case": ({"search": "NoVa"}, lambda a: "nova" in a.name
-                            or "nova" in (a.display_name or "").lower()),
+    "search name and display name": (
+        {"search": "scout"},
+        lambda a: "scout" in a.name or "scout" in (a.display_name or "").lower(),
+    ),
+    "search ignores case": ({"search": "NoVa"}, lambda a: "nova" in a.name or "nova" in (a.display_name or "").lower()),
     "search display name only": ({"search": "HELPER"}, lambda a: "helper" in (a.display_name or "").lower()),
     "search underscore is literal": ({"search": "ranger_"}, lambda a: "ranger_" in (a.display_name or "")),
     "search percent is literal": ({"search": "100%"}, lambda a: "100%" in (a.display_name or "")),
@@ -244,10 +252,20 @@ FILTERS = {
     "min score inclusive": ({"minTrustScore": 0.5}, lambda a: a.trust_score >= 0.5),
     "max score inclusive": ({"maxTrustScore": 0.25}, lambda a: a.trust_score <= 0.25),
     "score range": ({"minTrustScore": 0.3, "maxTrustScore": 0.6}, lambda a: 0.3 <= a.trust_score <= 0.6),
-    "combined": ({"status": ["PENDING", "VERIFIED"], "agentType": ["AI_AGENT", "CLAUDE", "GPT", "CUSTOM"],
-                  "search": "o", "minTrustScore": 0.2},
-                 lambda a: a.status in ("PENDING", "VERIFIED") and a.agent_type in ("AI_AGENT", "CLAUDE", "GPT", "CUSTOM")
-                 and ("o" in a.name or "o" in (a.display_name or "").lower()) and a.trust_score >= 0.2),
+    "combined": (
+        {
+            "status": ["PENDING", "VERIFIED"],
+            "agentType": ["AI_AGENT", "CLAUDE", "GPT", "CUSTOM"],
+            "search": "o",
+            "minTrustScore": 0.2,
+        },
+        lambda a: (
+            a.status in ("PENDING", "VERIFIED")
+            and a.agent_type in ("AI_AGENT", "CLAUDE", "GPT", "CUSTOM")
+            and ("o" in a.name or "o" in (a.display_name or "").lower())
+            and a.trust_score >= 0.2
+        ),
+    ),
 }
 
 
@@ -313,16 +331,22 @@ async def test_garbage_cursor_is_bad_user_input(fleet: Fleet, cursor: str, direc
     assert await fleet.org.admin.api.error(PAGE, **{size: 5, direction: cursor}) == "BAD_USER_INPUT"
 
 
-@pytest.mark.parametrize(("field", "cursor"), [
-    ("NAME", raw_cursor(["name", 5, SOME_ID])),
-    ("TRUST_SCORE", raw_cursor(["trust_score", "high", SOME_ID])),
-    ("TRUST_SCORE", raw_cursor(["trust_score", True, SOME_ID])),
-    ("LAST_VERIFIED_AT", raw_cursor(["verified_sort", "never", SOME_ID])),
-], ids=["number for a name", "string for a score", "boolean for a score", "string for a time"])
+@pytest.mark.parametrize(
+    ("field", "cursor"),
+    [
+        ("NAME", raw_cursor(["name", 5, SOME_ID])),
+        ("TRUST_SCORE", raw_cursor(["trust_score", "high", SOME_ID])),
+        ("TRUST_SCORE", raw_cursor(["trust_score", True, SOME_ID])),
+        ("LAST_VERIFIED_AT", raw_cursor(["verified_sort", "never", SOME_ID])),
+    ],
+    ids=["number for a name", "string for a score", "boolean for a score", "string for a time"],
+)
 async def test_a_sort_key_of_the_wrong_type_is_bad_user_input(fleet: Fleet, field: str, cursor: str):
     # It used to reach PostgreSQL and come back as a masked internal error.
-    assert await fleet.org.admin.api.error(PAGE, first=3, after=cursor,
-                                           orderBy={"field": field, "direction": "ASC"}) == "BAD_USER_INPUT"
+    assert (
+        await fleet.org.admin.api.error(PAGE, first=3, after=cursor, orderBy={"field": field, "direction": "ASC"})
+        == "BAD_USER_INPUT"
+    )
 
 
 async def test_cursor_of_another_order_is_bad_user_input(fleet: Fleet):
@@ -330,15 +354,20 @@ async def test_cursor_of_another_order_is_bad_user_input(fleet: Fleet):
     api = fleet.org.admin.api
     by_name = await page(api, first=3, orderBy={"field": "NAME", "direction": "ASC"})
     for field in ("TRUST_SCORE", "CREATED_AT", "LAST_VERIFIED_AT"):
-        code = await api.error(PAGE, first=3, after=by_name["pageInfo"]["endCursor"],
-                               orderBy={"field": field, "direction": "ASC"})
+        code = await api.error(
+            PAGE, first=3, after=by_name["pageInfo"]["endCursor"], orderBy={"field": field, "direction": "ASC"}
+        )
         assert code == "BAD_USER_INPUT", field
 
 
 async def test_other_organizations_agents_never_appear(fleet: Fleet):
     api = fleet.org.admin.api
-    for variables in ({}, {"filter": {"search": "scout"}}, {"filter": {"search": "elsewhere"}},
-                      {"orderBy": {"field": "NAME", "direction": "ASC"}}):
+    for variables in (
+        {},
+        {"filter": {"search": "scout"}},
+        {"filter": {"search": "elsewhere"}},
+        {"orderBy": {"field": "NAME", "direction": "ASC"}},
+    ):
         seen = {i for p in await walk_forward(api, 100, **variables) for i in node_ids(p)}
         assert not seen & fleet.foreign_ids
         assert seen <= {a.id for a in fleet.agents}

@@ -1,6 +1,7 @@
-"""The real-time layer across real processes: `aimctl serve` replicas and `aimctl worker` relays on one
-PostgreSQL and one Redis. An event is delivered across replicas, survives a Redis outage, survives a
-relay killed with SIGKILL mid-publish, and reaches each subscriber exactly once however many relays run.
+"""What a deployment runs: the compose file, and the real-time layer across real processes (`aimctl
+serve` replicas and `aimctl worker` relays on one PostgreSQL and one Redis). An event is delivered
+across replicas, survives a Redis outage, survives a relay killed with SIGKILL mid-publish, and
+reaches each subscriber exactly once however many relays run.
 
 Every process here is a subprocess with its own log file under the test's tmp_path; each test gets its
 own database, cloned from one migrated template."""
@@ -8,6 +9,7 @@ own database, cloned from one migrated template."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -30,11 +32,13 @@ from gql.transport.websockets import WebsocketsTransport
 from aim_identity import ids
 from aim_identity.events import kinds
 from tests.conftest import TEST_SECRET, database_url, free_port, on_postgres_server, postgres_server
-from tests.support import Api, Org, create_agent, register
+from tests.support import BIN, REPO, Api, Org, create_agent, register
 
 ROOT = Path(__file__).resolve().parent.parent
-AIMCTL = next((str(p) for p in (Path(sys.executable).with_name("aimctl"), ROOT / ".venv/bin/aimctl") if p.exists()),
-              shutil.which("aimctl"))
+AIMCTL = next(
+    (str(p) for p in (Path(sys.executable).with_name("aimctl"), ROOT / ".venv/bin/aimctl") if p.exists()),
+    shutil.which("aimctl"),
+)
 PG_SERVER = postgres_server()
 REDIS_URL = os.environ.get("AIM_TEST_REDIS_URL", "")
 REDIS_SERVER = os.environ.get("AIM_TEST_REDIS_SERVER") or shutil.which("redis-server")
@@ -42,12 +46,14 @@ REDIS_SERVER = os.environ.get("AIM_TEST_REDIS_SERVER") or shutil.which("redis-se
 pytestmark = pytest.mark.skipif(
     PG_SERVER is None or not REDIS_URL.startswith("redis"),
     reason="multi-process real-time tests need PostgreSQL and Redis (AIM_TEST_DATABASE_URL=postgres://…, "
-           "AIM_TEST_REDIS_URL=redis://…; scripts/test-services.sh sets both)")
+    "AIM_TEST_REDIS_URL=redis://…; scripts/test-services.sh sets both)",
+)
 
 AGENT_EVENTS = "subscription { agentEvents { kind agentId agent { name } } }"
 
 
 # ---- processes ---------------------------------------------------------------------------------------
+
 
 class Proc:
     """A subprocess whose output goes to a log file (never a pipe, which could fill and block it)."""
@@ -56,8 +62,9 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - the process writes to it until stop()
-        self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
+        self.popen = subprocess.Popen(
+            args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
     @property
     def alive(self) -> bool:
@@ -118,8 +125,13 @@ class Processes:
     @staticmethod
     def env(database_url: str, redis_url: str, production: bool = False) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
-        env.update(AIM_DATABASE_URL=database_url, AIM_REDIS_URL=redis_url, AIM_SECRET_KEY=TEST_SECRET,
-                   AIM_ENV="production" if production else "development", PYTHONUNBUFFERED="1")
+        env.update(
+            AIM_DATABASE_URL=database_url,
+            AIM_REDIS_URL=redis_url,
+            AIM_SECRET_KEY=TEST_SECRET,
+            AIM_ENV="production" if production else "development",
+            PYTHONUNBUFFERED="1",
+        )
         return env
 
     def _track(self, proc: Proc) -> Proc:
@@ -132,13 +144,38 @@ class Processes:
         return await server.healthy()
 
     def worker(self, database_url: str, redis_url: str) -> Proc:
-        return self._track(Proc(f"worker-{len(self.started)}", [AIMCTL, "worker"],
-                                self.env(database_url, redis_url, production=True), self.log_dir))
+        return self._track(
+            Proc(
+                f"worker-{len(self.started)}",
+                [AIMCTL, "worker"],
+                self.env(database_url, redis_url, production=True),
+                self.log_dir,
+            )
+        )
 
     async def redis(self, port: int) -> Proc:
-        proc = self._track(Proc(f"redis-{len(self.started)}", [
-            REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--dir", str(self.log_dir)], {**os.environ}, self.log_dir))
+        proc = self._track(
+            Proc(
+                f"redis-{len(self.started)}",
+                [
+                    REDIS_SERVER,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                    str(self.log_dir),
+                ],
+                {**os.environ},
+                self.log_dir,
+            )
+        )
         client = aioredis.Redis(port=port)
         try:
             deadline = time.monotonic() + 10
@@ -174,14 +211,16 @@ async def procs(tmp_path, database):
 
 # ---- databases ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 async def template_db():
     """One database migrated by `aimctl migrate`; each test clones it (CREATE DATABASE … TEMPLATE)."""
     name = f"aim_rt_template_{uuid.uuid4().hex[:10]}"
     await on_postgres_server(f'CREATE DATABASE "{name}"')
     env = Processes.env(database_url(name), "memory://")
-    migrate = await asyncio.create_subprocess_exec(AIMCTL, "migrate", env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.STDOUT)
+    migrate = await asyncio.create_subprocess_exec(
+        AIMCTL, "migrate", env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         output, _ = await asyncio.wait_for(migrate.communicate(), 120)
     finally:
@@ -226,6 +265,7 @@ async def wait_outbox_drained(db: asyncpg.Connection, timeout: float, procs: Pro
 
 # ---- listeners ---------------------------------------------------------------------------------------
 
+
 def channel_of(org: Org) -> str:
     return f"aim:org:{ids.parse(org.id)[1]}"
 
@@ -266,10 +306,8 @@ class Waitable:
             if left <= 0:
                 return False
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
         return True
 
     async def close(self) -> None:
@@ -284,8 +322,11 @@ class Subscriber(Waitable):
 
     def __init__(self, ws_url: str, token: str) -> None:
         super().__init__()
-        self.transport = WebsocketsTransport(url=ws_url, subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-                                             init_payload={"Authorization": f"Bearer {token}"})
+        self.transport = WebsocketsTransport(
+            url=ws_url,
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            init_payload={"Authorization": f"Bearer {token}"},
+        )
         self.task = asyncio.create_task(self._listen())
 
     async def _listen(self) -> None:
@@ -368,8 +409,9 @@ def assert_each_created_once(subscriber: Subscriber, expected: list[str]) -> Non
     seen = Counter(subscriber.created())
     repeats = {agent: n for agent, n in seen.items() if n > 1}
     assert not repeats, f"agent.created delivered more than once: {repeats}"
-    assert set(seen) == set(expected), (f"missing {len(set(expected) - set(seen))}, "
-                                        f"unexpected {set(seen) - set(expected)}")
+    assert set(seen) == set(expected), (
+        f"missing {len(set(expected) - set(seen))}, unexpected {set(seen) - set(expected)}"
+    )
     assert len(subscriber.created()) == len(expected)
 
 
@@ -377,10 +419,10 @@ async def wait_agent_events(subscriber: Subscriber, db: asyncpg.Connection, proc
     """Until the subscriber holds one message per agent event in the (drained) outbox: their number.
     Delivery trails publication (each message loads its agent), so a drained outbox is not enough."""
     await wait_outbox_drained(db, 10, procs)
-    expected = await db.fetchval("SELECT count(*) FROM outbox_events WHERE kind = ANY($1::text[])",
-                                 sorted(kinds.AGENT))
+    expected = await db.fetchval("SELECT count(*) FROM outbox_events WHERE kind = ANY($1::text[])", sorted(kinds.AGENT))
     assert await subscriber.wait_until(lambda events: len(events) >= expected, 10), (
-        f"{len(subscriber.events)} of {expected} agent events delivered\n{procs.logs()}")
+        f"{len(subscriber.events)} of {expected} agent events delivered\n{procs.logs()}"
+    )
     await asyncio.sleep(1)  # room for a late repeat to show up
     assert len(subscriber.events) == expected, "some agent event was delivered twice"
     return expected
@@ -392,6 +434,7 @@ def all_created(expected: list[str]) -> Callable[[list[dict]], bool]:
 
 
 # ---- tests -------------------------------------------------------------------------------------------
+
 
 async def test_an_event_from_one_replica_reaches_a_subscriber_on_another(procs, database, listeners):
     database_url, _ = database
@@ -408,14 +451,18 @@ async def test_an_event_from_one_replica_reaches_a_subscriber_on_another(procs, 
         start = time.monotonic()
         agent_id = (await create_agent(org.admin.api, name=f"cross-replica-{i}")).id  # over HTTP, to B
         assert await subscriber.wait_until(all_created([agent_id]), 5), (
-            f"agent.created never reached replica A\n{procs.logs()}")
-        at, event = next((t, e) for t, e in subscriber.events
-                         if e["kind"] == "agent.created" and e["agentId"] == agent_id)
+            f"agent.created never reached replica A\n{procs.logs()}"
+        )
+        at, event = next(
+            (t, e) for t, e in subscriber.events if e["kind"] == "agent.created" and e["agentId"] == agent_id
+        )
         assert event["agent"] == {"name": f"cross-replica-{i}"}
         latencies.append(at - start)
         created.append(agent_id)
-    print(f"\ncross-replica latency, mutation sent on B -> event on A: "
-          f"{', '.join(f'{s * 1000:.0f} ms' for s in latencies)}")
+    print(
+        f"\ncross-replica latency, mutation sent on B -> event on A: "
+        f"{', '.join(f'{s * 1000:.0f} ms' for s in latencies)}"
+    )
     assert max(latencies) < 1.0, latencies
     assert_each_created_once(subscriber, created)
 
@@ -484,8 +531,9 @@ async def test_events_committed_while_redis_is_down_are_delivered_after_it_retur
 
     await procs.redis(port)
     delivered = await subscriber.wait_until(all_created(before + during), 15)
-    assert delivered, (f"delivered {len(subscriber.created()) - 1} of 5 events committed during the outage\n"
-                       f"{procs.logs()}")
+    assert delivered, (
+        f"delivered {len(subscriber.created()) - 1} of 5 events committed during the outage\n{procs.logs()}"
+    )
     assert_each_created_once(subscriber, before + during)
 
 
@@ -500,17 +548,21 @@ async def test_a_relay_killed_mid_publish_loses_nothing_and_repeats_nothing(proc
 
     worker = procs.worker(database_url, REDIS_URL)
     assert await raw.wait_until(lambda events: len(events) >= 5, 20), (
-        f"the first relay published nothing\n{worker.tail()}")
+        f"the first relay published nothing\n{worker.tail()}"
+    )
     await worker.kill9()
     published_before_kill = len(raw.events)
     marked_before_kill = backlog - await unpublished(db)
     # Racy by nature: mid-batch means some rows went to Redis but their batch was never marked.
-    print(f"\nrelay killed after {published_before_kill} messages on Redis, {marked_before_kill} of {backlog} rows "
-          f"marked published ({'mid-batch' if published_before_kill > marked_before_kill else 'between batches'})")
+    print(
+        f"\nrelay killed after {published_before_kill} messages on Redis, {marked_before_kill} of {backlog} rows "
+        f"marked published ({'mid-batch' if published_before_kill > marked_before_kill else 'between batches'})"
+    )
 
     procs.worker(database_url, REDIS_URL)
     assert await subscriber.wait_until(all_created(agents), 20), (
-        f"{len(set(subscriber.created()))} of 150 agent.created delivered\n{procs.logs()}")
+        f"{len(set(subscriber.created()))} of 150 agent.created delivered\n{procs.logs()}"
+    )
     await wait_agent_events(subscriber, db, procs)
     assert_each_created_once(subscriber, agents)
     # Nothing lost on the way: every committed event reached Redis at least once.
@@ -528,16 +580,22 @@ async def test_events_published_again_after_a_crash_are_not_delivered_twice(proc
     delivered = await wait_agent_events(subscriber, db, procs)
     assert_each_created_once(subscriber, agents)
 
-    rows = await db.fetch("SELECT id, event_id FROM outbox_events WHERE published_at IS NOT NULL "
-                          "AND kind = 'agent.created' ORDER BY id LIMIT 10")
-    others = await db.fetch("SELECT id, event_id FROM outbox_events WHERE published_at IS NOT NULL "
-                            "AND kind <> 'agent.created' ORDER BY id LIMIT 10")
+    rows = await db.fetch(
+        "SELECT id, event_id FROM outbox_events WHERE published_at IS NOT NULL "
+        "AND kind = 'agent.created' ORDER BY id LIMIT 10"
+    )
+    others = await db.fetch(
+        "SELECT id, event_id FROM outbox_events WHERE published_at IS NOT NULL "
+        "AND kind <> 'agent.created' ORDER BY id LIMIT 10"
+    )
     again = rows + others
-    await db.execute("UPDATE outbox_events SET published_at = NULL WHERE id = ANY($1::bigint[])",
-                     [r["id"] for r in again])
+    await db.execute(
+        "UPDATE outbox_events SET published_at = NULL WHERE id = ANY($1::bigint[])", [r["id"] for r in again]
+    )
     repeated = {str(r["event_id"]) for r in again}
     assert await raw.wait_until(lambda events: all(raw.ids()[i] >= 2 for i in repeated), 10), (
-        f"the relay did not publish the unmarked rows again\n{procs.logs()}")
+        f"the relay did not publish the unmarked rows again\n{procs.logs()}"
+    )
     await wait_outbox_drained(db, 5, procs)
     await asyncio.sleep(2)
     assert len(subscriber.events) == delivered, [e for _, e in subscriber.events[delivered:]]
@@ -560,3 +618,20 @@ async def test_several_relays_publish_each_event_once(procs, database, listeners
     published = raw.ids()
     assert len(published) == await db.fetchval("SELECT count(*) FROM outbox_events")
     assert max(published.values()) == 1, {i: n for i, n in published.items() if n > 1}
+
+
+# ---- the compose file
+
+
+async def test_compose_file_matches_the_compose_spec():
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        "docker-compose.yml",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, out.decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import rfc8785
 
@@ -17,16 +17,28 @@ REPORT = """mutation($i: ReportActionResultInput!) { reportActionResult(input: $
 FACTORS = """query($id: ID!) { agent(id: $id) { trustScore { score factors { name value explanation } } } }"""
 
 
-def signed_request(agent, capability: str, resource: str | None = None, context: dict | None = None,
-                   at: datetime | None = None, nonce: str | None = None, signer=None) -> dict:
-    at = (at or datetime.now(timezone.utc)).replace(microsecond=0)
+def signed_request(
+    agent,
+    capability: str,
+    resource: str | None = None,
+    context: dict | None = None,
+    at: datetime | None = None,
+    nonce: str | None = None,
+    signer=None,
+) -> dict:
+    at = (at or datetime.now(UTC)).replace(microsecond=0)
     timestamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     nonce = nonce or base64.b64encode(secrets.token_bytes(16)).decode()
     digest = hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
     message = "\n".join(["aim/action/v1", agent.id, capability, resource or "", timestamp, nonce, digest]).encode()
     signature = base64.b64encode((signer or agent.signing_key).sign(message).signature).decode()
-    request = {"agentId": agent.id, "capability": capability, "timestamp": timestamp, "nonce": nonce,
-               "signature": signature}
+    request = {
+        "agentId": agent.id,
+        "capability": capability,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": signature,
+    }
     if resource is not None:
         request["resource"] = resource
     if context is not None:
@@ -41,8 +53,9 @@ async def factors(api: Api, agent_id: str) -> dict:
 
 async def test_a_granted_capability_is_allowed(org, anonymous):
     agent = await create_agent(org.admin.api, capabilities=["db:*"])
-    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read", "orders",
-                                                           {"rows": 10, "note": "é"})))["authorizeAction"]
+    decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read", "orders", {"rows": 10, "note": "é"})))[
+        "authorizeAction"
+    ]
     assert decision["allowed"] is True and decision["threat"] is None
     assert decision["riskLevel"] == "LOW"
 
@@ -70,7 +83,7 @@ async def test_a_replayed_nonce_is_refused_as_credential_misuse(org, anonymous):
 
 async def test_a_stale_timestamp_or_changed_context_is_refused(org, anonymous):
     agent = await create_agent(org.admin.api, capabilities=["db:read"])
-    stale = signed_request(agent, "db:read", at=datetime.now(timezone.utc) - timedelta(seconds=120))
+    stale = signed_request(agent, "db:read", at=datetime.now(UTC) - timedelta(seconds=120))
     assert (await anonymous(AUTHORIZE, i=stale))["authorizeAction"]["allowed"] is False
     tampered = signed_request(agent, "db:read", context={"rows": 1}) | {"context": {"rows": 1000}}
     decision = (await anonymous(AUTHORIZE, i=tampered))["authorizeAction"]
@@ -101,7 +114,9 @@ async def test_results_and_violations_move_the_trust_score(org, anonymous):
 
     for success in (True, True, True):
         decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]
-        assert (await as_agent(REPORT, i={"decisionId": decision["id"], "success": success}))["reportActionResult"]["ok"]
+        assert (await as_agent(REPORT, i={"decisionId": decision["id"], "success": success}))["reportActionResult"][
+            "ok"
+        ]
     good = await factors(org.admin.api, agent.id)
     assert good["successRate"]["value"] > before["successRate"]["value"]
     assert good["successRate"]["explanation"] == "3 of 3 reported actions succeeded in 30 days"
@@ -124,8 +139,10 @@ async def test_an_agent_reports_only_its_own_decisions(org, anonymous):
     other = await create_agent(org.admin.api, capabilities=["db:read"])
     other_token = (await verify(anonymous, other))["agentToken"]
     decision = (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]
-    assert await anonymous.as_token(other_token).error(REPORT, i={"decisionId": decision["id"], "success": True}) \
+    assert (
+        await anonymous.as_token(other_token).error(REPORT, i={"decisionId": decision["id"], "success": True})
         == "NOT_FOUND"
+    )
     assert await anonymous.error(REPORT, i={"decisionId": decision["id"], "success": True}) == "UNAUTHENTICATED"
     viewer = await org.member("VIEWER")
     assert await viewer.api.error(REPORT, i={"decisionId": decision["id"], "success": True}) == "FORBIDDEN"

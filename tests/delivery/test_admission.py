@@ -107,8 +107,9 @@ async def test_a_slow_body_does_not_hold_a_slot():
 
 async def test_a_request_that_finds_the_line_full_is_turned_away_and_the_line_is_served():
     app = Recorder()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admit(app, 1, max_waiting=2)),
-                                 base_url="http://aim") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=admit(app, 1, max_waiting=2)), base_url="http://aim"
+    ) as client:
         requests = []
         for n in range(5):  # one runs, two wait, two find the line full
             requests.append(asyncio.create_task(client.get(f"/{n}")))
@@ -123,8 +124,9 @@ async def test_a_request_that_finds_the_line_full_is_turned_away_and_the_line_is
 
 async def test_a_body_over_the_limit_is_refused_before_it_runs():
     app = Recorder()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=admit(app, 1, max_body_bytes=100)),
-                                 base_url="http://aim") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=admit(app, 1, max_body_bytes=100)), base_url="http://aim"
+    ) as client:
         assert (await client.post("/fits", content=b"x" * 100)).status_code == 200
         declared = await client.post("/declared", content=b"x" * 101)
 

@@ -44,8 +44,13 @@ def unique_email(tag: str = "user") -> str:
 
 
 def registration(email: str | None = None, password: str = PASSWORD, **overrides) -> dict:
-    return {"email": unique_email("founder") if email is None else email, "password": password, "name": "Founder",
-            "organizationName": f"Org {uuid.uuid4().hex[:8]}", **overrides}
+    return {
+        "email": unique_email("founder") if email is None else email,
+        "password": password,
+        "name": "Founder",
+        "organizationName": f"Org {uuid.uuid4().hex[:8]}",
+        **overrides,
+    }
 
 
 def org_pk(org) -> uuid.UUID:
@@ -53,6 +58,7 @@ def org_pk(org) -> uuid.UUID:
 
 
 # ---- registration
+
 
 async def test_register_creates_an_organization_whose_first_user_is_admin(anonymous):
     values = registration()
@@ -63,8 +69,12 @@ async def test_register_creates_an_organization_whose_first_user_is_admin(anonym
     assert user["organization"]["name"] == values["organizationName"]
 
     me = (await anonymous.as_token(data["accessToken"])(VIEWER))["viewer"]
-    assert me == {"id": user["id"], "email": values["email"], "role": "ADMIN",
-                  "organization": {"id": user["organization"]["id"]}}
+    assert me == {
+        "id": user["id"],
+        "email": values["email"],
+        "role": "ADMIN",
+        "organization": {"id": user["organization"]["id"]},
+    }
 
     row = await User.get(id=ids.decode(user["id"], "User"))
     assert row.organization_id == ids.decode(user["organization"]["id"], "Organization")
@@ -87,14 +97,18 @@ async def test_register_with_a_taken_email_is_a_conflict(anonymous, variant):
     assert not await Organization.exists(name=values["organizationName"])
 
 
-@pytest.mark.parametrize("password", [
-    "x" * 11,
-    "",
-    "y" * 257,
-    "{email}",
-    "{email_upper}",
-    "{local}",
-], ids=["11-chars", "empty", "257-chars", "email", "email-other-case", "email-local-part"])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "x" * 11,
+        "",
+        "y" * 257,
+        "{email}",
+        "{email_upper}",
+        "{local}",
+    ],
+    ids=["11-chars", "empty", "257-chars", "email", "email-other-case", "email-local-part"],
+)
 async def test_register_refuses_a_password_outside_the_policy(anonymous, password):
     email = unique_email("policy-check-local-part")
     local = email.partition("@")[0]
@@ -114,8 +128,9 @@ async def test_register_accepts_passwords_at_the_policy_bounds(anonymous, url, l
     assert (await person.api(VIEWER))["viewer"]["email"] == email
 
 
-@pytest.mark.parametrize("email", ["not-an-email", "missing-domain@", "@example.com", "two@@example.com",
-                                   "spaces in@example.com", ""])
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "missing-domain@", "@example.com", "two@@example.com", "spaces in@example.com", ""]
+)
 async def test_register_refuses_an_invalid_email(anonymous, email):
     values = registration(email)
     assert await anonymous.error(REGISTER, i=values) == "BAD_USER_INPUT"
@@ -123,6 +138,7 @@ async def test_register_refuses_an_invalid_email(anonymous, email):
 
 
 # ---- login
+
 
 async def test_login_returns_a_working_session_and_stores_only_an_argon2id_hash(org, anonymous):
     data = (await anonymous(LOGIN, i={"email": org.admin.email, "password": PASSWORD}))["login"]
@@ -160,10 +176,8 @@ async def test_password_hashing_leaves_the_event_loop_free():
 
 
 async def test_login_with_a_wrong_password_or_unknown_email_is_unauthenticated(org, anonymous):
-    assert await anonymous.error(LOGIN, i={"email": org.admin.email, "password": PASSWORD + "!"}) \
-        == "UNAUTHENTICATED"
-    assert await anonymous.error(LOGIN, i={"email": unique_email("ghost"), "password": PASSWORD}) \
-        == "UNAUTHENTICATED"
+    assert await anonymous.error(LOGIN, i={"email": org.admin.email, "password": PASSWORD + "!"}) == "UNAUTHENTICATED"
+    assert await anonymous.error(LOGIN, i={"email": unique_email("ghost"), "password": PASSWORD}) == "UNAUTHENTICATED"
     assert await anonymous.error(LOGIN, i={"email": "not-an-email", "password": PASSWORD}) == "UNAUTHENTICATED"
 
 
@@ -174,11 +188,11 @@ async def test_login_ignores_the_case_of_the_email(org, anonymous):
 
 # ---- brute-force guard
 
+
 async def fail_login(url: str, email: str, n: int) -> None:
     """`n` wrong passwords for `email`, each from a different address, each plainly refused."""
     for i in range(n):
-        assert await Api(url).error(LOGIN, i={"email": email, "password": f"wrong password {i}"}) \
-            == "UNAUTHENTICATED"
+        assert await Api(url).error(LOGIN, i={"email": email, "password": f"wrong password {i}"}) == "UNAUTHENTICATED"
 
 
 async def test_too_many_failures_lock_the_account_even_for_the_right_password(org, url, settings):
@@ -213,8 +227,9 @@ async def test_fewer_failures_than_the_limit_do_not_lock_and_a_success_forgives_
 async def test_too_many_failures_from_one_address_lock_out_that_address(org, url, settings):
     attacker = Api(url)
     for _ in range(settings.login_ip_max_failures):
-        assert await attacker.error(LOGIN, i={"email": unique_email("spray"), "password": PASSWORD}) \
-            == "UNAUTHENTICATED"
+        assert (
+            await attacker.error(LOGIN, i={"email": unique_email("spray"), "password": PASSWORD}) == "UNAUTHENTICATED"
+        )
     assert await AuthFailure.filter(kind="login", ip_address=attacker.ip).count() == settings.login_ip_max_failures
 
     # Even good credentials are refused from that address, and nowhere else.
@@ -224,6 +239,7 @@ async def test_too_many_failures_from_one_address_lock_out_that_address(org, url
 
 
 # ---- refresh tokens
+
 
 async def refresh(url: str, token: str) -> dict:
     return (await Api(url)(REFRESH, i={"refreshToken": token}))["refreshToken"]
@@ -255,11 +271,11 @@ async def test_refresh_rotates_and_a_reused_token_revokes_its_whole_family(org, 
 
 
 async def test_refresh_with_an_unknown_token_is_unauthenticated(url):
-    assert await refresh_error(url, base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()) \
-        == "UNAUTHENTICATED"
+    assert await refresh_error(url, base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()) == "UNAUTHENTICATED"
 
 
 # ---- logout
+
 
 async def test_logout_ends_the_refresh_token(org, url):
     person = await org.member("MEMBER")
@@ -279,10 +295,15 @@ async def test_logout_ends_the_access_token(org):
 
 # ---- users and roles
 
+
 async def test_viewer_returns_the_caller(org):
     manager = await org.member("MANAGER")
-    assert (await manager.api(VIEWER))["viewer"] == {"id": manager.user_id, "email": manager.email,
-                                                    "role": "MANAGER", "organization": {"id": org.id}}
+    assert (await manager.api(VIEWER))["viewer"] == {
+        "id": manager.user_id,
+        "email": manager.email,
+        "role": "MANAGER",
+        "organization": {"id": org.id},
+    }
     assert (await org.admin.api(VIEWER))["viewer"]["id"] == org.admin.user_id
 
 
@@ -292,8 +313,9 @@ async def test_viewer_needs_a_credential(anonymous):
 
 async def test_invite_user_adds_a_person_to_the_admins_organization(org, url):
     email = unique_email("invited")
-    user = (await org.admin.api(INVITE, i={"email": email, "name": "Invited", "role": "MEMBER",
-                                          "password": PASSWORD}))["inviteUser"]["user"]
+    user = (await org.admin.api(INVITE, i={"email": email, "name": "Invited", "role": "MEMBER", "password": PASSWORD}))[
+        "inviteUser"
+    ]["user"]
     assert (user["email"], user["role"], user["organization"]["id"]) == (email, "MEMBER", org.id)
     assert (await (await login(url, email)).api(VIEWER))["viewer"]["role"] == "MEMBER"
 
@@ -315,7 +337,7 @@ async def test_a_demotion_applies_to_the_next_request_with_the_same_token(org):
     agent = await create_agent(org.admin.api)
     await manager.api(GRANT, i={"agentId": agent.id, "capability": "db:read"})
 
-    demoted = (await org.admin.api(UPDATE_ROLE, i={"userId": manager.user_id, "role": "VIEWER"}))
+    demoted = await org.admin.api(UPDATE_ROLE, i={"userId": manager.user_id, "role": "VIEWER"})
     assert demoted["updateUserRole"]["user"] == {"id": manager.user_id, "role": "VIEWER"}
 
     assert (await manager.api(VIEWER))["viewer"]["role"] == "VIEWER"
@@ -323,8 +345,7 @@ async def test_a_demotion_applies_to_the_next_request_with_the_same_token(org):
 
 
 async def test_the_last_admin_cannot_be_demoted(org):
-    assert await org.admin.api.error(UPDATE_ROLE, i={"userId": org.admin.user_id, "role": "MANAGER"}) \
-        == "CONFLICT"
+    assert await org.admin.api.error(UPDATE_ROLE, i={"userId": org.admin.user_id, "role": "MANAGER"}) == "CONFLICT"
     assert (await org.admin.api(VIEWER))["viewer"]["role"] == "ADMIN"
 
     second = await org.member("ADMIN")
@@ -334,18 +355,19 @@ async def test_the_last_admin_cannot_be_demoted(org):
 
 
 async def test_roles_of_another_organization_cannot_be_changed(org, other_org):
-    assert await org.admin.api.error(UPDATE_ROLE, i={"userId": other_org.admin.user_id, "role": "VIEWER"}) \
-        == "NOT_FOUND"
+    assert (
+        await org.admin.api.error(UPDATE_ROLE, i={"userId": other_org.admin.user_id, "role": "VIEWER"}) == "NOT_FOUND"
+    )
     assert (await other_org.admin.api(VIEWER))["viewer"]["role"] == "ADMIN"
 
 
 # ---- the access token
 
+
 async def fetch_jwks(server: str) -> dict:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{server}/.well-known/jwks.json") as response:
-            assert response.status == 200
-            return await response.json()
+    async with aiohttp.ClientSession() as session, session.get(f"{server}/.well-known/jwks.json") as response:
+        assert response.status == 200
+        return await response.json()
 
 
 async def test_access_token_is_an_eddsa_jwt_verifiable_with_the_published_jwks(org, server, anonymous, settings):
@@ -363,8 +385,14 @@ async def test_access_token_is_an_eddsa_jwt_verifiable_with_the_published_jwks(o
     client = jwt.PyJWKClient(f"{server}/.well-known/jwks.json")
     signing_key = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
     assert signing_key.key_id == header["kid"]
-    claims = jwt.decode(token, signing_key, algorithms=["EdDSA"], audience="aim-api", issuer="aim",
-                        options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+    claims = jwt.decode(
+        token,
+        signing_key,
+        algorithms=["EdDSA"],
+        audience="aim-api",
+        issuer="aim",
+        options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+    )
 
     assert claims["sub"] == org.admin.user_id
     assert claims["org"] == org.id
@@ -392,8 +420,17 @@ def b64url(data: bytes) -> str:
 
 def good_claims(org, **changes) -> dict:
     now = int(time.time())
-    claims = {"iss": "aim", "aud": "aim-api", "sub": org.admin.user_id, "iat": now, "exp": now + 600,
-              "jti": secrets.token_urlsafe(16), "org": org.id, "role": "ADMIN", **changes}
+    claims = {
+        "iss": "aim",
+        "aud": "aim-api",
+        "sub": org.admin.user_id,
+        "iat": now,
+        "exp": now + 600,
+        "jti": secrets.token_urlsafe(16),
+        "org": org.id,
+        "role": "ADMIN",
+        **changes,
+    }
     return {k: v for k, v in claims.items() if v is not None}
 
 
@@ -413,7 +450,7 @@ def hs256(secret: bytes):
 def flip_payload_char(token: str) -> str:
     head, payload, signature = token.split(".")
     i = len(payload) // 2
-    return f"{head}.{payload[:i]}{'A' if payload[i] != 'A' else 'B'}{payload[i + 1:]}.{signature}"
+    return f"{head}.{payload[:i]}{'A' if payload[i] != 'A' else 'B'}{payload[i + 1 :]}.{signature}"
 
 
 def swap_payload(token: str, claims: dict) -> str:
@@ -424,12 +461,17 @@ def swap_payload(token: str, claims: dict) -> str:
 FORGERIES = {
     "alg-none": lambda org: unsigned({"alg": "none", "typ": "at+jwt", "kid": SERVICE_KEY.kid}, good_claims(org)),
     "alg-none-no-signature": lambda org: unsigned({"alg": "none", "typ": "at+jwt"}, good_claims(org))[:-1],
-    "hs256-public-key-bytes": lambda org: unsigned({"alg": "HS256", "typ": "at+jwt", "kid": SERVICE_KEY.kid},
-                                                   good_claims(org), hs256(SERVICE_KEY.public_bytes)),
-    "hs256-jwk-x": lambda org: unsigned({"alg": "HS256", "typ": "at+jwt", "kid": SERVICE_KEY.kid},
-                                        good_claims(org), hs256(SERVICE_KEY.jwk["x"].encode())),
-    "hs256-secret": lambda org: unsigned({"alg": "HS256", "typ": "at+jwt", "kid": SERVICE_KEY.kid},
-                                         good_claims(org), hs256(TEST_SECRET.encode())),
+    "hs256-public-key-bytes": lambda org: unsigned(
+        {"alg": "HS256", "typ": "at+jwt", "kid": SERVICE_KEY.kid}, good_claims(org), hs256(SERVICE_KEY.public_bytes)
+    ),
+    "hs256-jwk-x": lambda org: unsigned(
+        {"alg": "HS256", "typ": "at+jwt", "kid": SERVICE_KEY.kid},
+        good_claims(org),
+        hs256(SERVICE_KEY.jwk["x"].encode()),
+    ),
+    "hs256-secret": lambda org: unsigned(
+        {"alg": "HS256", "typ": "at+jwt", "kid": SERVICE_KEY.kid}, good_claims(org), hs256(TEST_SECRET.encode())
+    ),
     "wrong-aud": lambda org: signed(good_claims(org, aud="aim-agent")),
     "wrong-iss": lambda org: signed(good_claims(org, iss="not-aim")),
     "expired": lambda org: signed(good_claims(org, iat=int(time.time()) - 7200, exp=int(time.time()) - 60)),

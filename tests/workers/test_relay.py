@@ -8,8 +8,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from aim_identity.workers import relay
 from aim_identity.events.outbox import CHANNEL
+from aim_identity.workers import relay
 from tests.conftest import postgres_server
 from tests.support import create_agent
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import re
 import secrets
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import jwt
@@ -79,8 +80,11 @@ async def assert_recorded(api: Api, agent: AgentKeys, outcome: dict, *, count: i
     assert newest["trustScoreAfter"] == pytest.approx(data["trustScore"]["score"], abs=1e-9)
     assert outcome["event"]["trustScoreAfter"] == pytest.approx(outcome["trustScore"]["score"], abs=1e-9)
     # Every answer is also audited.
-    audited = await AuditLogEntry.filter(action="agent.verify", target_id=agent.id).order_by("-sequence") \
+    audited = (
+        await AuditLogEntry.filter(action="agent.verify", target_id=agent.id)
+        .order_by("-sequence")
         .values_list("metadata", flat=True)
+    )
     assert len(audited) == count
     assert (audited[0]["result"], audited[0]["failureReason"]) == (expected, outcome["failureReason"])
 
@@ -90,6 +94,7 @@ async def score(api: Api, agent: AgentKeys) -> float:
 
 
 # ---- the signed bytes
+
 
 async def test_challenge_message_is_exactly_the_protocol_bytes(org, anonymous):
     agent = await create_agent(org.admin.api)
@@ -104,8 +109,8 @@ async def test_challenge_message_is_exactly_the_protocol_bytes(org, anonymous):
 
     assert len(base64.b64decode(issued["nonce"], validate=True)) == 32
     assert RFC3339_SECONDS.match(issued["expiresAt"]), issued["expiresAt"]
-    expires = datetime.strptime(issued["expiresAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    ahead = (expires - datetime.now(timezone.utc)).total_seconds()
+    expires = datetime.strptime(issued["expiresAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    ahead = (expires - datetime.now(UTC)).total_seconds()
     assert 295 <= ahead <= 301, ahead
 
     other = await challenge(anonymous, agent)
@@ -139,6 +144,7 @@ async def test_the_event_records_the_callers_address(org):
 
 # ---- failures are outcomes, recorded and scored
 
+
 async def test_bad_signature(org, anonymous):
     agent = await create_agent(org.admin.api)
     before = await score(org.admin.api, agent)
@@ -169,16 +175,16 @@ async def test_signature_over_other_bytes(org, anonymous):
     nonce_only = b64(agent.signing_key.sign(base64.b64decode(issued["nonce"])).signature)
     assert (await answer(anonymous, issued["id"], nonce_only))["failureReason"] == "BAD_SIGNATURE"
     first, second = await challenge(anonymous, agent), await challenge(anonymous, agent)
-    assert (await answer(anonymous, second["id"], signed(agent.signing_key, first)))["failureReason"] \
-        == "BAD_SIGNATURE"
+    assert (await answer(anonymous, second["id"], signed(agent.signing_key, first)))["failureReason"] == "BAD_SIGNATURE"
 
 
 async def test_expired_challenge(org, anonymous):
     agent = await create_agent(org.admin.api)
     before = await score(org.admin.api, agent)
     issued = await challenge(anonymous, agent)
-    updated = await VerificationChallenge.filter(id=challenge_pk(issued["id"])) \
-        .update(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    updated = await VerificationChallenge.filter(id=challenge_pk(issued["id"])).update(
+        expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
     assert updated == 1
     outcome = await answer(anonymous, issued["id"], signed(agent.signing_key, issued))
     assert (outcome["verified"], outcome["failureReason"]) == (False, "CHALLENGE_EXPIRED")
@@ -244,14 +250,18 @@ async def test_another_agents_challenge_is_not_found(org, anonymous):
     assert (await answer(anonymous, issued["id"], signed(other.signing_key, issued)))["verified"] is True
 
 
-@pytest.mark.parametrize("challenge_id", [
-    "garbage",
-    "!!!",
-    b64(b"VerificationChallenge:not-a-uuid/also-not"),
-    b64(f"VerificationChallenge:{uuid.uuid4()}".encode()),
-    b64(f"Agent:{uuid.uuid4()}".encode()),
-    b64(f"VerificationChallenge:{uuid.uuid4()}/{uuid.uuid4()}".encode()),  # no such agent
-], ids=["garbage", "not-base64", "not-uuids", "no-challenge-part", "wrong-type", "unknown-agent"])
+@pytest.mark.parametrize(
+    "challenge_id",
+    [
+        "garbage",
+        "!!!",
+        b64(b"VerificationChallenge:not-a-uuid/also-not"),
+        b64(f"VerificationChallenge:{uuid.uuid4()}".encode()),
+        b64(f"Agent:{uuid.uuid4()}".encode()),
+        b64(f"VerificationChallenge:{uuid.uuid4()}/{uuid.uuid4()}".encode()),  # no such agent
+    ],
+    ids=["garbage", "not-base64", "not-uuids", "no-challenge-part", "wrong-type", "unknown-agent"],
+)
 async def test_a_garbage_challenge_id_is_not_found(anonymous, challenge_id):
     code = await anonymous.error(VERIFY, i={"challengeId": challenge_id, "signature": b64(bytes(64))})
     assert code == "NOT_FOUND"
@@ -284,8 +294,14 @@ async def test_revoked_key(org, anonymous):
     old = agent.signing_key
     new = SigningKey.generate()
     new_public = b64(bytes(new.verify_key))
-    await org.admin.api(ROTATE, i={"agentId": agent.id, "newPublicKey": new_public,
-                                   "signature": agent.sign(f"aim/key-rotation/v1\n{agent.id}\n{new_public}".encode())})
+    await org.admin.api(
+        ROTATE,
+        i={
+            "agentId": agent.id,
+            "newPublicKey": new_public,
+            "signature": agent.sign(f"aim/key-rotation/v1\n{agent.id}\n{new_public}".encode()),
+        },
+    )
     before = await score(org.admin.api, agent)
     issued = await challenge(anonymous, agent)
     outcome = await answer(anonymous, issued["id"], signed(old, issued))
@@ -297,14 +313,18 @@ async def test_revoked_key(org, anonymous):
     assert (await verify(anonymous, agent, signer=new))["verified"] is True
 
 
-@pytest.mark.parametrize("signature", [
-    "not base64!",
-    "AAAA===",
-    b64(bytes(63)),
-    b64(bytes(65)),
-    b64(bytes(32)),
-    "",
-], ids=["garbage", "bad-padding", "63-bytes", "65-bytes", "32-bytes", "empty"])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "not base64!",
+        "AAAA===",
+        b64(bytes(63)),
+        b64(bytes(65)),
+        b64(bytes(32)),
+        "",
+    ],
+    ids=["garbage", "bad-padding", "63-bytes", "65-bytes", "32-bytes", "empty"],
+)
 async def test_malformed_signature_is_bad_user_input(org, anonymous, signature):
     agent = await create_agent(org.admin.api)
     issued = await challenge(anonymous, agent)
@@ -336,10 +356,14 @@ async def test_every_answer_is_a_verification_event(org, anonymous):
     nodes = [e["node"] for e in data["verificationEvents"]["edges"]]
     assert data["verificationEvents"]["totalCount"] == 4
     assert [(n["result"], n["failureReason"]) for n in nodes] == [
-        ("FAILED", "CHALLENGE_ALREADY_USED"), ("VERIFIED", None), ("FAILED", "BAD_SIGNATURE"), ("VERIFIED", None)]
+        ("FAILED", "CHALLENGE_ALREADY_USED"),
+        ("VERIFIED", None),
+        ("FAILED", "BAD_SIGNATURE"),
+        ("VERIFIED", None),
+    ]
     # The scores chain: each event starts where the one before it ended.
     oldest_first = nodes[::-1]
-    for earlier, later in zip(oldest_first, oldest_first[1:]):
+    for earlier, later in itertools.pairwise(oldest_first):
         assert later["trustScoreBefore"] == pytest.approx(earlier["trustScoreAfter"], abs=1e-9)
     assert nodes[0]["trustScoreAfter"] == pytest.approx(data["trustScore"]["score"], abs=1e-9)
     assert await VerificationEvent.filter(agent_id=ids.decode(agent.id, "Agent")).count() == 4
@@ -347,11 +371,11 @@ async def test_every_answer_is_a_verification_event(org, anonymous):
 
 # ---- the agent token
 
+
 async def jwks(server: str) -> dict:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{server}/.well-known/jwks.json") as response:
-            assert response.status == 200
-            return await response.json()
+    async with aiohttp.ClientSession() as session, session.get(f"{server}/.well-known/jwks.json") as response:
+        assert response.status == 200
+        return await response.json()
 
 
 def verify_offline(token: str, key_set: dict) -> dict:
@@ -362,8 +386,14 @@ def verify_offline(token: str, key_set: dict) -> dict:
     jwk = next(k for k in key_set["keys"] if k["kid"] == header["kid"])
     assert (jwk["kty"], jwk["crv"]) == ("OKP", "Ed25519")
     key = jwt.PyJWK(jwk, algorithm="EdDSA").key
-    return jwt.decode(token, key, algorithms=["EdDSA"], audience="aim-agent", issuer="aim",
-                      options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+    return jwt.decode(
+        token,
+        key,
+        algorithms=["EdDSA"],
+        audience="aim-agent",
+        issuer="aim",
+        options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+    )
 
 
 async def test_agent_token_verifies_offline_against_the_jwks(org, anonymous, server):
@@ -379,8 +409,9 @@ async def test_agent_token_verifies_offline_against_the_jwks(org, anonymous, ser
     assert sorted(claims["capabilities"]) == ["api:call", "db:read", "file:*"]
     assert claims["trust_score"] == pytest.approx(outcome["trustScore"]["score"], abs=1e-4)
     raw_public = bytes(agent.signing_key.verify_key)
-    assert claims["cnf"] == {"jwk": {"kty": "OKP", "crv": "Ed25519",
-                                     "x": base64.urlsafe_b64encode(raw_public).rstrip(b"=").decode()}}
+    assert claims["cnf"] == {
+        "jwk": {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw_public).rstrip(b"=").decode()}
+    }
     now = time.time()
     assert claims["iat"] <= now + 5
     assert claims["exp"] - claims["iat"] == 600
@@ -393,8 +424,12 @@ async def test_agent_token_verifies_offline_against_the_jwks(org, anonymous, ser
         header = jwt.get_unverified_header(token)
         key = jwt.PyJWK(next(k for k in key_set["keys"] if k["kid"] == header["kid"]), algorithm="EdDSA").key
         jwt.decode(token, key, algorithms=["EdDSA"], audience="aim-api", issuer="aim")
-    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA",
-                        headers={"kid": jwt.get_unverified_header(token)["kid"], "typ": "aim-agent+jwt"})
+    forged = jwt.encode(
+        claims,
+        Ed25519PrivateKey.generate(),
+        algorithm="EdDSA",
+        headers={"kid": jwt.get_unverified_header(token)["kid"], "typ": "aim-agent+jwt"},
+    )
     with pytest.raises(jwt.InvalidSignatureError):
         verify_offline(forged, key_set)
 
@@ -434,8 +469,14 @@ async def test_agent_token_stops_working_after_key_rotation(org, anonymous):
     as_agent = anonymous.as_token((await verify(anonymous, agent))["agentToken"])
     new = SigningKey.generate()
     new_public = b64(bytes(new.verify_key))
-    await org.admin.api(ROTATE, i={"agentId": agent.id, "newPublicKey": new_public,
-                                   "signature": agent.sign(f"aim/key-rotation/v1\n{agent.id}\n{new_public}".encode())})
+    await org.admin.api(
+        ROTATE,
+        i={
+            "agentId": agent.id,
+            "newPublicKey": new_public,
+            "signature": agent.sign(f"aim/key-rotation/v1\n{agent.id}\n{new_public}".encode()),
+        },
+    )
     # The token is bound (cnf) to the key it was issued for.
     assert await refusal(as_agent, OWN_AGENT, id=agent.id)
 
@@ -453,8 +494,9 @@ async def test_unanswered_challenges_are_capped_per_agent(org, anonymous, settin
     assert await anonymous.error(CHALLENGE, i={"agentId": agent.id}) == "RATE_LIMITED"
     await answer(anonymous, issued[0]["id"], signed(agent.signing_key, issued[0]))  # answering frees a place
     await challenge(anonymous, agent)
-    await VerificationChallenge.filter(id=challenge_pk(issued[1]["id"])) \
-        .update(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))  # and so does expiring
+    await VerificationChallenge.filter(id=challenge_pk(issued[1]["id"])).update(
+        expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    )  # and so does expiring
     await challenge(anonymous, agent)
     assert await anonymous.error(CHALLENGE, i={"agentId": agent.id}) == "RATE_LIMITED"
 
@@ -462,11 +504,13 @@ async def test_unanswered_challenges_are_capped_per_agent(org, anonymous, settin
 async def test_challenges_expired_a_day_ago_are_purged_and_late_answers_still_told_expired(org, anonymous):
     agent = await create_agent(org.admin.api)
     stale, late, fresh = [await challenge(anonymous, agent) for _ in range(3)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     await VerificationChallenge.filter(id=challenge_pk(stale["id"])).update(expires_at=now - timedelta(days=2))
     await VerificationChallenge.filter(id=challenge_pk(late["id"])).update(expires_at=now - timedelta(hours=1))
     assert await challenges.purge_expired() >= 1
-    remaining = set(await VerificationChallenge.filter(agent_id=ids.decode(agent.id, "Agent")).values_list("id", flat=True))
+    remaining = set(
+        await VerificationChallenge.filter(agent_id=ids.decode(agent.id, "Agent")).values_list("id", flat=True)
+    )
     assert remaining == {challenge_pk(late["id"]), challenge_pk(fresh["id"])}
     outcome = await answer(anonymous, late["id"], signed(agent.signing_key, late))
     assert outcome["failureReason"] == "CHALLENGE_EXPIRED"

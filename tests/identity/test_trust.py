@@ -5,8 +5,9 @@ explained factors, its confidence and its history move the way the evidence says
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from nacl.signing import SigningKey
@@ -16,9 +17,9 @@ from aim_identity.identity import scoring, trust
 from aim_identity.models import ActionDecision, Agent, AgentStatus, Severity, TrustScoreRecord, VerificationEvent
 from tests.support import create_agent, verify
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NAMES = ["verification", "uptime", "successRate", "securityAlerts", "compliance", "age", "drift", "feedback"]
-SEED_WEIGHTS = dict(zip(NAMES, [0.25, 0.15, 0.15, 0.15, 0.10, 0.10, 0.05, 0.05]))
+SEED_WEIGHTS = dict(zip(NAMES, [0.25, 0.15, 0.15, 0.15, 0.10, 0.10, 0.05, 0.05], strict=True))
 
 
 def evidence(**changes) -> trust.Evidence:
@@ -45,9 +46,22 @@ def evidence(**changes) -> trust.Evidence:
     return dataclasses.replace(base, **changes)
 
 
-NOTHING_YET = dict(status=AgentStatus.PENDING, created_at=NOW, key_created_at=NOW, verifications=[], active_days=0,
-                   actions_succeeded=0, actions_failed=0, actions_allowed=0, actions_denied=0, open_threats=[],
-                   grants=[], mcp_declared=0, mcp_undeclared=0, ratings=[])
+NOTHING_YET = dict(
+    status=AgentStatus.PENDING,
+    created_at=NOW,
+    key_created_at=NOW,
+    verifications=[],
+    active_days=0,
+    actions_succeeded=0,
+    actions_failed=0,
+    actions_allowed=0,
+    actions_denied=0,
+    open_threats=[],
+    grants=[],
+    mcp_declared=0,
+    mcp_undeclared=0,
+    ratings=[],
+)
 
 
 def empty(**changes) -> trust.Evidence:
@@ -77,6 +91,7 @@ def assert_only_moves(a: trust.Evidence, b: trust.Evidence, name: str) -> None:
 
 # ---- the shape of the result
 
+
 def test_the_weights_are_the_seeds_eight_and_sum_to_one():
     assert trust.WEIGHTS == SEED_WEIGHTS
     assert list(trust.WEIGHTS) == NAMES
@@ -89,13 +104,33 @@ def test_the_weights_are_the_seeds_eight_and_sum_to_one():
 EXAMPLES = {
     "middling": evidence(),
     "new": empty(),
-    "perfect": evidence(verifications=[True] * 20, active_days=7, actions_succeeded=500, actions_failed=0,
-                        actions_denied=0, open_threats=[], grants=["db:read"], mcp_undeclared=0, ratings=[5] * 50,
-                        created_at=NOW - timedelta(days=400)),
-    "awful": evidence(status=AgentStatus.SUSPENDED, verifications=[False] * 20, active_days=0, actions_succeeded=0,
-                      actions_failed=500, actions_allowed=0, actions_denied=50,
-                      open_threats=[Severity.CRITICAL] * 3, grants=["*"], mcp_declared=0, mcp_undeclared=4,
-                      ratings=[1] * 50, key_created_at=NOW - timedelta(days=365)),
+    "perfect": evidence(
+        verifications=[True] * 20,
+        active_days=7,
+        actions_succeeded=500,
+        actions_failed=0,
+        actions_denied=0,
+        open_threats=[],
+        grants=["db:read"],
+        mcp_undeclared=0,
+        ratings=[5] * 50,
+        created_at=NOW - timedelta(days=400),
+    ),
+    "awful": evidence(
+        status=AgentStatus.SUSPENDED,
+        verifications=[False] * 20,
+        active_days=0,
+        actions_succeeded=0,
+        actions_failed=500,
+        actions_allowed=0,
+        actions_denied=50,
+        open_threats=[Severity.CRITICAL] * 3,
+        grants=["*"],
+        mcp_declared=0,
+        mcp_undeclared=4,
+        ratings=[1] * 50,
+        key_created_at=NOW - timedelta(days=365),
+    ),
 }
 
 
@@ -109,9 +144,14 @@ def test_contributions_sum_to_the_score(e):
         assert 0.0 <= f.evidence <= 1.0, f
         assert f.contribution == pytest.approx(f.weight * f.value, abs=1e-15)
         assert f.explanation.strip(), f
-        assert f.as_dict() == {"name": f.name, "weight": f.weight, "value": f.value,
-                               "contribution": f.contribution, "evidence": f.evidence,
-                               "explanation": f.explanation}
+        assert f.as_dict() == {
+            "name": f.name,
+            "weight": f.weight,
+            "value": f.value,
+            "contribution": f.contribution,
+            "evidence": f.evidence,
+            "explanation": f.explanation,
+        }
     assert 0.0 <= result.score <= 1.0
     assert 0.0 <= result.confidence <= 1.0
 
@@ -129,6 +169,7 @@ def test_compute_is_pure():
 
 # ---- each factor moves with its own evidence
 
+
 def test_verification():
     assert value(evidence(verifications=[True] * 4), "verification") == 1.0
     assert value(evidence(verifications=[True, False, True, True]), "verification") == 0.75
@@ -137,12 +178,16 @@ def test_verification():
 
     never = factor(evidence(verifications=[]), "verification")
     assert (never.value, never.evidence, never.explanation) == (0.0, 0.0, "never answered a challenge")
-    assert factor(evidence(verifications=[True, False, True]), "verification").explanation \
+    assert (
+        factor(evidence(verifications=[True, False, True]), "verification").explanation
         == "2 of the last 3 challenge answers verified"
+    )
     # Only the newest 20 answers count.
     assert value(evidence(verifications=[False] * 20 + [True] * 100), "verification") == 0.0
-    assert factor(evidence(verifications=[True] * 30), "verification").explanation \
+    assert (
+        factor(evidence(verifications=[True] * 30), "verification").explanation
         == "20 of the last 20 challenge answers verified"
+    )
 
 
 @pytest.mark.parametrize("status", [AgentStatus.SUSPENDED, AgentStatus.REVOKED])
@@ -174,22 +219,27 @@ def test_success_rate():
     # No reports is an even prior, not a perfect record.
     nothing = factor(evidence(actions_succeeded=0, actions_failed=0), "successRate")
     assert (nothing.value, nothing.evidence, nothing.explanation) == (0.5, 0.0, "no action results reported yet")
-    assert factor(evidence(actions_succeeded=6, actions_failed=4), "successRate").explanation \
+    assert (
+        factor(evidence(actions_succeeded=6, actions_failed=4), "successRate").explanation
         == "6 of 10 reported actions succeeded in 30 days"
+    )
 
 
 def test_security_alerts_weigh_each_threat_by_severity():
     clean = factor(evidence(open_threats=[]), "securityAlerts")
     assert clean.value == 1.0
     assert clean.explanation == "no open threats in the last 30 days"
-    ladder = [value(evidence(open_threats=[s]), "securityAlerts")
-              for s in (Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)]
+    ladder = [
+        value(evidence(open_threats=[s]), "securityAlerts")
+        for s in (Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
+    ]
     assert ladder == sorted(ladder, reverse=True)
     assert ladder[-1] == 0.0 and ladder[1] < 1.0
     assert len(set(ladder[1:])) == 4
     # More threats, less trust, never below zero.
-    assert value(evidence(open_threats=[Severity.HIGH] * 2), "securityAlerts") \
-        < value(evidence(open_threats=[Severity.HIGH]), "securityAlerts")
+    assert value(evidence(open_threats=[Severity.HIGH] * 2), "securityAlerts") < value(
+        evidence(open_threats=[Severity.HIGH]), "securityAlerts"
+    )
     assert value(evidence(open_threats=[Severity.CRITICAL] * 5), "securityAlerts") == 0.0
     assert_only_moves(evidence(open_threats=[]), evidence(open_threats=[Severity.MEDIUM]), "securityAlerts")
     text = factor(evidence(open_threats=[Severity.HIGH, Severity.LOW, Severity.HIGH]), "securityAlerts").explanation
@@ -198,8 +248,7 @@ def test_security_alerts_weigh_each_threat_by_severity():
 
 def test_compliance_key_age_against_the_rotation_policy():
     def key_aged(days: float) -> float:
-        return value(evidence(key_created_at=NOW - timedelta(days=days), grants=[], actions_denied=0),
-                     "compliance")
+        return value(evidence(key_created_at=NOW - timedelta(days=days), grants=[], actions_denied=0), "compliance")
 
     assert key_aged(10) == key_aged(90) == 1.0
     assert 0.0 < key_aged(120) < 1.0
@@ -255,8 +304,10 @@ def test_drift_counts_undeclared_mcp_servers():
     assert_only_moves(evidence(mcp_undeclared=0), evidence(mcp_undeclared=3), "drift")
     unseen = factor(evidence(mcp_declared=0, mcp_undeclared=0), "drift")
     assert (unseen.value, unseen.evidence, unseen.explanation) == (1.0, 0.0, "no MCP server connections observed")
-    assert factor(evidence(mcp_declared=2, mcp_undeclared=1), "drift").explanation \
+    assert (
+        factor(evidence(mcp_declared=2, mcp_undeclared=1), "drift").explanation
         == "1 of 3 MCP server(s) it talks to were never declared"
+    )
 
 
 def test_feedback():
@@ -300,18 +351,30 @@ def test_confidence_rises_with_evidence():
         empty(verifications=[True] * 5, actions_succeeded=20),
         empty(verifications=[True] * 5, actions_succeeded=20, ratings=[4, 5]),
         empty(verifications=[True] * 5, actions_succeeded=20, ratings=[4, 5], mcp_declared=1),
-        empty(verifications=[True] * 5, actions_succeeded=20, ratings=[4, 5], mcp_declared=1,
-              created_at=NOW - timedelta(days=3)),
-        empty(verifications=[True] * 5, actions_succeeded=20, ratings=[4, 5] * 3, mcp_declared=1,
-              created_at=NOW - timedelta(days=40)),
+        empty(
+            verifications=[True] * 5,
+            actions_succeeded=20,
+            ratings=[4, 5],
+            mcp_declared=1,
+            created_at=NOW - timedelta(days=3),
+        ),
+        empty(
+            verifications=[True] * 5,
+            actions_succeeded=20,
+            ratings=[4, 5] * 3,
+            mcp_declared=1,
+            created_at=NOW - timedelta(days=40),
+        ),
     ]
     confidences = [trust.compute(e).confidence for e in steps]
-    assert all(a < b for a, b in zip(confidences, confidences[1:])), confidences
+    assert all(a < b for a, b in itertools.pairwise(confidences)), confidences
     assert confidences[0] < 0.35
     assert confidences[-1] == pytest.approx(1.0)
     # Confidence counts evidence, not verdicts: bad evidence is as much evidence as good.
-    assert trust.compute(empty(verifications=[False] * 5)).confidence \
+    assert (
+        trust.compute(empty(verifications=[False] * 5)).confidence
         == trust.compute(empty(verifications=[True] * 5)).confidence
+    )
 
 
 def test_a_new_agent_is_not_given_trust_it_has_not_earned():
@@ -415,10 +478,14 @@ async def test_the_score_follows_an_agents_lifecycle(org, anonymous):
     # Each change is in the history, newest first, with its reason.
     history = stages["reactivated"]["trustHistory"]
     assert [p["reason"] for p in history] == [
-        "agent reactivated", "agent suspended",
-        "verification failed: BAD_SIGNATURE", "verification failed: BAD_SIGNATURE",
+        "agent reactivated",
+        "agent suspended",
         "verification failed: BAD_SIGNATURE",
-        "verification succeeded", "agent registered"]
+        "verification failed: BAD_SIGNATURE",
+        "verification failed: BAD_SIGNATURE",
+        "verification succeeded",
+        "agent registered",
+    ]
     assert [p["at"] for p in history] == sorted((p["at"] for p in history), reverse=True)
     assert history[0]["score"] == pytest.approx(score("reactivated"), abs=1e-9)
     assert history[1]["score"] == pytest.approx(score("suspended"), abs=1e-9)
@@ -436,7 +503,7 @@ async def test_feedback_moves_the_feedback_factor(org):
     start = check_shape((await api(AGENT, id=agent.id))["agent"]["trustScore"])
     assert start["feedback"]["value"] == 0.5
 
-    praised = (await api(FEEDBACK, i={"agentId": agent.id, "rating": 5, "comment": "great"}))
+    praised = await api(FEEDBACK, i={"agentId": agent.id, "rating": 5, "comment": "great"})
     factors = {f["name"]: f for f in praised["submitAgentFeedback"]["agent"]["trustScore"]["factors"]}
     assert factors["feedback"]["value"] > 0.5
     assert factors["feedback"]["explanation"] == "average rating 5.0/5 from 1 review(s)"
@@ -450,7 +517,11 @@ async def test_feedback_moves_the_feedback_factor(org):
     assert factors["feedback"]["explanation"] == "average rating 2.3/5 from 3 review(s)"
     assert after["trustScore"]["score"] < high
     assert [p["reason"] for p in after["trustHistory"]] == [
-        "user feedback (1/5)", "user feedback (1/5)", "user feedback (5/5)", "agent registered"]
+        "user feedback (1/5)",
+        "user feedback (1/5)",
+        "user feedback (5/5)",
+        "agent registered",
+    ]
 
 
 async def test_trust_history_gives_each_agent_its_newest_points_first(org, other_org):
@@ -458,13 +529,23 @@ async def test_trust_history_gives_each_agent_its_newest_points_first(org, other
     a page; another organization's agents are not in the page."""
     agents = [await create_agent(org.admin.api) for _ in range(2)]
     foreign = await create_agent(other_org.admin.api)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for agent in (*agents, foreign):
-        await TrustScoreRecord.bulk_create([
-            TrustScoreRecord(agent_id=ids.decode(agent.id, "Agent"), score=hours / 100, reason=f"{hours} h ago",
-                             at=now - timedelta(hours=hours)) for hours in range(1, 60)])
-    page = (await org.admin.api("""{ agents(first: 10) { edges { node {
-        id newest: trustHistory(first: 3) { reason at } all: trustHistory(first: 500) { at } } } } }"""))["agents"]
+        await TrustScoreRecord.bulk_create(
+            [
+                TrustScoreRecord(
+                    agent_id=ids.decode(agent.id, "Agent"),
+                    score=hours / 100,
+                    reason=f"{hours} h ago",
+                    at=now - timedelta(hours=hours),
+                )
+                for hours in range(1, 60)
+            ]
+        )
+    page = (
+        await org.admin.api("""{ agents(first: 10) { edges { node {
+        id newest: trustHistory(first: 3) { reason at } all: trustHistory(first: 500) { at } } } } }""")
+    )["agents"]
     histories = {e["node"]["id"]: e["node"] for e in page["edges"]}
     assert set(histories) == {a.id for a in agents}
     for history in histories.values():
@@ -479,16 +560,19 @@ async def test_feedback_ratings_are_one_to_five(org):
     agent = await create_agent(org.admin.api)
     for rating in (0, 6, -1):
         assert await org.admin.api.error(FEEDBACK, i={"agentId": agent.id, "rating": rating}) == "BAD_USER_INPUT"
-    assert [p["reason"] for p in (await org.admin.api(AGENT, id=agent.id))["agent"]["trustHistory"]] \
-        == ["agent registered"]
+    assert [p["reason"] for p in (await org.admin.api(AGENT, id=agent.id))["agent"]["trustHistory"]] == [
+        "agent registered"
+    ]
 
 
 async def test_capability_grants_move_compliance(org):
     api = org.admin.api
     agent = await create_agent(api, capabilities=["db:read"])
     before = check_shape((await api(AGENT, id=agent.id))["agent"]["trustScore"])
-    await api("""mutation($i: GrantCapabilityInput!) { grantCapability(input: $i) { agent { id } } }""",
-              i={"agentId": agent.id, "capability": "*"})
+    await api(
+        """mutation($i: GrantCapabilityInput!) { grantCapability(input: $i) { agent { id } } }""",
+        i={"agentId": agent.id, "capability": "*"},
+    )
     after_agent = (await api(AGENT, id=agent.id))["agent"]
     after = check_shape(after_agent["trustScore"])
     assert after["compliance"]["value"] < before["compliance"]["value"]
@@ -503,7 +587,7 @@ async def test_a_silent_agent_loses_trust_as_its_evidence_ages(org, anonymous, s
     before = (await api(AGENT, id=agent.id))["agent"]["trustScore"]
     assert check_shape(before)["uptime"]["value"] == 1.0
     # Ten silent days: everything the agent did, and the score itself, happened ten days ago.
-    pk, ago = ids.decode(agent.id, "Agent"), datetime.now(timezone.utc) - timedelta(days=10)
+    pk, ago = ids.decode(agent.id, "Agent"), datetime.now(UTC) - timedelta(days=10)
     await Agent.filter(id=pk).update(created_at=ago, key_created_at=ago, last_verified_at=ago, trust_computed_at=ago)
     await VerificationEvent.filter(agent_id=pk).update(created_at=ago)
     assert await scoring.rescore_stale(settings.key_rotation_days) >= 1
@@ -520,7 +604,7 @@ async def test_uptime_counts_each_active_day_of_the_last_week_once(org):
     """The evidence statement probes each day of the window: several answers on one day count once, a
     failed answer is no activity, an allowed action is, and a day before the window is gone."""
     agent = await Agent.get(id=ids.decode((await create_agent(org.admin.api)).id, "Agent"))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     await Agent.filter(id=agent.id).update(created_at=now - timedelta(days=20))
     agent = await Agent.get(id=agent.id)
 
@@ -528,15 +612,22 @@ async def test_uptime_counts_each_active_day_of_the_last_week_once(org):
         return now.replace(hour=hour, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
 
     async def answered(when: datetime, result: str) -> None:
-        row = await VerificationEvent.create(organization_id=agent.organization_id, agent=agent, result=result,
-                                             trust_score_before=0, trust_score_after=0)
+        row = await VerificationEvent.create(
+            organization_id=agent.organization_id, agent=agent, result=result, trust_score_before=0, trust_score_after=0
+        )
         await VerificationEvent.filter(id=row.id).update(created_at=when)
 
     for when in (at(1, 9), at(1, 15), at(3, 12), at(9, 12)):
         await answered(when, "VERIFIED")
     await answered(at(2, 12), "FAILED")
-    action = await ActionDecision.create(organization_id=agent.organization_id, agent=agent, capability="db:read",
-                                         allowed=True, reason="granted", risk_level=Severity.LOW)
+    action = await ActionDecision.create(
+        organization_id=agent.organization_id,
+        agent=agent,
+        capability="db:read",
+        allowed=True,
+        reason="granted",
+        risk_level=Severity.LOW,
+    )
     await ActionDecision.filter(id=action.id).update(created_at=at(5, 12))
 
     assert (await scoring.gather(agent, 90, now)).active_days == 3  # days 1, 3 and 5 ago

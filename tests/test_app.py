@@ -41,14 +41,19 @@ class Production:
 def environment(settings: Settings, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
     env.update({k: str(v) for k, v in LIMITS.items()})
-    env.update(AIM_ENV="production", AIM_DATABASE_URL=database_url, AIM_REDIS_URL=settings.redis_url,
-               AIM_SECRET_KEY=settings.secret_key)
+    env.update(
+        AIM_ENV="production",
+        AIM_DATABASE_URL=database_url,
+        AIM_REDIS_URL=settings.redis_url,
+        AIM_SECRET_KEY=settings.secret_key,
+    )
     return env
 
 
 async def run(*args: str, env: dict[str, str]) -> None:
-    process = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.STDOUT)
+    process = await asyncio.create_subprocess_exec(
+        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, output.decode()
 
@@ -86,8 +91,17 @@ async def production(settings: Settings, tmp_path_factory) -> Production:
     await run(AIMCTL, "migrate", env=env)
     port, log = free_port(), work / "server.log"
     with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(AIMCTL, "serve", "--host", "127.0.0.1", "--port", str(port),
-                                                       env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+        process = await asyncio.create_subprocess_exec(
+            AIMCTL,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_up(base, process, log)
@@ -118,6 +132,7 @@ def codes(body: dict) -> list[str | None]:
 
 # ---- introspection and the IDE
 
+
 async def test_introspection_is_refused_in_production(production: Production):
     for query in (INTROSPECTION, '{ __type(name: "Agent") { fields { name } } }'):
         body = await post(production.url, query)
@@ -147,13 +162,17 @@ async def test_graphiql_is_not_served_in_production(production: Production, url:
 
 # ---- GET
 
+
 async def test_get_is_refused_in_production(production: Production):
     async with httpx.AsyncClient() as client:
-        for query in ("mutation { register(input: {email: \"a@b.c\", password: \"pw-pw-pw-pw-pw\", name: \"A\", "
-                      "organizationName: \"A\"}) { accessToken } }", "{ __typename }"):
+        for query in (
+            'mutation { register(input: {email: "a@b.c", password: "pw-pw-pw-pw-pw", name: "A", '
+            'organizationName: "A"}) { accessToken } }',
+            "{ __typename }",
+        ):
             response = await client.get(production.url, params={"query": query})
             assert response.status_code in (400, 405), (query, response.status_code, response.text)
-            assert "accessToken" not in response.text and "__typename\":" not in response.text
+            assert "accessToken" not in response.text and '__typename":' not in response.text
 
 
 async def test_mutation_via_get_is_refused_in_development(url: str):
@@ -175,7 +194,7 @@ LEAF = {"edges": "cursor", "node": "id", "agent": "id"}
 
 def nested(levels: int) -> str:
     """A query `levels` fields deep: agents > edges > node > (verificationEvents > edges > node > agent)*"""
-    fields = (ROOT + CYCLE * levels)[:levels - 1]
+    fields = (ROOT + CYCLE * levels)[: levels - 1]
     query = LEAF.get(fields[-1], "totalCount")
     for field in reversed(fields):
         query = f"{field} {{ {query} }}"
@@ -270,10 +289,15 @@ async def test_cost_limit(production: Production):
     assert body["errors"][0]["extensions"]["limit"] == LIMITS["AIM_MAX_QUERY_COST"]
     # A page size in a variable is unknown until run time, so it costs as the largest page.
     async with httpx.AsyncClient() as client:
-        response = await client.post(production.url, headers={"Authorization": f"Bearer {token}"}, json={
-            "query": "query($n: Int) { agents(first: 100) { edges { node {"
-                     " verificationEvents(first: $n) { edges { node { id } } } } } } }",
-            "variables": {"n": 1}})
+        response = await client.post(
+            production.url,
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "query": "query($n: Int) { agents(first: 100) { edges { node {"
+                " verificationEvents(first: $n) { edges { node { id } } } } } } }",
+                "variables": {"n": 1},
+            },
+        )
     assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
 
 
@@ -284,6 +308,7 @@ async def test_limits_do_not_apply_in_development(org: Org):
 
 
 # ---- internal errors
+
 
 @asynccontextmanager
 async def agents_table_gone(database_url: str):
@@ -325,12 +350,13 @@ async def test_internal_error_is_masked(production: Production):
     await asyncio.sleep(0.2)
     log = production.log.read_text()
     assert f"internal error {request_id}" in log
-    assert "agents" in log[log.index(f"internal error {request_id}"):]
+    assert "agents" in log[log.index(f"internal error {request_id}") :]
     # The server recovered with the table.
     assert (await post(production.url, query, token))["data"]["agents"]["totalCount"] == 1
 
 
 # ---- sizes
+
 
 async def test_an_oversized_body_or_websocket_message_is_refused(production: Production):
     limit = Settings().max_request_bytes
@@ -339,8 +365,9 @@ async def test_an_oversized_body_or_websocket_message_is_refused(production: Pro
         response = await client.post(production.url, json={"query": "{ __typename }", "variables": {"p": padding}})
     assert response.status_code == 413
     assert codes(response.json()) == ["BAD_USER_INPUT"]
-    async with websockets.connect(production.url.replace("http://", "ws://"),
-                                  subprotocols=["graphql-transport-ws"], max_size=None) as socket:
+    async with websockets.connect(
+        production.url.replace("http://", "ws://"), subprotocols=["graphql-transport-ws"], max_size=None
+    ) as socket:
         await socket.send('{"type": "connection_init", "payload": {"p": "' + padding + '"}}')
         await asyncio.wait_for(socket.wait_closed(), 5)
     assert socket.close_code == 1009  # message too big

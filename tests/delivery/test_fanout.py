@@ -1,5 +1,5 @@
 """The shared fan-out on its own: the real schema and the real in-process broker, with connections
-that record what they are sent (the WebSocket side is covered by test_subscriptions.py)."""
+that record what they are sent (the WebSocket side is covered by test_websocket.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import uuid
 import pytest
 
 from aim_identity import ids
+from aim_identity.api import build_schema
 from aim_identity.auth.principal import Principal
 from aim_identity.config import Settings
-from aim_identity.events.broker import Broker
-from aim_identity.models import Role
-from aim_identity.api import build_schema
 from aim_identity.delivery import fanout
 from aim_identity.delivery.fanout import Fanout
+from aim_identity.events.broker import Broker
+from aim_identity.models import Role
 
 QUERY = "subscription($id: ID) { agentEvents(agentId: $id) { kind agentId } }"
 
@@ -64,8 +64,15 @@ def viewer(organization: uuid.UUID, expires_at: int | None = None) -> Principal:
 
 
 async def publish(hub: Fanout, organization: uuid.UUID, agent_id: str) -> None:
-    await hub.broker.publish({"id": str(uuid.uuid4()), "kind": "agent.created", "organizationId": str(organization),
-                              "occurredAt": "2026-11-27T12:00:00Z", "agentId": agent_id})
+    await hub.broker.publish(
+        {
+            "id": str(uuid.uuid4()),
+            "kind": "agent.created",
+            "organizationId": str(organization),
+            "occurredAt": "2026-11-27T12:00:00Z",
+            "agentId": agent_id,
+        }
+    )
 
 
 async def until(condition, timeout: float = 2.0) -> None:
@@ -87,9 +94,15 @@ async def test_identical_subscribers_share_one_group_and_each_gets_its_own_id(hu
     await publish(hub, organization, agent)
     await until(lambda: all(s.frames for s in [*sockets, other]))
     assert [s.frames for s in sockets] == [
-        [{"id": f"op-{n}", "type": "next", "payload": {"data": {"agentEvents": {"kind": "agent.created",
-                                                                                 "agentId": agent}}}}]
-        for n in range(50)]
+        [
+            {
+                "id": f"op-{n}",
+                "type": "next",
+                "payload": {"data": {"agentEvents": {"kind": "agent.created", "agentId": agent}}},
+            }
+        ]
+        for n in range(50)
+    ]
 
 
 async def test_a_subscriber_that_stops_reading_is_dropped_and_the_rest_carry_on(hub, monkeypatch):

@@ -7,10 +7,10 @@ import json
 
 import httpx
 
+from tests.auth.test_api_keys import API_KEYS, REVOKE_KEY, create_key, with_key
+from tests.identity.test_agents import SUSPEND
+from tests.schema.test_query_count import counting
 from tests.support import create_agent
-from tests.test_agents import SUSPEND
-from tests.test_api_keys import API_KEYS, REVOKE_KEY, create_key, with_key
-from tests.test_query_count import counting
 
 AGENTS = "{ agents(first: 50) { totalCount edges { node { id name status trustScore { score } } } } }"
 VIEWER = "{ viewer { email role } }"
@@ -72,8 +72,11 @@ async def test_a_cached_answer_is_the_same_response_and_only_for_a_plain_json_po
         with counting() as statements:
             again = await client.post(url, json=body, headers=headers)
         assert len(statements) == 1  # answered from the cache
-        assert (again.status_code, again.headers["content-type"], again.content) == \
-            (first.status_code, first.headers["content-type"], first.content)
+        assert (again.status_code, again.headers["content-type"], again.content) == (
+            first.status_code,
+            first.headers["content-type"],
+            first.content,
+        )
         # What the cache does not answer takes the whole way, with its checks: a body that is not
         # JSON is refused as before, and extensions are executed, not looked up.
         refused = await client.post(url, content=json.dumps(body), headers={**headers, "Content-Type": "text/plain"})

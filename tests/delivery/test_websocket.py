@@ -22,7 +22,9 @@ from tests.support import create_agent, verify
 AGENT_EVENTS = "subscription($id: ID) { agentEvents(agentId: $id) { kind agentId agent { name status } } }"
 TRUST = "subscription { trustScoreChanges { agent { id } previous current reason } }"
 AUDIT = "subscription { auditLogAppended { sequence action hash previousHash } }"
-SECURITY = "subscription($s: Severity) { securityEvents(minSeverity: $s) { kind severity threat { type } agent { id } } }"
+SECURITY = (
+    "subscription($s: Severity) { securityEvents(minSeverity: $s) { kind severity threat { type } agent { id } } }"
+)
 
 
 def ws_url(url: str) -> str:
@@ -30,8 +32,9 @@ def ws_url(url: str) -> str:
 
 
 def transport(url: str, **auth: str) -> WebsocketsTransport:
-    return WebsocketsTransport(url=ws_url(url), subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-                               init_payload=auth)
+    return WebsocketsTransport(
+        url=ws_url(url), subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL], init_payload=auth
+    )
 
 
 async def relayed_so_far() -> None:
@@ -63,7 +66,7 @@ class Feed:
         try:
             async for result in self.session.subscribe(self.query, variable_values=self.variables):
                 await self.queue.put(result)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
+        except Exception as exc:
             self.error = exc
         finally:
             self.finished.set()
@@ -89,8 +92,11 @@ async def test_agent_event_arrives_within_a_second(org, url):
         agent = await create_agent(org.admin.api, name="watched")
         event = await feed.next(timeout=1.0)
         assert time.monotonic() - started < 1.0
-        assert event["agentEvents"] == {"kind": "agent.created", "agentId": agent.id,
-                                        "agent": {"name": "watched", "status": "PENDING"}}
+        assert event["agentEvents"] == {
+            "kind": "agent.created",
+            "agentId": agent.id,
+            "agent": {"name": "watched", "status": "PENDING"},
+        }
 
 
 async def test_agent_events_filter_by_agent(org, url, anonymous):
@@ -106,8 +112,10 @@ async def test_agent_events_filter_by_agent(org, url, anonymous):
 
 async def test_trust_changes_and_audit_entries_stream(org, url, anonymous):
     agent = await create_agent(org.admin.api)
-    async with Feed(url, TRUST, Authorization=f"Bearer {org.admin.api.token}") as trust_feed, \
-            Feed(url, AUDIT, Authorization=f"Bearer {org.admin.api.token}") as audit_feed:
+    async with (
+        Feed(url, TRUST, Authorization=f"Bearer {org.admin.api.token}") as trust_feed,
+        Feed(url, AUDIT, Authorization=f"Bearer {org.admin.api.token}") as audit_feed,
+    ):
         await verify(anonymous, agent)
         change = (await trust_feed.next())["trustScoreChanges"]
         assert change["agent"]["id"] == agent.id
@@ -121,12 +129,18 @@ async def test_trust_changes_and_audit_entries_stream(org, url, anonymous):
 async def test_security_events_honour_min_severity(org, url, anonymous):
     agent = await create_agent(org.admin.api)
     auth = {"Authorization": f"Bearer {org.admin.api.token}"}
-    async with Feed(url, SECURITY, {"s": "INFO"}, **auth) as everything, \
-            Feed(url, SECURITY, {"s": "HIGH"}, **auth) as serious:
-        challenge = (await anonymous("""mutation($i: RequestChallengeInput!) {
-            requestVerificationChallenge(input: $i) { id message } }""", i={"agentId": agent.id}))
+    async with (
+        Feed(url, SECURITY, {"s": "INFO"}, **auth) as everything,
+        Feed(url, SECURITY, {"s": "HIGH"}, **auth) as serious,
+    ):
+        challenge = await anonymous(
+            """mutation($i: RequestChallengeInput!) {
+            requestVerificationChallenge(input: $i) { id message } }""",
+            i={"agentId": agent.id},
+        )
         challenge = challenge["requestVerificationChallenge"]
         import base64
+
         signature = agent.sign(base64.b64decode(challenge["message"]))
         answer = """mutation($i: VerifyAgentInput!) { verifyAgent(input: $i) { verified failureReason } }"""
         await anonymous(answer, i={"challengeId": challenge["id"], "signature": signature})
@@ -135,14 +149,17 @@ async def test_security_events_honour_min_severity(org, url, anonymous):
         low = [e["securityEvents"] for e in await everything.quiet()]
         high = [e["securityEvents"] for e in await serious.quiet(0.1)]
         assert {e["kind"] for e in low} == {"agent.verification_failed", "threat.detected"}
-        assert [(e["kind"], e["threat"]["type"], e["agent"]["id"]) for e in high] == \
-            [("threat.detected", "CREDENTIAL_MISUSE", agent.id)]
+        assert [(e["kind"], e["threat"]["type"], e["agent"]["id"]) for e in high] == [
+            ("threat.detected", "CREDENTIAL_MISUSE", agent.id)
+        ]
 
 
 async def test_organizations_never_see_each_others_events(org, other_org, url):
-    async with Feed(url, AGENT_EVENTS, Authorization=f"Bearer {org.admin.api.token}") as mine, \
-            Feed(url, AGENT_EVENTS, Authorization=f"Bearer {other_org.admin.api.token}") as theirs, \
-            Feed(url, AUDIT, Authorization=f"Bearer {other_org.admin.api.token}") as their_audit:
+    async with (
+        Feed(url, AGENT_EVENTS, Authorization=f"Bearer {org.admin.api.token}") as mine,
+        Feed(url, AGENT_EVENTS, Authorization=f"Bearer {other_org.admin.api.token}") as theirs,
+        Feed(url, AUDIT, Authorization=f"Bearer {other_org.admin.api.token}") as their_audit,
+    ):
         ours = [await create_agent(org.admin.api) for _ in range(3)]
         their_agent = await create_agent(other_org.admin.api)
         assert {e["agentEvents"]["agentId"] for e in await mine.quiet()} == {a.id for a in ours}
@@ -214,12 +231,15 @@ async def test_ping_pong_and_complete(org, url):
     await socket.close()
 
 
-@pytest.mark.parametrize("query, operation_name", [
-    ("subscription { noSuchField }", None),
-    ("subscription {", None),
-    ("{ viewer { id } }", None),
-    (AGENT_EVENTS, "Unknown"),
-])
+@pytest.mark.parametrize(
+    "query, operation_name",
+    [
+        ("subscription { noSuchField }", None),
+        ("subscription {", None),
+        ("{ viewer { id } }", None),
+        (AGENT_EVENTS, "Unknown"),
+    ],
+)
 async def test_bad_operations_get_an_error_and_the_socket_stays_open(org, url, query, operation_name):
     socket = await _raw(url, {"Authorization": f"Bearer {org.admin.api.token}"})
     payload = {"query": query} | ({"operationName": operation_name} if operation_name else {})
@@ -255,8 +275,15 @@ async def test_connections_per_principal_are_capped(org, url, settings):
 
 async def test_subscription_ends_when_the_token_expires(org, url, settings):
     keyring = Keyring.derive(TEST_SECRET)
-    short = tokens.issue(keyring, typ=tokens.ACCESS_TYP, audience=tokens.ACCESS_AUD, issuer=settings.issuer,
-                         subject=org.admin.user_id, ttl=2, claims={"org": org.id, "role": "ADMIN"})
+    short = tokens.issue(
+        keyring,
+        typ=tokens.ACCESS_TYP,
+        audience=tokens.ACCESS_AUD,
+        issuer=settings.issuer,
+        subject=org.admin.user_id,
+        ttl=2,
+        claims={"org": org.id, "role": "ADMIN"},
+    )
     async with Feed(url, AGENT_EVENTS, Authorization=f"Bearer {short.token}") as feed:
         await asyncio.wait_for(feed.finished.wait(), 4)
         await create_agent(org.admin.api)
@@ -268,8 +295,10 @@ async def test_subscription_ends_when_the_user_is_demoted(org, url):
     async with Feed(url, AUDIT, Authorization=f"Bearer {manager.api.token}") as feed:
         await create_agent(org.admin.api)
         assert (await feed.next())["auditLogAppended"]["action"] == "agent.create"
-        await org.admin.api("""mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { role } } }""",
-                            i={"userId": manager.user_id, "role": "VIEWER"})
+        await org.admin.api(
+            """mutation($i: UpdateUserRoleInput!) { updateUserRole(input: $i) { user { role } } }""",
+            i={"userId": manager.user_id, "role": "VIEWER"},
+        )
         await asyncio.wait_for(feed.finished.wait(), 2)
         await create_agent(org.admin.api)
         delivered = [e["auditLogAppended"]["action"] for e in await feed.quiet(0.5)]
@@ -277,11 +306,15 @@ async def test_subscription_ends_when_the_user_is_demoted(org, url):
 
 
 async def test_subscription_ends_when_the_api_key_is_revoked(org, url):
-    created = (await org.admin.api("""mutation { createApiKey(input: {name: "k", role: VIEWER}) {
-        secret apiKey { id } } }"""))["createApiKey"]
+    created = (
+        await org.admin.api("""mutation { createApiKey(input: {name: "k", role: VIEWER}) {
+        secret apiKey { id } } }""")
+    )["createApiKey"]
     async with Feed(url, AGENT_EVENTS, **{"X-API-Key": created["secret"]}) as feed:
-        await org.admin.api("""mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { revokedAt } } }""",
-                            i={"id": created["apiKey"]["id"]})
+        await org.admin.api(
+            """mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { apiKey { revokedAt } } }""",
+            i={"id": created["apiKey"]["id"]},
+        )
         await asyncio.wait_for(feed.finished.wait(), 2)
         await create_agent(org.admin.api)
         assert feed.queue.empty()

@@ -22,17 +22,25 @@ async def drift_of(api, agent_id: str) -> dict:
 
 
 async def test_register_and_list_servers(org):
-    server = (await org.admin.api(REGISTER, i={"name": "github", "url": "https://mcp.github.example",
-                                               "capabilities": ["search_code", "open_pr"]}))["registerMCPServer"]
+    server = (
+        await org.admin.api(
+            REGISTER,
+            i={"name": "github", "url": "https://mcp.github.example", "capabilities": ["search_code", "open_pr"]},
+        )
+    )["registerMCPServer"]
     assert server["mcpServer"]["status"] == "PENDING"
-    assert server["mcpServer"]["capabilities"] == [{"name": "search_code", "kind": "TOOL"},
-                                                   {"name": "open_pr", "kind": "TOOL"}]
-    listed = await org.admin.api("{ mcpServers(search: \"git\") { totalCount edges { node { id } } } }")
+    assert server["mcpServer"]["capabilities"] == [
+        {"name": "search_code", "kind": "TOOL"},
+        {"name": "open_pr", "kind": "TOOL"},
+    ]
+    listed = await org.admin.api('{ mcpServers(search: "git") { totalCount edges { node { id } } } }')
     assert listed["mcpServers"]["totalCount"] == 1
     assert await org.admin.api.error(REGISTER, i={"name": "github", "url": "https://x"}) == "CONFLICT"
     assert await org.admin.api.error(REGISTER, i={"name": " ", "url": "https://x"}) == "BAD_USER_INPUT"
-    assert await org.admin.api.error(REGISTER, i={"name": "k", "url": "https://x", "publicKey": "AAAA"}) \
+    assert (
+        await org.admin.api.error(REGISTER, i={"name": "k", "url": "https://x", "publicKey": "AAAA"})
         == "BAD_USER_INPUT"
+    )
 
 
 async def test_declared_connections_keep_drift_clean(org):
@@ -55,15 +63,24 @@ async def test_undeclared_servers_reported_by_the_agent_are_drift(org, anonymous
     declared = (await org.admin.api(REGISTER, i={"name": "files", "url": "stdio:files"}))["registerMCPServer"]
     await org.admin.api(CONNECT, i={"agentId": agent.id, "mcpServerId": declared["mcpServer"]["id"]})
     as_agent = anonymous.as_token((await verify(anonymous, agent))["agentToken"])
-    report = (await as_agent(REPORT, i={"agentId": agent.id, "servers": [
-        {"name": "files", "command": "npx", "args": ["@mcp/files"]},
-        {"name": "shell", "command": "uvx", "args": ["mcp-shell"]},
-    ]}))["reportDetectedMCPServers"]
+    report = (
+        await as_agent(
+            REPORT,
+            i={
+                "agentId": agent.id,
+                "servers": [
+                    {"name": "files", "command": "npx", "args": ["@mcp/files"]},
+                    {"name": "shell", "command": "uvx", "args": ["mcp-shell"]},
+                ],
+            },
+        )
+    )["reportDetectedMCPServers"]
     assert {s["name"]: s["status"] for s in report["registered"]} == {"files": "PENDING", "shell": "PENDING"}
     assert next(s for s in report["registered"] if s["name"] == "shell")["url"] == "uvx mcp-shell"
     data = (await org.admin.api(AGENT, id=agent.id))["agent"]
-    assert [(t["node"]["type"], t["node"]["severity"]) for t in data["threats"]["edges"]] == \
-        [("CONFIGURATION_DRIFT", "MEDIUM")]
+    assert [(t["node"]["type"], t["node"]["severity"]) for t in data["threats"]["edges"]] == [
+        ("CONFIGURATION_DRIFT", "MEDIUM")
+    ]
     drift = await drift_of(org.admin.api, agent.id)
     assert drift["value"] == 0.5
     assert drift["explanation"] == "1 of 2 MCP server(s) it talks to were never declared"
@@ -88,6 +105,7 @@ async def test_foreign_servers_and_agents_are_not_found(org, other_org):
     theirs = (await other_org.admin.api(REGISTER, i={"name": "theirs", "url": "https://t"}))["registerMCPServer"]
     link = {"agentId": agent.id, "mcpServerId": theirs["mcpServer"]["id"]}
     assert await org.admin.api.error(CONNECT, i=link) == "NOT_FOUND"
-    assert (await org.admin.api("query($id: ID!) { mcpServer(id: $id) { id } }",
-                                id=theirs["mcpServer"]["id"]))["mcpServer"] is None
+    assert (await org.admin.api("query($id: ID!) { mcpServer(id: $id) { id } }", id=theirs["mcpServer"]["id"]))[
+        "mcpServer"
+    ] is None
     assert (await org.admin.api("{ mcpServers { totalCount } }"))["mcpServers"]["totalCount"] == 0

@@ -90,7 +90,7 @@ def capabilities(n: int) -> list[str]:
 
 
 async def test_agent_page_costs_the_same_at_5_and_50(fleet: Fleet):
-    small, small_sql = await statements_for(fleet.org, AGENTS_PAGE, 5)
+    small, _small_sql = await statements_for(fleet.org, AGENTS_PAGE, 5)
     large, large_sql = await statements_for(fleet.org, AGENTS_PAGE, 50)
     detail = "\n".join(large_sql)
     assert large == small, f"5 agents cost {small} statements, 50 cost {large}:\n{detail}"

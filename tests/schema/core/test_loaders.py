@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
 
 from aim_identity import ids
 from aim_identity import models as m
+from tests.schema.test_query_count import MAX_QUERIES, counting
 from tests.support import Org, create_agent, register
-from tests.test_query_count import MAX_QUERIES, counting
 
 AGENTS = 12
-BASE = datetime(2026, 6, 1, tzinfo=timezone.utc)
+BASE = datetime(2026, 6, 1, tzinfo=UTC)
 
 AGENT_CHILDREN = """query($first: Int!, $n: Int, $after: String, $status: ThreatStatus) {
   agents(first: $first, orderBy: {field: NAME, direction: ASC}) { edges { node { name
@@ -27,7 +27,8 @@ AGENT_CHILDREN = """query($first: Int!, $n: Int, $after: String, $status: Threat
     mcpServers(first: $n) { totalCount edges { node { name } } } } } } }"""
 SERVER_AGENTS = """query($first: Int!, $n: Int, $after: String) {
   mcpServers(first: $first) { edges { node { name
-    agents(first: $n, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { name } } } } } } }"""
+    agents(first: $n, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor } edges { node { name } } } } } } }"""
 ONE_AGENT = """query($id: ID!, $n: Int, $after: String) { agent(id: $id) {
   verificationEvents(first: $n, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id } } } } }"""
 
@@ -51,21 +52,42 @@ async def world(url: str) -> World:
         organization_id = ids.decode(owner.id, "Organization")
         names = [f"agent-{i:02d}" for i in range(AGENTS)]
         agent_gids = [(await create_agent(owner.admin.api, name)).id for name in names]
-        servers = [await m.MCPServer.create(organization_id=organization_id, name=f"server-{i:02d}",
-                                            url=f"https://mcp{i}.example.com") for i in range(AGENTS)]
-        for i, (name, gid) in enumerate(zip(names, agent_gids)):
+        servers = [
+            await m.MCPServer.create(
+                organization_id=organization_id, name=f"server-{i:02d}", url=f"https://mcp{i}.example.com"
+            )
+            for i in range(AGENTS)
+        ]
+        for i, (name, gid) in enumerate(zip(names, agent_gids, strict=True)):
             agent_id = ids.decode(gid, "Agent")
-            events = [m.VerificationEvent(id=uuid.uuid4(), organization_id=organization_id, agent_id=agent_id,
-                                          result=m.VerificationResult.VERIFIED, trust_score_before=0.1,
-                                          trust_score_after=0.2, created_at=BASE + timedelta(minutes=n))
-                      for n in range(i)]
+            events = [
+                m.VerificationEvent(
+                    id=uuid.uuid4(),
+                    organization_id=organization_id,
+                    agent_id=agent_id,
+                    result=m.VerificationResult.VERIFIED,
+                    trust_score_before=0.1,
+                    trust_score_after=0.2,
+                    created_at=BASE + timedelta(minutes=n),
+                )
+                for n in range(i)
+            ]
             await m.VerificationEvent.bulk_create(events)
-            await m.Threat.bulk_create([
-                m.Threat(organization_id=organization_id, agent_id=agent_id, type=m.ThreatType.ANOMALOUS_ACTIVITY,
-                         severity=m.Severity.LOW, title=f"{name} threat {n}", description="seeded",
-                         status=m.ThreatStatus.RESOLVED if n % 2 else m.ThreatStatus.OPEN)
-                for n in range(i)])
-            for server in servers[i:i + 2]:
+            await m.Threat.bulk_create(
+                [
+                    m.Threat(
+                        organization_id=organization_id,
+                        agent_id=agent_id,
+                        type=m.ThreatType.ANOMALOUS_ACTIVITY,
+                        severity=m.Severity.LOW,
+                        title=f"{name} threat {n}",
+                        description="seeded",
+                        status=m.ThreatStatus.RESOLVED if n % 2 else m.ThreatStatus.OPEN,
+                    )
+                    for n in range(i)
+                ]
+            )
+            for server in servers[i : i + 2]:
                 await m.AgentMCPServer.create(agent_id=agent_id, mcp_server=server)
             if owner is org:
                 world.agents[name] = gid
@@ -88,8 +110,11 @@ async def test_each_agent_of_a_list_gets_its_own_newest_events(world: World, n: 
         events = world.events[name]
         assert event_ids(page) == [event_id for _, event_id in events[:n]], name
         assert page["totalCount"] == len(events)
-        assert page["pageInfo"] == {"hasNextPage": len(events) > n, "hasPreviousPage": False,
-                                    "endCursor": page["pageInfo"]["endCursor"] if events else None}
+        assert page["pageInfo"] == {
+            "hasNextPage": len(events) > n,
+            "hasPreviousPage": False,
+            "endCursor": page["pageInfo"]["endCursor"] if events else None,
+        }
 
 
 async def test_one_agents_events_page_through_to_the_end(world: World):
@@ -110,11 +135,14 @@ async def test_a_cursor_pages_every_agent_of_a_list_past_the_same_position(world
     first = (await world.org.admin.api(AGENT_CHILDREN, first=AGENTS, n=4))["agents"]["edges"]
     cursor = next(e["node"]["verificationEvents"] for e in first if e["node"]["name"] == "agent-05")
     position = world.events["agent-05"][3]
-    then = (await world.org.admin.api(AGENT_CHILDREN, first=AGENTS, n=4,
-                                      after=cursor["pageInfo"]["endCursor"]))["agents"]["edges"]
+    then = (await world.org.admin.api(AGENT_CHILDREN, first=AGENTS, n=4, after=cursor["pageInfo"]["endCursor"]))[
+        "agents"
+    ]["edges"]
     for edge in then:
         name = edge["node"]["name"]
-        older = [event_id for at, event_id in world.events[name] if (at, str(event_id)) < (position[0], str(position[1]))]
+        older = [
+            event_id for at, event_id in world.events[name] if (at, str(event_id)) < (position[0], str(position[1]))
+        ]
         assert event_ids(edge["node"]["verificationEvents"]) == older[:4], name
         assert edge["node"]["verificationEvents"]["pageInfo"]["hasPreviousPage"] is True
 
@@ -145,8 +173,9 @@ async def test_mcp_servers_and_their_agents_on_both_sides(world: World):
         assert [a["node"]["name"] for a in agents_page["edges"]] == expected[:1]
         assert agents_page["pageInfo"]["hasNextPage"] == (len(expected) > 1)
         if agents_page["pageInfo"]["hasNextPage"]:
-            rest = (await world.org.admin.api(SERVER_AGENTS, first=AGENTS, n=5,
-                                              after=agents_page["pageInfo"]["endCursor"]))["mcpServers"]["edges"]
+            rest = (
+                await world.org.admin.api(SERVER_AGENTS, first=AGENTS, n=5, after=agents_page["pageInfo"]["endCursor"])
+            )["mcpServers"]["edges"]
             mine = next(s for s in rest if s["node"]["name"] == server["node"]["name"])
             assert [a["node"]["name"] for a in mine["node"]["agents"]["edges"]] == expected[1:]
 
@@ -172,6 +201,7 @@ async def test_nested_page_sizes_and_cursors_are_checked(world: World):
         assert events["totalCount"] == len(world.events[edge["node"]["name"]])
     for variables in ({"n": 101}, {"n": -1}, {"after": "garbage"}):
         assert await api.error(AGENT_CHILDREN, first=1, **variables) == "BAD_USER_INPUT", variables
-    by_name = (await api("{ agents(first: 1, orderBy: {field: NAME, direction: ASC}) { edges { cursor } } }"))
-    assert await api.error(AGENT_CHILDREN, first=1, after=by_name["agents"]["edges"][0]["cursor"]) \
-        == "BAD_USER_INPUT"  # a position by name, where events are ordered by time
+    by_name = await api("{ agents(first: 1, orderBy: {field: NAME, direction: ASC}) { edges { cursor } } }")
+    assert (
+        await api.error(AGENT_CHILDREN, first=1, after=by_name["agents"]["edges"][0]["cursor"]) == "BAD_USER_INPUT"
+    )  # a position by name, where events are ordered by time

@@ -1,23 +1,43 @@
 """The audit chain as PROTOCOL.md defines it: every stored hash is recomputed from the stored entry and
 its predecessor. On PostgreSQL the database computes the hash (audit/chain.py), on SQLite Python does;
-both must give the protocol's bytes."""
+both must give the protocol's bytes. And the database itself keeps the log append-only."""
 
 from __future__ import annotations
 
+import itertools
+
+import asyncpg
 import pytest
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.transactions import in_transaction
 
 from aim_identity import ids, protocol
+from aim_identity import models as m
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.models import AuditChainHead, AuditLogEntry, Organization
 from aim_identity.unit_of_work import atomic
-from tests.support import create_agent
+from tests.conftest import postgres_server
+from tests.support import Org, create_agent
 
 
 def recomputed(entry: AuditLogEntry) -> str:
-    return protocol.audit_entry_hash(entry.previous_hash, chain.hashed_fields(
-        entry.organization_id, entry.sequence, entry.occurred_at, entry.actor_type, entry.actor_id, entry.action,
-        entry.target_type, entry.target_id, entry.ip_address, entry.user_agent, entry.metadata))
+    return protocol.audit_entry_hash(
+        entry.previous_hash,
+        chain.hashed_fields(
+            entry.organization_id,
+            entry.sequence,
+            entry.occurred_at,
+            entry.actor_type,
+            entry.actor_id,
+            entry.action,
+            entry.target_type,
+            entry.target_id,
+            entry.ip_address,
+            entry.user_agent,
+            entry.metadata,
+        ),
+    )
 
 
 async def test_every_stored_hash_is_the_protocol_hash_of_its_entry(org):
@@ -33,7 +53,7 @@ async def test_every_stored_hash_is_the_protocol_hash_of_its_entry(org):
     entries = await AuditLogEntry.filter(organization_id=organization).order_by("sequence")
     assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
     assert entries[0].previous_hash == protocol.AUDIT_GENESIS
-    assert all(b.previous_hash == a.hash for a, b in zip(entries, entries[1:]))
+    assert all(b.previous_hash == a.hash for a, b in itertools.pairwise(entries))
     assert [e.action for e in entries[-2:]] == ["test.first", "test.second"]
     assert entries[-2].metadata == tricky
     for entry in entries:
@@ -55,3 +75,40 @@ async def test_a_write_that_cannot_be_audited_does_not_commit(org):
         assert not await AuditLogEntry.filter(organization_id=organization, action="test.unaudited").exists()
     finally:
         await AuditChainHead.create(organization_id=organization, sequence=head.sequence, hash=head.hash)
+
+
+# ---- the audit log is append-only in the database
+
+
+async def test_audit_log_refuses_update_and_delete(org: Org):
+    organization_id = ids.decode(org.id, "Organization")
+    entries = await m.AuditLogEntry.filter(organization_id=organization_id).order_by("sequence")
+    assert entries, "registering an organization is audited"
+    before = [(e.id, e.action, e.metadata, e.hash) for e in entries]
+    first = entries[0]
+    # Tortoise does not translate a PL/pgSQL RAISE, so asyncpg's own error arrives on PostgreSQL.
+    refused = (OperationalError, IntegrityError, asyncpg.PostgresError)
+    with pytest.raises(refused, match="append-only"):
+        await m.AuditLogEntry.filter(id=first.id).update(action="tampered")
+    with pytest.raises(refused, match="append-only"):
+        await m.AuditLogEntry.filter(organization_id=organization_id).delete()
+    first.metadata = {"tampered": True}
+    with pytest.raises(refused, match="append-only"):
+        await first.save()
+    with pytest.raises(refused, match="append-only"):
+        await first.delete()
+    after = await m.AuditLogEntry.filter(organization_id=organization_id).order_by("sequence")
+    assert [(e.id, e.action, e.metadata, e.hash) for e in after] == before
+
+
+class Undo(Exception):
+    """Rolls back a statement that should have been refused, so a failure harms no other test."""
+
+
+async def test_audit_log_refuses_truncate_on_postgres(server):
+    if postgres_server() is None:
+        pytest.skip("SQLite has no TRUNCATE")
+    with pytest.raises((OperationalError, asyncpg.PostgresError), match="append-only"):
+        async with in_transaction() as conn:
+            await conn.execute_script("TRUNCATE audit_log")
+            raise Undo
