@@ -4,7 +4,7 @@ BIN  := $(VENV)/bin
 # Extra pytest arguments, e.g. `make test ARGS='-k audit -x'`.
 ARGS ?=
 
-.PHONY: venv run test bench schema clean
+.PHONY: venv run check test bench schema clean
 
 venv: $(VENV)/.installed
 
@@ -21,8 +21,14 @@ run: venv
 	export AIM_DATABASE_URL=$${AIM_DATABASE_URL:-sqlite://./aim.db}; \
 	$(BIN)/aimctl migrate && $(BIN)/aimctl serve
 
-# Suite twice: on a throwaway PostgreSQL + Redis, then on SQLite + memory://.
-test: venv
+# Lint, import order, formatting and types, before any test runs.
+check: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The checks, then the suite twice: on a throwaway PostgreSQL + Redis, then on SQLite + memory://.
+test: check
 	scripts/test-services.sh -- $(ARGS)
 
 bench: venv

@@ -27,7 +27,8 @@ from aim_identity.workers import housekeeping, relay
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    graphql = Endpoint(build_schema(settings), settings)
+    schema = build_schema(settings)
+    graphql = Endpoint(schema, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql.keyring = await load_keyring(settings)
         broker = Broker(settings.redis_url, replay=outbox)
         await broker.connect()
-        graphql.fanout = Fanout(graphql.schema, broker, graphql.keyring, settings)
+        graphql.fanout = Fanout(schema, broker, graphql.keyring, settings)
         # In development one process does everything; production runs these in `aimctl worker`.
         background = (
             []
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await Tortoise.close_connections()
 
     async def jwks(request: Request) -> JSONResponse:
+        assert graphql.keyring is not None  # set by the lifespan, before any request
         return JSONResponse(graphql.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     async def healthz(request: Request) -> JSONResponse:

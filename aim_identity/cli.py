@@ -22,7 +22,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     # What is built by now (modules, the schema) lives as long as the process: frozen, the collector
     # stops rescanning it, so full collections under load pause the requests in flight far less.
     gc.freeze()
-    # No permessage-deflate: its zlib state costs about 40 KB per idle WebSocket, and events are small.
+    # No permessage-deflate: it keeps zlib state for every idle WebSocket, and events are small.
     # The sans-I/O WebSocket protocol runs no keep-alive and transfer tasks per connection. A client
     # message is held to the HTTP body limit (uvicorn's own is 16 MiB, buffered per connection).
     uvicorn.run(

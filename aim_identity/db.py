@@ -6,7 +6,7 @@ import functools
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
@@ -91,12 +91,21 @@ async def execute(sql: str, *params: Any) -> None:
     await connection.execute_query(sql, values)
 
 
+@overload
+def as_datetime(value: datetime | str) -> datetime: ...
+@overload
+def as_datetime(value: None) -> None: ...
+
+
 def as_datetime(value: datetime | str | None) -> datetime | None:
     # SQLite hands back the text Tortoise wrote: datetime.isoformat(" ").
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def instance(model: type[Model], row: dict[str, Any]) -> Model:
+M = TypeVar("M", bound=Model)
+
+
+def instance(model: type[M], row: dict[str, Any]) -> M:
     """A model from a hand-read row (all its columns), decoded as the ORM's own reads decode it."""
     return model._init_from_db(**row)
 

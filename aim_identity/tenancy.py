@@ -8,12 +8,15 @@ too, unless the read asks for tombstones: the evidence that names a deleted agen
 from __future__ import annotations
 
 import uuid
+from typing import TypeVar
 
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from aim_identity import db
 from aim_identity import models as m
+
+M = TypeVar("M", bound=Model)
 
 # How each model reaches its organization.
 _ORG_PATH: dict[type[Model], str] = {
@@ -36,7 +39,7 @@ _ORG_PATH: dict[type[Model], str] = {
 }
 
 
-def scoped(model: type[Model], organization_id: uuid.UUID, *, tombstones: bool = False) -> QuerySet:
+def scoped(model: type[M], organization_id: uuid.UUID, *, tombstones: bool = False) -> QuerySet[M]:
     query = model.filter(**{_ORG_PATH[model]: organization_id})
     if not tombstones and has_tombstones(model):
         query = query.filter(deleted_at=None)

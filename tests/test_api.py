@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
+import pyotp
 import pytest
 import pytest_asyncio
 import rfc8785
@@ -34,6 +35,7 @@ from aim_identity.models import (
     AgentStatus,
     ApiKey,
     CapabilityGrant,
+    Organization,
     RevokedAccessToken,
     Role,
     User,
@@ -220,6 +222,57 @@ async def m_refresh_token(call: Caller, env: Env) -> None:
     )
     if data:
         assert data["refreshToken"]["refreshToken"] != session.refresh_token
+
+
+async def own_person(call: Caller, env: Env) -> Caller:
+    """A person of the caller's own role, new to this case, so what the case changes touches no one else."""
+    if call.kind != "user":
+        return call
+    person = new_person(call.role)
+    await env.org.admin.api(INVITE, i=person)
+    return call.using((await login(env.url, person["email"])).api)
+
+
+async def m_enable_mfa(call: Caller, env: Env) -> None:
+    own = await own_person(call, env)
+    data = await own("mutation { enableMfa { secret otpauthUri } }")
+    if data:
+        assert pyotp.parse_uri(data["enableMfa"]["otpauthUri"]).secret == data["enableMfa"]["secret"]
+
+
+CONFIRM_MFA = "mutation($i: ConfirmMfaInput!) { confirmMfa(input: $i) { recoveryCodes user { mfaEnabled } } }"
+
+
+async def m_confirm_mfa(call: Caller, env: Env) -> None:
+    own = await own_person(call, env)
+    secret = (await own.api("mutation { enableMfa { secret } }"))["enableMfa"]["secret"] if own.allowed else "A" * 32
+    data = await own(CONFIRM_MFA, i={"totpCode": pyotp.TOTP(secret).now()})
+    if data:
+        assert data["confirmMfa"]["user"]["mfaEnabled"] is True and len(data["confirmMfa"]["recoveryCodes"]) == 10
+
+
+async def m_disable_mfa(call: Caller, env: Env) -> None:
+    own = await own_person(call, env)
+    code = "000000"
+    if own.allowed:
+        secret = (await own.api("mutation { enableMfa { secret } }"))["enableMfa"]["secret"]
+        await own.api(CONFIRM_MFA, i={"totpCode": pyotp.TOTP(secret).now()})
+        code = pyotp.TOTP(secret).at(datetime.now(UTC).timestamp() + 30)  # this step's code is spent
+    data = await own(
+        "mutation($i: DisableMfaInput!) { disableMfa(input: $i) { user { mfaEnabled } } }", i={"totpCode": code}
+    )
+    if data:
+        assert data["disableMfa"]["user"]["mfaEnabled"] is False
+
+
+async def m_update_organization(call: Caller, env: Env) -> None:
+    name = f"Renamed {uuid.uuid4().hex[:6]}"
+    data = await call(
+        "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { organization { name } } }",
+        i={"name": name},
+    )
+    organization = await Organization.get(id=pk(env.org.id, "Organization"))
+    assert (organization.name == name) == bool(data)
 
 
 async def m_logout(call: Caller, env: Env) -> None:
@@ -492,6 +545,10 @@ CASES = [
     Case("logout", "VIEWER", m_logout),
     Case("inviteUser", "ADMIN", m_invite_user),
     Case("updateUserRole", "ADMIN", m_update_user_role),
+    Case("enableMfa", "VIEWER", m_enable_mfa),
+    Case("confirmMfa", "VIEWER", m_confirm_mfa),
+    Case("disableMfa", "VIEWER", m_disable_mfa),
+    Case("updateOrganization", "ADMIN", m_update_organization),
     Case("createApiKey", "MEMBER", m_create_api_key),
     Case("revokeApiKey", "VIEWER", m_revoke_api_key),
     Case("createAgent", "MEMBER", m_create_agent),

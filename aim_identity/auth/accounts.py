@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from slugify import slugify
@@ -80,6 +81,7 @@ async def invite(actor: Actor, email: str, name: str, role: Role, password: str)
 
 async def update_role(actor: Actor, user_id: uuid.UUID, role: Role) -> User:
     async with atomic(actor) as work:
+        assert actor.organization_id is not None
         user = await scoped(User, actor.organization_id).select_for_update().get_or_none(id=user_id)
         if user is None:
             raise NotFound("No such user")
@@ -104,7 +106,7 @@ async def update_organization(
     name = _required(name, "name") if name is not None else None
     async with atomic(actor) as work:
         organization = await Organization.select_for_update().get(id=actor.organization_id)
-        changed: dict[str, object] = {}  # as the audit entry names them
+        changed: dict[str, Any] = {}  # as the audit entry names them
         if name is not None and name != organization.name:
             organization.name = changed["name"] = name
         if require_mfa is not None and require_mfa != organization.require_mfa:

@@ -82,6 +82,7 @@ async def create(
 async def revoke(actor: Actor, key_id: uuid.UUID, owner_id: uuid.UUID | None) -> ApiKey:
     """Revoke a key; with `owner_id`, only that user's keys are visible, exactly like foreign ones."""
     async with atomic(actor) as work:
+        assert actor.organization_id is not None
         query = tenancy.scoped(ApiKey, actor.organization_id)
         if owner_id is not None:
             query = query.filter(created_by_id=owner_id)

@@ -30,9 +30,10 @@ def check_policy(password: str, email: str) -> None:
         raise BadUserInput("A password may not be the email address", field="password")
 
 
-# argon2 costs about 0.2 s of CPU and 64 MiB a hash, by design: on the event loop every request and
-# subscription of the process would wait that long per login. argon2-cffi releases the GIL, so it runs
-# on these threads, one per core: a flood of logins queues here and cannot take more memory or cores.
+# argon2 is slow and memory-hungry by design (a large fraction of a second of CPU, and 64 MiB, a hash):
+# on the event loop every request and subscription of the process would wait that long per login.
+# argon2-cffi releases the GIL, so it runs on these threads, one per core: a flood of logins queues here
+# and cannot take more memory or cores.
 _hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
 
 

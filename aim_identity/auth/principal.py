@@ -36,9 +36,12 @@ class Principal:
     @property
     def actor_id(self) -> str:
         if self.kind == "agent":
+            assert self.agent_id is not None
             return ids.encode("Agent", self.agent_id)
         if self.kind == "api_key":
+            assert self.api_key_id is not None
             return ids.encode("ApiKey", self.api_key_id)
+        assert self.user_id is not None
         return ids.encode("User", self.user_id)
 
     # Who sees whom. People and their API keys see the people of their organization, by name and role;

@@ -83,6 +83,7 @@ async def login(
     if not await verify_password(user.password_hash if user else None, password):
         await login_guard.failed_sign_in(actor, settings, email, user, "auth.login_failed", "wrong password")
         raise Unauthenticated("Invalid email or password")
+    assert user is not None  # verify_password accepts no password without a hash to check it against
     second_factor = await mfa.second_factor(actor, keyring, settings, user, totp_code) if user.mfa_enabled else None
     await login_guard.clear("login", email)
     async with atomic(actor.within(user.organization_id)) as work:
@@ -144,5 +145,7 @@ async def logout(actor: Actor, principal: Principal, refresh_token: str | None) 
                 await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(
                     revoked_at=datetime.now(UTC)
                 )
-        work.audit("auth.logout", "User", ids.encode("User", principal.user_id))
-        work.emit("session.revoked", userId=ids.encode("User", principal.user_id))
+        # Any signed-in caller may log out: an agent has no user id, and is named by the text "None".
+        user_gid = ids.encode("User", str(principal.user_id))
+        work.audit("auth.logout", "User", user_gid)
+        work.emit("session.revoked", userId=user_gid)

@@ -32,7 +32,7 @@ def client_ip(request: Request | WebSocket) -> str | None:
     return request.client.host if request.client else None
 
 
-class Endpoint(GraphQL):
+class Endpoint(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SubscriptionsOnly
 
     def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
@@ -52,8 +52,9 @@ class Endpoint(GraphQL):
         self.connections: Counter[str] = Counter()
         self.responses = ResponseCache(settings.response_cache_size)
 
-    async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal, credential_error = await self._caller(request) if isinstance(request, Request) else (None, None)
+        assert self.keyring is not None  # set by the application's lifespan, before any request
         return Context(
             settings=self.settings,
             keyring=self.keyring,
@@ -68,6 +69,7 @@ class Endpoint(GraphQL):
     async def _caller(self, request: Request) -> tuple[Principal | None, AimError | None]:
         """Authenticates once per request: the response cache and the context share the answer."""
         if not hasattr(request.state, "caller"):
+            assert self.keyring is not None
             try:
                 request.state.caller = (
                     await authenticate(request.headers, client_ip(request), self.keyring, self.settings),
@@ -120,6 +122,7 @@ class Endpoint(GraphQL):
         return result
 
     async def on_ws_connect(self, context: Context) -> None:
+        assert self.keyring is not None
         try:
             principal = await authenticate(
                 context.connection_params or {}, context.ip_address, self.keyring, self.settings

@@ -26,6 +26,8 @@ from aim_identity.schema.core.context import Context
 
 if TYPE_CHECKING:
     import strawberry
+    from graphql import GraphQLFormattedError
+    from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage, ErrorMessage
 
     from aim_identity.auth.keyring import Keyring
     from aim_identity.config import Settings
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 # A subscriber whose socket accepts nothing for this long is dropped rather than holding up the rest.
 SEND_DEADLINE_S = 5.0
-UNAVAILABLE = {
+UNAVAILABLE: GraphQLFormattedError = {
     "message": "Live events are unavailable; subscribe again",
     "extensions": {"code": "INTERNAL_SERVER_ERROR"},
 }
@@ -45,7 +47,7 @@ class Connection(Protocol):
     """The WebSocket side of a subscription (app.SubscriptionsOnly)."""
 
     async def send_frame(self, frame: str) -> None: ...
-    async def finish(self, operation_id: str, message: dict[str, Any] | None) -> None: ...
+    async def finish(self, operation_id: str, message: CompleteMessage | ErrorMessage) -> None: ...
     def drop(self, reason: str) -> None: ...
 
 
@@ -54,7 +56,7 @@ class Member:
     connection: Connection
     operation_id: str
     principal: Principal
-    group: Group
+    group: Group | None  # None once it has left
     next_prefix: str = ""
     expiry: asyncio.TimerHandle | None = None
 
@@ -101,7 +103,7 @@ class Group:
 
     async def run(self) -> None:
         fanout = self.channel.fanout
-        error = None
+        error: list[GraphQLFormattedError] | None = None
         try:
             stream = await fanout.schema.subscribe(
                 self.payload["query"],
@@ -112,6 +114,7 @@ class Group:
             async with contextlib.aclosing(stream):
                 async for result in stream:
                     if isinstance(result, PreExecutionError):
+                        assert result.errors is not None  # what makes it a pre-execution error
                         error = [e.formatted for e in result.errors]
                         break
                     await self.deliver(json.dumps(_next_payload(result), separators=(",", ":")))
@@ -121,7 +124,9 @@ class Group:
         finally:
             self.close()
             for member in list(self.members.values()):
-                final = {"id": member.operation_id, "type": "error", "payload": error} if error else None
+                final: ErrorMessage | None = (
+                    {"id": member.operation_id, "type": "error", "payload": error} if error else None
+                )
                 await fanout.end(member, final)
 
     def close(self) -> None:
@@ -265,7 +270,7 @@ class Fanout:
             self.expiring.add(task)
             task.add_done_callback(self.expiring.discard)
 
-    async def end(self, member: Member, final: dict[str, Any] | None = None) -> None:
+    async def end(self, member: Member, final: ErrorMessage | None = None) -> None:
         """Ends one subscription from the server side: `complete`, or the `error` that ended it."""
         if self.leave(member.connection, member.operation_id) is member:
             try:
@@ -285,6 +290,7 @@ class Fanout:
         if member.expiry is not None:
             member.expiry.cancel()
         group = member.group
+        assert group is not None  # a member leaves its group once, here
         group.members.pop((id(connection), operation_id), None)
         member.group = None
         if not group.members:

@@ -5,18 +5,37 @@ principal's limit until it closes."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import OperationDefinitionNode, OperationType, parse
 from graphql.error import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from aim_identity.schema.core.context import Context
 
-class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
+if TYPE_CHECKING:
+    from graphql import GraphQLFormattedError
+    from strawberry.asgi import ASGIWebSocketAdapter
+    from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage, ErrorMessage
+
+    from aim_identity.delivery.endpoint import Endpoint
+    from aim_identity.delivery.fanout import Fanout
+
+
+class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
+    # What the endpoint hands its handlers: itself, and Strawberry's ASGI socket adapter.
+    view: Endpoint
+    websocket: ASGIWebSocketAdapter
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.subscriptions: set[str] = set()
         self.closing: asyncio.Task | None = None
+
+    @property
+    def fanout(self) -> Fanout:
+        assert self.view.fanout is not None  # set by the application's lifespan, before any connection
+        return self.view.fanout
 
     async def handle_subscribe(self, message: Any) -> None:
         if not self.connection_acknowledged:
@@ -28,24 +47,29 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
             return
         payload = message.get("payload") or {}
         problem = _problem(payload)
-        if problem is None and len(self.subscriptions) >= self.max_subscriptions_per_connection:
-            problem = f"Subscription limit reached: {self.max_subscriptions_per_connection} per connection"
+        limit = self.max_subscriptions_per_connection
+        assert limit is not None  # the endpoint always sets one (ws_max_subscriptions)
+        if problem is None and len(self.subscriptions) >= limit:
+            problem = f"Subscription limit reached: {limit} per connection"
         if problem:
             # An error for this operation only; the connection and its other operations carry on.
-            error = {"message": problem, "extensions": {"code": "BAD_USER_INPUT"}}
-            await self.send_message({"id": operation_id, "type": "error", "payload": [error]})
+            error: GraphQLFormattedError = {"message": problem, "extensions": {"code": "BAD_USER_INPUT"}}
+            reply: ErrorMessage = {"id": operation_id, "type": "error", "payload": [error]}
+            await self.send_message(reply)
             return
         self.subscriptions.add(operation_id)
-        self.view.fanout.join(self, operation_id, payload, self.context.principal)
+        principal = self.context.principal
+        assert principal is not None  # on_ws_connect acknowledged the connection for it
+        self.fanout.join(self, operation_id, payload, principal)
 
     async def handle_complete(self, message: Any) -> None:
         self.subscriptions.discard(message["id"])
-        self.view.fanout.leave(self, message["id"])
+        self.fanout.leave(self, message["id"])
 
     async def send_frame(self, frame: str) -> None:
         await self.websocket.ws.send_text(frame)
 
-    async def finish(self, operation_id: str, message: dict) -> None:
+    async def finish(self, operation_id: str, message: CompleteMessage | ErrorMessage) -> None:
         """The server ends a subscription: its id is free again, and the client hears why."""
         self.subscriptions.discard(operation_id)
         await self.send_message(message)
@@ -57,7 +81,7 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler):
     async def shutdown(self) -> None:
         await super().shutdown()
         for operation_id in self.subscriptions:
-            self.view.fanout.leave(self, operation_id)
+            self.fanout.leave(self, operation_id)
         self.subscriptions.clear()
         if self.closing is not None:
             self.closing.cancel()

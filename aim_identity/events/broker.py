@@ -11,9 +11,9 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlparse
 
 from broadcaster import Broadcast
@@ -28,7 +28,9 @@ RECENT_IDS = 50_000
 
 
 CHANNEL_PREFIX = "aim:org:"
-# ResilientRedisBackend's note that a channel's subscription has just (re)started.
+# ResilientRedisBackend's note that a channel's subscription has just (re)started. It travels as an
+# Event's message, which broadcaster types as str but passes on whatever it is (OnceBackend puts the
+# parsed event there too): hence the casts.
 RESUBSCRIBED = object()
 
 
@@ -64,7 +66,9 @@ class ResilientRedisBackend(RedisBackend):
                             Event(channel=message["channel"].decode(), message=message["data"].decode())
                         )
                     elif message["type"] == "subscribe":  # also after each reconnection
-                        await self._queue.put(Event(channel=message["channel"].decode(), message=RESUBSCRIBED))
+                        await self._queue.put(
+                            Event(channel=message["channel"].decode(), message=cast("str", RESUBSCRIBED))
+                        )
             except (RedisError, OSError) as exc:
                 log.warning("lost the Redis subscription (%s); reconnecting", exc)
                 # The pubsub re-subscribes its channels when it reconnects; if that fails, its connection
@@ -122,7 +126,7 @@ class OnceBackend(BroadcastBackend):
                     continue
                 # Parsed once here for every subscriber of this process.
                 event = Event(channel=event.channel, message=json.loads(event.message))
-            message = event.message
+            message = cast("dict[str, Any]", event.message)
             if message["id"] in self._seen:
                 continue
             self._seen[message["id"]] = None
@@ -135,6 +139,7 @@ class OnceBackend(BroadcastBackend):
     async def _read_back(self, channel: str) -> None:
         """The next page of what `channel` missed; the last page ends its catch-up."""
         seq = self._catching_up[channel]
+        assert self.replay is not None  # a channel catches up only when there is one
         try:
             missed = await self.replay.since(channel.removeprefix(CHANNEL_PREFIX), seq)
         except Exception as exc:
@@ -151,7 +156,7 @@ class OnceBackend(BroadcastBackend):
             del self._catching_up[channel]
         else:
             self._catching_up[channel] = missed[-1]["seq"]
-        self._backlog.extend(Event(channel=channel, message=message) for message in missed)
+        self._backlog.extend(Event(channel=channel, message=cast("str", message)) for message in missed)
 
 
 def backend_for(url: str, replay: Replay | None = None) -> BroadcastBackend:
@@ -204,4 +209,6 @@ class Broker:
     async def events(self, organization_id: object) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         """The organization's events, in the order the relay published them."""
         async with self.broadcast.subscribe(channel(organization_id)) as subscriber:
-            yield (event.message async for event in subscriber)
+            # broadcaster types a Subscriber's iteration as optional, and of optional events: it yields events.
+            events = cast("AsyncIterable[Event]", subscriber)
+            yield (cast("dict[str, Any]", event.message) async for event in events)

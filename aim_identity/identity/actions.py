@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import cast
 
 from aim_identity import ids, protocol
 from aim_identity.actors import Actor
@@ -37,7 +37,7 @@ async def authorize(
     agent_id: uuid.UUID,
     capability: str,
     resource: str | None,
-    context: dict[str, Any] | None,
+    context: object,  # any JSON value; only an object or null is accepted
     timestamp: datetime,
     nonce: str,
     signature: str,
@@ -89,7 +89,8 @@ async def authorize(
             )
         else:
             await ActionNonce.create(agent=agent, nonce=nonce)
-            grants = await CapabilityGrant.filter(agent=agent).values_list("name", flat=True)
+            # Tortoise types a values_list as rows of tuples, flat or not.
+            grants = cast("list[str]", await CapabilityGrant.filter(agent=agent).values_list("name", flat=True))
             allowed = capabilities.allows(grants, capability)
             if allowed:
                 reason = f"granted: {capability}"
@@ -149,6 +150,7 @@ async def report_result(
     if error is not None and len(error) > 2000:
         raise BadUserInput("error may have at most 2000 characters", field="error")
     async with atomic(actor) as work:
+        assert actor.organization_id is not None
         query = scoped(ActionDecision, actor.organization_id)
         if agent_id is not None:
             query = query.filter(agent_id=agent_id)

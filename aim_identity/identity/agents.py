@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import cast
 
 from tortoise.exceptions import IntegrityError
 
@@ -41,6 +42,7 @@ def _text(value: str | None, field: str, limit: int) -> str | None:
 
 async def locked(actor: Actor, agent_id: uuid.UUID) -> Agent:
     """The caller's agent, locked for the rest of the transaction; a foreign ID is not found."""
+    assert actor.organization_id is not None
     agent = await scoped(Agent, actor.organization_id).select_for_update().get_or_none(id=agent_id)
     if agent is None:
         raise NotFound("No such agent")
@@ -94,6 +96,7 @@ async def create(
         seed, raw_key = keys.generate()
     else:
         raw_key = keys.public_key(public_key)
+    assert actor.organization_id is not None
     if await scoped(Agent, actor.organization_id).filter(name=name).exists():
         raise Conflict(f"An agent named {name!r} already exists", field="name")
     now = datetime.now(UTC)
@@ -271,7 +274,10 @@ async def rotate_key(
 
 
 async def signed_by_retired_key(agent: Agent, message: bytes, raw_signature: bytes) -> bool:
-    retired = await AgentKey.filter(agent=agent).exclude(retired_at=None).values_list("public_key", flat=True)
+    # Tortoise types a values_list as rows of tuples, flat or not.
+    retired = cast(
+        "list[str]", await AgentKey.filter(agent=agent).exclude(retired_at=None).values_list("public_key", flat=True)
+    )
     return any(keys.verifies(keys.public_key(k), message, raw_signature) for k in retired)
 
 

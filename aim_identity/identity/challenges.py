@@ -153,7 +153,7 @@ async def answer(
         scored = await rescore(
             work,
             agent,
-            "verification succeeded" if verified else f"verification failed: {reason.value}",
+            "verification succeeded" if reason is None else f"verification failed: {reason.value}",
             settings.key_rotation_days,
             answer=verified,
             also_save=("status", "last_verified_at") if verified else (),

@@ -29,7 +29,7 @@ STALE_BATCH = 500
 
 
 # All of an agent's evidence in one statement: a rescoring runs inside most writes, and eight ORM
-# queries cost it about 5 ms of CPU. Each row is (kind, label, n, at). $1 is the agent, $2 a month
+# queries cost it more CPU than the rest of the write. Each row is (kind, label, n, at). $1 is the agent, $2 a month
 # ago, $3.. the starts of the uptime window's days and of the day after: each day is two index probes,
 # however often the agent verifies.
 _ACTIVE_DAY = """

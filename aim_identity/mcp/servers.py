@@ -41,6 +41,7 @@ def _tools(names: list[str] | None) -> list[dict]:
 
 
 async def _server(actor: Actor, server_id: uuid.UUID) -> MCPServer:
+    assert actor.organization_id is not None
     server = await scoped(MCPServer, actor.organization_id).get_or_none(id=server_id)
     if server is None:
         raise NotFound("No such MCP server")
@@ -59,6 +60,7 @@ async def register(
     name, url = _name(name), _url(url)
     if public_key is not None:
         keys.public_key(public_key)
+    assert actor.organization_id is not None
     if await scoped(MCPServer, actor.organization_id).filter(name=name).exists():
         raise Conflict(f"An MCP server named {name!r} already exists", field="name")
     try:
@@ -124,6 +126,7 @@ async def report_detected(
     async with atomic(actor) as work:
         agent = await locked_agent(actor, agent_id)
         agent_gid = ids.encode("Agent", agent.id)
+        assert actor.organization_id is not None
         servers, undeclared = [], []
         for item in detected:
             name = _name(item["name"])

@@ -1,8 +1,15 @@
+from __future__ import annotations
+
 import uuid
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from aim_identity.models.organizations import Organization
+    from aim_identity.models.users import User
 
 
 class AgentStatus(str, Enum):
@@ -26,10 +33,13 @@ class AgentType(str, Enum):
 
 class Agent(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    organization = fields.ForeignKeyField("aim.Organization", related_name="agents", on_delete=fields.CASCADE)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "aim.Organization", related_name="agents", on_delete=fields.CASCADE
+    )
+    organization_id: uuid.UUID
     name = fields.CharField(max_length=200)
     display_name = fields.CharField(max_length=200, null=True)
-    description = fields.TextField(null=True)
+    description: str | None = fields.TextField(null=True)
     agent_type = fields.CharEnumField(AgentType, max_length=16, db_index=True)
     status = fields.CharEnumField(AgentStatus, max_length=16, default=AgentStatus.PENDING, db_index=True)
     public_key = fields.CharField(max_length=64)
@@ -39,12 +49,15 @@ class Agent(Model):
     # recomputing; `trust_factors` holds the explained factors of that computation.
     trust_score = fields.FloatField(default=0.0, db_index=True)
     trust_confidence = fields.FloatField(default=0.0)
-    trust_factors = fields.JSONField(default=list)
+    trust_factors: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     trust_computed_at = fields.DatetimeField(null=True)
     last_verified_at = fields.DatetimeField(null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
-    created_by = fields.ForeignKeyField("aim.User", related_name="agents", null=True, on_delete=fields.SET_NULL)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "aim.User", related_name="agents", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: uuid.UUID | None
     # A deleted agent stays as a tombstone, so the evidence that names it (verification events, threats,
     # decisions, audit entries) stays readable; every live read leaves it out (tenancy.scoped).
     deleted_at = fields.DatetimeField(null=True)
@@ -62,7 +75,10 @@ class AgentKey(Model):
     """Every public key an agent has held. Retired keys stay so their later use is recognised."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    agent = fields.ForeignKeyField("aim.Agent", related_name="keys", on_delete=fields.CASCADE)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="keys", on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID
     public_key = fields.CharField(max_length=64)
     fingerprint = fields.CharField(max_length=64, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -74,10 +90,16 @@ class AgentKey(Model):
 
 class CapabilityGrant(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    agent = fields.ForeignKeyField("aim.Agent", related_name="grants", on_delete=fields.CASCADE)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="grants", on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID
     name = fields.CharField(max_length=200)
     granted_at = fields.DatetimeField(auto_now_add=True)
-    granted_by = fields.ForeignKeyField("aim.User", related_name="grants", null=True, on_delete=fields.SET_NULL)
+    granted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "aim.User", related_name="grants", null=True, on_delete=fields.SET_NULL
+    )
+    granted_by_id: uuid.UUID | None
 
     class Meta:
         table = "capability_grants"
@@ -86,10 +108,16 @@ class CapabilityGrant(Model):
 
 class AgentFeedback(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    agent = fields.ForeignKeyField("aim.Agent", related_name="feedback", on_delete=fields.CASCADE)
-    user = fields.ForeignKeyField("aim.User", related_name="feedback", null=True, on_delete=fields.SET_NULL)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="feedback", on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "aim.User", related_name="feedback", null=True, on_delete=fields.SET_NULL
+    )
+    user_id: uuid.UUID | None
     rating = fields.SmallIntField()
-    comment = fields.TextField(null=True)
+    comment: str | None = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -100,7 +128,10 @@ class TrustScoreRecord(Model):
     """One point of an agent's trust history."""
 
     id = fields.BigIntField(primary_key=True)
-    agent = fields.ForeignKeyField("aim.Agent", related_name="trust_history", on_delete=fields.CASCADE)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="trust_history", on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID
     score = fields.FloatField()
     reason = fields.CharField(max_length=200)
     at = fields.DatetimeField(auto_now_add=True)

@@ -1,14 +1,23 @@
+from __future__ import annotations
+
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from aim_identity.models.organizations import Organization
 
 
 class AuditLogEntry(Model):
     """Append-only. The database refuses UPDATE, DELETE and TRUNCATE (see the migrations)."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    organization = fields.ForeignKeyField("aim.Organization", related_name="audit_entries", on_delete=fields.RESTRICT)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "aim.Organization", related_name="audit_entries", on_delete=fields.RESTRICT
+    )
+    organization_id: uuid.UUID
     sequence = fields.BigIntField()
     occurred_at = fields.DatetimeField()
     actor_type = fields.CharField(max_length=16)
@@ -18,7 +27,7 @@ class AuditLogEntry(Model):
     target_id = fields.CharField(max_length=100, null=True, db_index=True)
     ip_address = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=500, null=True)
-    metadata = fields.JSONField(default=dict)
+    metadata: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     previous_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64)
 
@@ -31,9 +40,10 @@ class AuditLogEntry(Model):
 class AuditChainHead(Model):
     """The last link of each organization chain. Locking it serialises appends."""
 
-    organization = fields.OneToOneField(
+    organization: fields.OneToOneRelation[Organization] = fields.OneToOneField(
         "aim.Organization", related_name="audit_head", primary_key=True, on_delete=fields.RESTRICT
     )
+    organization_id: uuid.UUID
     sequence = fields.BigIntField(default=0)
     hash = fields.CharField(max_length=64)
 

@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 import uuid
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -11,7 +14,7 @@ class OutboxEvent(Model):
     event_id = fields.UUIDField(unique=True, default=uuid.uuid4)
     organization_id = fields.UUIDField()
     kind = fields.CharField(max_length=64)
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     created_at = fields.DatetimeField(auto_now_add=True)
     published_at = fields.DatetimeField(null=True, db_index=True)
 

@@ -1,14 +1,23 @@
+from __future__ import annotations
+
 import uuid
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from aim_identity.models.users import User
 
 
 class RefreshToken(Model):
     """One rotation of a refresh token. Only the SHA-256 of the token is kept."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    user = fields.ForeignKeyField("aim.User", related_name="refresh_tokens", on_delete=fields.CASCADE)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "aim.User", related_name="refresh_tokens", on_delete=fields.CASCADE
+    )
+    user_id: uuid.UUID
     family_id = fields.UUIDField(db_index=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)

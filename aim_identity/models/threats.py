@@ -1,10 +1,18 @@
+from __future__ import annotations
+
 import uuid
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
 
 from aim_identity.models.ranked import Ranked
+
+if TYPE_CHECKING:
+    from aim_identity.models.agents import Agent
+    from aim_identity.models.mcp import MCPServer
+    from aim_identity.models.organizations import Organization
 
 
 class Severity(Ranked):
@@ -35,15 +43,24 @@ class ThreatType(str, Enum):
 
 class Threat(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    organization = fields.ForeignKeyField("aim.Organization", related_name="threats", on_delete=fields.CASCADE)
-    agent = fields.ForeignKeyField("aim.Agent", related_name="threats", null=True, on_delete=fields.CASCADE)
-    mcp_server = fields.ForeignKeyField("aim.MCPServer", related_name="threats", null=True, on_delete=fields.CASCADE)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "aim.Organization", related_name="threats", on_delete=fields.CASCADE
+    )
+    organization_id: uuid.UUID
+    agent: fields.ForeignKeyNullableRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="threats", null=True, on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID | None
+    mcp_server: fields.ForeignKeyNullableRelation[MCPServer] = fields.ForeignKeyField(
+        "aim.MCPServer", related_name="threats", null=True, on_delete=fields.CASCADE
+    )
+    mcp_server_id: uuid.UUID | None
     type = fields.CharEnumField(ThreatType, max_length=32, db_index=True)
     severity = fields.CharEnumField(Severity, max_length=16, db_index=True)
     status = fields.CharEnumField(ThreatStatus, max_length=16, default=ThreatStatus.OPEN, db_index=True)
     title = fields.CharField(max_length=200)
     description = fields.TextField()
-    evidence = fields.JSONField(default=dict)
+    evidence: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     detected_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     resolved_at = fields.DatetimeField(null=True)
 
@@ -56,8 +73,14 @@ class Anomaly(Model):
     """Behaviour far from the agent's own baseline, as the security engine measured it."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    organization = fields.ForeignKeyField("aim.Organization", related_name="anomalies", on_delete=fields.CASCADE)
-    agent = fields.ForeignKeyField("aim.Agent", related_name="anomalies", on_delete=fields.CASCADE)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "aim.Organization", related_name="anomalies", on_delete=fields.CASCADE
+    )
+    organization_id: uuid.UUID
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="anomalies", on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID
     metric = fields.CharField(max_length=100)
     observed = fields.FloatField()
     expected = fields.FloatField()

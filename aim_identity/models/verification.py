@@ -1,8 +1,15 @@
+from __future__ import annotations
+
 import uuid
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from aim_identity.models.agents import Agent
+    from aim_identity.models.organizations import Organization
 
 
 class VerificationResult(str, Enum):
@@ -21,7 +28,10 @@ class VerificationFailureReason(str, Enum):
 
 class VerificationChallenge(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    agent = fields.ForeignKeyField("aim.Agent", related_name="challenges", on_delete=fields.CASCADE)
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="challenges", on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID
     nonce = fields.CharField(max_length=64)
     message = fields.TextField()
     expires_at = fields.DatetimeField()
@@ -34,10 +44,14 @@ class VerificationChallenge(Model):
 
 class VerificationEvent(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    organization = fields.ForeignKeyField(
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         "aim.Organization", related_name="verification_events", on_delete=fields.CASCADE
     )
-    agent = fields.ForeignKeyField("aim.Agent", related_name="verification_events", on_delete=fields.CASCADE)
+    organization_id: uuid.UUID
+    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
+        "aim.Agent", related_name="verification_events", on_delete=fields.CASCADE
+    )
+    agent_id: uuid.UUID
     result = fields.CharEnumField(VerificationResult, max_length=16)
     failure_reason = fields.CharEnumField(VerificationFailureReason, max_length=32, null=True)
     trust_score_before = fields.FloatField()

@@ -14,6 +14,7 @@ async def create_api_key(info: Info, input: CreateApiKeyInput) -> CreateApiKeyPa
     principal = info.context.signed_in()
     if principal.kind != "user":
         raise Forbidden("API keys are created by signed-in users, not by other keys")
+    assert principal.user_id is not None and principal.role is not None
     key, secret = await api_keys.create(
         info.context.actor, principal.user_id, principal.role, input.name, Role(input.role), input.expires_at
     )

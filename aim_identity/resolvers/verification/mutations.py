@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import strawberry
+
 from aim_identity import ids
 from aim_identity.auth.principal import Principal
 from aim_identity.identity import challenges
@@ -12,7 +14,9 @@ from aim_identity.schema.verification.types import VerificationChallenge, Verifi
 
 async def request_verification_challenge(info: Info, input: RequestChallengeInput) -> VerificationChallenge:
     issued = await challenges.issue(info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"))
-    return VerificationChallenge(id=issued.id, nonce=issued.nonce, message=issued.message, expires_at=issued.expires_at)
+    return VerificationChallenge(
+        id=strawberry.ID(issued.id), nonce=issued.nonce, message=issued.message, expires_at=issued.expires_at
+    )
 
 
 async def verify_agent(info: Info, input: VerifyAgentInput) -> VerifyAgentPayload:

@@ -11,7 +11,9 @@ from aim_identity.errors import Forbidden
 from aim_identity.schema.core.context import Info
 from aim_identity.schema.core.node import Node, node_type
 
-Role = strawberry.enum(m.Role)
+# The models' own enums, which strawberry.enum marks in place; plain aliases, so that mypy reads them as types.
+Role = m.Role
+strawberry.enum(Role)
 
 
 @node_type(m.Organization)

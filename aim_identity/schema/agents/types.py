@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from aim_identity.schema.security.types import Threat
     from aim_identity.schema.verification.types import VerificationEvent
 
-AgentStatus = strawberry.enum(m.AgentStatus)
-AgentType = strawberry.enum(m.AgentType)
+# The models' own enums, which strawberry.enum marks in place; plain aliases, so that mypy reads them as types.
+AgentStatus = m.AgentStatus
+AgentType = m.AgentType
+strawberry.enum(AgentStatus)
+strawberry.enum(AgentType)
 
 VERIFICATION_EVENTS = Children(m.VerificationEvent, "verification_events c", "c.agent_id")
 THREATS = Children(m.Threat, "threats c", "c.agent_id")
@@ -62,7 +65,9 @@ class TrustScore:
     # Built only when selected: a list of agents usually asks for the score alone.
     factors: list[TrustFactor] = strawberry.field(resolver=_trust_factors)
     confidence: float
-    computed_at: datetime
+    # Null on an agent row that was never scored (one written outside the API); non-null in the schema all
+    # the same, so only selecting it then is an error.
+    computed_at: datetime | None = strawberry.field(graphql_type=datetime)
     row: strawberry.Private[m.Agent]
 
     @classmethod
@@ -147,7 +152,7 @@ class Agent(Node):
     async def threats(
         self, info: Info, first: int | None = None, after: str | None = None, status: ThreatStatus | None = None
     ) -> Connection[Annotated[Threat, strawberry.lazy("aim_identity.schema.security.types")]]:
-        equal = {"status": status.value} if status is not None else {}
+        equal: dict[str, str] = {"status": status.value} if status is not None else {}
         return await child_page(
             info, THREATS, self.row.id, Order("detected_at", descending=True), shape, first, after, **equal
         )

@@ -41,7 +41,7 @@ class AuditLogEntry(Node):
             target_id=row.target_id,
             ip_address=row.ip_address,
             user_agent=row.user_agent,
-            metadata=row.metadata,
+            metadata=JSON(row.metadata),
             previous_hash=row.previous_hash,
             hash=row.hash,
         )

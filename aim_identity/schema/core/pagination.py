@@ -120,7 +120,7 @@ async def paginate(
     if before:
         query = query.filter(_beyond(order, before, forward=False))
     backward = last is not None
-    limit = last if backward else (first if first is not None else DEFAULT_PAGE)
+    limit = last if last is not None else (first if first is not None else DEFAULT_PAGE)
     # Fetch one extra row to learn whether another page exists.
     descending = order.descending != backward
     prefix = "-" if descending else ""

@@ -26,4 +26,4 @@ UtcDateTime = strawberry.scalar(
     datetime, name="DateTime", description="RFC 3339, UTC", serialize=serialize, parse_value=parse
 )
 
-SCALAR_OVERRIDES = {datetime: UtcDateTime}
+SCALAR_OVERRIDES: dict[object, type] = {datetime: UtcDateTime}

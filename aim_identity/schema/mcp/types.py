@@ -14,8 +14,11 @@ from aim_identity.schema.core.loaders import Children, child_page
 from aim_identity.schema.core.node import Node, node_type
 from aim_identity.schema.core.pagination import Connection, Order
 
-MCPServerStatus = strawberry.enum(m.MCPServerStatus)
-HealthStatus = strawberry.enum(m.HealthStatus)
+# The models' own enums, which strawberry.enum marks in place; plain aliases, so that mypy reads them as types.
+MCPServerStatus = m.MCPServerStatus
+HealthStatus = m.HealthStatus
+strawberry.enum(MCPServerStatus)
+strawberry.enum(HealthStatus)
 
 AGENTS = Children(m.Agent, "agents c JOIN agent_mcp_servers l ON l.agent_id = c.id", "l.mcp_server_id")
 

@@ -4,6 +4,10 @@ import strawberry
 
 from aim_identity import models as m
 
-Severity = strawberry.enum(m.Severity)
-ThreatStatus = strawberry.enum(m.ThreatStatus)
-ThreatType = strawberry.enum(m.ThreatType)
+# The models' own enums, which strawberry.enum marks in place; plain aliases, so that mypy reads them as types.
+Severity = m.Severity
+ThreatStatus = m.ThreatStatus
+ThreatType = m.ThreatType
+strawberry.enum(Severity)
+strawberry.enum(ThreatStatus)
+strawberry.enum(ThreatType)

@@ -46,7 +46,7 @@ class Threat(Node):
             status=row.status,
             title=row.title,
             description=row.description,
-            evidence=row.evidence,
+            evidence=JSON(row.evidence),
             detected_at=row.detected_at,
             resolved_at=row.resolved_at,
             agent_id=row.agent_id,
@@ -71,7 +71,9 @@ class Anomaly(Node):
 
     @strawberry.field
     async def agent(self, info: Info) -> Agent:
-        return await Agent.load(info, self.agent_id, tombstone=True)
+        agent = await Agent.load(info, self.agent_id, tombstone=True)
+        assert agent is not None  # a deleted agent stays as a tombstone for the evidence that names it
+        return agent
 
     @classmethod
     def of(cls, row: m.Anomaly) -> Anomaly:

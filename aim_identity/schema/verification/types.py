@@ -11,8 +11,11 @@ from aim_identity.schema.agents.types import Agent
 from aim_identity.schema.core.context import Info
 from aim_identity.schema.core.node import Node, node_type
 
-VerificationResult = strawberry.enum(m.VerificationResult)
-VerificationFailureReason = strawberry.enum(m.VerificationFailureReason)
+# The models' own enums, which strawberry.enum marks in place; plain aliases, so that mypy reads them as types.
+VerificationResult = m.VerificationResult
+VerificationFailureReason = m.VerificationFailureReason
+strawberry.enum(VerificationResult)
+strawberry.enum(VerificationFailureReason)
 
 
 @strawberry.type
@@ -40,7 +43,9 @@ class VerificationEvent(Node):
     async def agent(self, info: Info) -> Agent:
         if self.known_agent is not None:
             return Agent.of(self.known_agent)
-        return await Agent.load(info, self.agent_id, tombstone=True)
+        agent = await Agent.load(info, self.agent_id, tombstone=True)
+        assert agent is not None  # a deleted agent stays as a tombstone for the evidence that names it
+        return agent
 
     @classmethod
     def of(cls, row: m.VerificationEvent, agent: m.Agent | None = None) -> VerificationEvent:
