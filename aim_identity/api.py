@@ -11,13 +11,12 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
 
 from aim_identity.config import Settings
+from aim_identity.identity import capabilities
 from aim_identity.models import Role
 from aim_identity.resolvers.accounts import mutations as accounts
 from aim_identity.resolvers.accounts import queries as account_queries
@@ -31,12 +30,14 @@ from aim_identity.resolvers.events import subscriptions
 from aim_identity.resolvers.mcp import mutations as mcp
 from aim_identity.resolvers.mcp import queries as mcp_queries
 from aim_identity.resolvers.verification import mutations as verification
+from aim_identity.schema.core.documents import BoundedParser
 from aim_identity.schema.core.errors import ErrorCodes
 from aim_identity.schema.core.limits import cost_limit
 from aim_identity.schema.core.permissions import Enrolling, SignedIn, at_least
 from aim_identity.schema.core.scalars import SCALAR_OVERRIDES
 
 VIEWER, MEMBER, MANAGER, ADMIN = (at_least(r) for r in (Role.VIEWER, Role.MEMBER, Role.MANAGER, Role.ADMIN))
+GRANTING = at_least(capabilities.GRANTED_BY)
 
 
 def field(resolver: Callable[..., Any], *permissions: type) -> Any:
@@ -82,8 +83,8 @@ class Mutation:
     suspend_agent = mutation(agents.suspend_agent, MANAGER)
     reactivate_agent = mutation(agents.reactivate_agent, MANAGER)
     revoke_agent = mutation(agents.revoke_agent, MANAGER)
-    grant_capability = mutation(agents.grant_capability, MANAGER)
-    revoke_capability = mutation(agents.revoke_capability, MANAGER)
+    grant_capability = mutation(agents.grant_capability, GRANTING)
+    revoke_capability = mutation(agents.revoke_capability, GRANTING)
     rotate_agent_key = mutation(agents.rotate_agent_key, SignedIn)
     submit_agent_feedback = mutation(agents.submit_agent_feedback, MEMBER)
 
@@ -108,7 +109,7 @@ class Subscription:
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], Any]] = [
-        lambda: ParserCache(maxsize=1024),
+        lambda: BoundedParser(max_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens),
         lambda: ValidationCache(maxsize=1024),
         lambda: ErrorCodes(mask=settings.production),
     ]
@@ -121,10 +122,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             NoSchemaIntrospectionCustomRule,
             cost_limit(settings.max_query_cost),
         ]
-        extensions += [
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: AddValidationRules(rules),
-        ]
+        extensions.append(lambda: AddValidationRules(rules))
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

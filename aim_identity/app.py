@@ -34,10 +34,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The global fallback lets every request task see the ORM (STACK-NOTES, trap 2).
         await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
-        graphql.keyring = await load_keyring(settings)
+        keyring = await load_keyring(settings)
         broker = Broker(settings.redis_url, replay=outbox)
         await broker.connect()
-        graphql.fanout = Fanout(schema, broker, graphql.keyring, settings)
+        graphql.start(keyring, Fanout(schema, broker, keyring, settings))
         # In development one process does everything; production runs these in `aimctl worker`.
         background = (
             []
@@ -55,7 +55,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await Tortoise.close_connections()
 
     async def jwks(request: Request) -> JSONResponse:
-        assert graphql.keyring is not None  # set by the lifespan, before any request
         return JSONResponse(graphql.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     async def healthz(request: Request) -> JSONResponse:

@@ -24,6 +24,15 @@ Count = Annotated[int, Field(ge=0)]
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
+SECRET_ADVICE = "generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def strong_secret(secret: str) -> bool:
+    """At least 32 bytes' worth of text (43 characters of base64) that is not a few characters repeated.
+    Randomness cannot be seen in a value; its length and its variety can."""
+    return len(secret) >= 43 and len(set(secret)) >= 16
+
+
 class SettingsError(ValueError):
     """Start-up stops: a variable is missing or holds a value AIM cannot use."""
 
@@ -61,13 +70,14 @@ class Settings(BaseSettings):
     issuer: str = Field(
         "aim", min_length=1, description="the `iss` of every token, and the issuer named in authenticator apps"
     )
-    access_token_ttl: Positive = Field(24 * 3600, description="user access token lifetime, seconds")
+    access_token_ttl: Positive = Field(
+        900,
+        description="user access token lifetime, seconds; short, since `refreshToken` renews it and ending the "
+        "session (logout, a reused refresh token) ends every token of it",
+    )
     agent_token_ttl: Positive = Field(600, description="agent token lifetime, seconds")
     refresh_token_ttl: Positive = Field(7 * 24 * 3600, description="refresh token lifetime, seconds")
     challenge_ttl: Positive = Field(300, description="how long a verification challenge can be answered, seconds")
-    max_open_challenges: Positive = Field(
-        10, description="unanswered, unexpired challenges per agent; more requests get `RATE_LIMITED`"
-    )
     action_clock_skew: Positive = Field(60, description="accepted clock skew of signed action requests, seconds")
     key_rotation_days: Positive = Field(90, description="key age after which the compliance factor starts to fall")
     login_max_failures: Positive = Field(
@@ -86,7 +96,12 @@ class Settings(BaseSettings):
     )
     max_query_depth: Positive = Field(12, description="production: deepest selection allowed")
     max_aliases: Positive = Field(30, description="production: aliases per document")
-    max_tokens: Positive = Field(2000, description="production: tokens per document")
+    max_tokens: Positive = Field(
+        2000, description="tokens per document, counted as it is parsed; more stop the parse (`QUERY_TOO_COMPLEX`)"
+    )
+    max_document_bytes: Positive = Field(
+        65536, description="largest document, refused before it is parsed (`QUERY_TOO_COMPLEX`)"
+    )
     max_query_cost: Positive = Field(
         5000,
         description="production: cost budget (each field 1; a paged field multiplies what it selects by its page size)",
@@ -133,8 +148,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_has_a_secret(self) -> Settings:
-        if self.production and self.secret_key is None:
+        if not self.production:
+            return self
+        if self.secret_key is None:
             raise ValueError(f"{PREFIX}SECRET_KEY is required when {PREFIX}ENV=production")
+        if not strong_secret(self.secret_key):
+            raise ValueError(f"{PREFIX}SECRET_KEY must hold at least 32 random bytes: {SECRET_ADVICE}")
         return self
 
     @property

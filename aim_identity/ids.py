@@ -1,5 +1,7 @@
 """Opaque global IDs (Relay): base64 of `<Type>:<uuid>`, or `<Type>:<uuid>/<uuid>` for an object that
-names its parent too. A malformed or mistyped ID is not found."""
+names its parent too. A malformed or mistyped ID is not found. An ID is accepted only in the one form
+the API gives out: another spelling of the same UUID (upper case, no dashes, other padding) would let
+one object pass for two wherever IDs are compared as text, so it is refused (BAD_USER_INPUT)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import base64
 import binascii
 import uuid
 
-from aim_identity.errors import NotFound
+from aim_identity.errors import BadUserInput, NotFound
 
 
 def encode(type_name: str, *pks: uuid.UUID | str) -> str:
@@ -30,9 +32,12 @@ def _uuids(global_id: str, type_name: str, count: int) -> list[uuid.UUID]:
     if found_type != type_name or len(parts) != count:
         raise NotFound(f"No such {type_name}")
     try:
-        return [uuid.UUID(part) for part in parts]
+        uuids = [uuid.UUID(part) for part in parts]
     except ValueError:
         raise NotFound(f"No such {type_name}") from None
+    if encode(type_name, *uuids) != global_id:
+        raise BadUserInput(f"Not an ID this API gives out: use {encode(type_name, *uuids)}")
+    return uuids
 
 
 def decode(global_id: str, type_name: str) -> uuid.UUID:

@@ -49,7 +49,8 @@ from bench.load import AGENTS_QUERY
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT_COUNT = 20  # what (a) and (b) read; (c) gives each connection an agent of its own
-SECRET = "bench-secret-" + "b" * 40
+# A fixed secret, long and varied enough for production mode: every bench run signs alike.
+SECRET = "bench-secret-7Hq2mX9pLw4ZkR8vN3yT6cF1sJ5dG0bA"
 PASSWORD = "correct horse battery staple"
 
 TARGET_RATIO = 0.5  # b/a

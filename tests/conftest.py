@@ -18,7 +18,7 @@ from aim_identity.config import Settings
 from aim_identity.db import migrate
 from tests.support import Api, Org, register
 
-TEST_SECRET = "test-secret-" + "x" * 40
+TEST_SECRET = "test-secret-Zt8qW3mK9xV2pL7nR4cY6hB1jF5sD0gA"
 
 
 def free_port() -> int:

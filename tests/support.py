@@ -159,12 +159,20 @@ async def create_agent(api: Api, name: str | None = None, capabilities: list[str
     return keys
 
 
+# What any caller may read of an answer, a failed anonymous one included (it sees only the agent's id
+# and status); VERIFY reads the whole answer, which a caller may once the answer has proved who it is.
+VERIFY_OUTCOME = """mutation($i: VerifyAgentInput!) { verifyAgent(input: $i) {
+  verified failureReason agentToken agentTokenExpiresAt agent { id status } event { id result failureReason } } }"""
+
+
 async def verify(anonymous: Api, agent: AgentKeys, signer: SigningKey | None = None) -> dict:
-    """One whole challenge-response round, signed by the agent's key (or by `signer`)."""
+    """One whole challenge-response round, signed by the agent's key, read whole; or signed by another
+    key (`signer`), expecting a failure, read as far as an anonymous caller may."""
     challenge = (await anonymous(CHALLENGE, i={"agentId": agent.id}))["requestVerificationChallenge"]
     message = base64.b64decode(challenge["message"])
     signature = base64.b64encode((signer or agent.signing_key).sign(message).signature).decode()
-    return (await anonymous(VERIFY, i={"challengeId": challenge["id"], "signature": signature}))["verifyAgent"]
+    document = VERIFY if signer is None else VERIFY_OUTCOME
+    return (await anonymous(document, i={"challengeId": challenge["id"], "signature": signature}))["verifyAgent"]
 
 
 async def aimctl(*args: str, database_url: str | None = None) -> str:

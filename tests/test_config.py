@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -58,9 +59,14 @@ def test_a_bad_number_names_its_variable(environment):
     )
 
 
-def test_production_needs_a_secret(environment):
+def test_production_needs_a_strong_secret(environment):
     assert problems(environment, AIM_ENV="production") == "AIM_SECRET_KEY is required when AIM_ENV=production"
-    environment.setenv("AIM_SECRET_KEY", "s" * 64)
+    for weak in ("short-but-varied-0123456789", "s" * 64, "abababababababababababababababababababababab"):
+        assert problems(environment, AIM_SECRET_KEY=weak).startswith(
+            "AIM_SECRET_KEY must hold at least 32 random bytes"
+        )
+        assert weak not in problems(environment, AIM_SECRET_KEY=weak)  # never echoed
+    environment.setenv("AIM_SECRET_KEY", secrets.token_urlsafe(32))
     assert config.load().production
 
 

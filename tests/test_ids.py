@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from aim_identity import ids
-from aim_identity.errors import NotFound
+from aim_identity.errors import BadUserInput, NotFound
 
-PK, OTHER = uuid.UUID(int=1), uuid.UUID(int=2)
+PK, OTHER = uuid.UUID("6fa459ea-ee8a-3ca4-894e-db77e160355e"), uuid.UUID(int=2)
 
 
 def test_an_id_is_the_base64_of_its_type_and_uuid():
@@ -45,3 +45,25 @@ def test_a_wrong_id_is_not_found(gid: str, type_name: str):
             ids.decode_pair(gid, type_name)
         else:
             ids.decode(gid, type_name)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [str(PK).upper(), PK.hex, f"{{{PK}}}", f"urn:uuid:{PK}"],
+    ids=["upper-case", "no-dashes", "braces", "urn"],
+)
+def test_another_spelling_of_the_same_uuid_is_refused(spelling: str):
+    gid = base64.b64encode(f"Agent:{spelling}".encode()).decode()
+    with pytest.raises(BadUserInput):
+        ids.decode(gid, "Agent")
+
+
+def test_another_base64_of_the_same_text_is_refused():
+    canonical = ids.encode("User", PK)  # 41 bytes: the last character carries two bits of padding
+    assert canonical.endswith("=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = canonical[-2]
+    other = canonical[:-2] + alphabet[alphabet.index(last) ^ 1] + "="  # same bytes, other spare bits
+    assert base64.b64decode(other) == base64.b64decode(canonical) and other != canonical
+    with pytest.raises(BadUserInput):
+        ids.decode(other, "User")

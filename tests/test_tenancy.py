@@ -14,7 +14,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from tortoise import fields as tortoise_fields
 
 from aim_identity import ids
 from aim_identity import models as m
-from aim_identity.identity.challenges import challenge_gid
+from aim_identity.identity import challenges
 from aim_identity.tenancy import _ORG_PATH
 from tests.support import CHALLENGE, AgentKeys, Api, GraphQLError, Org, Person, create_agent, register, verify
 
@@ -393,14 +393,15 @@ async def test_verify_agent_with_a_foreign_challenge_is_not_found(world: World) 
     verify_text = "mutation($i: VerifyAgentInput!) { verifyAgent(input: $i) { verified } }"
     before = await state_of(b)
     foreign = await outcome(api, verify_text, i={"challengeId": challenge["id"], "signature": signature})
-    never = await outcome(
-        api, verify_text, i={"challengeId": challenge_gid(uuid.uuid4(), uuid.uuid4()), "signature": signature}
-    )
+    nobody = challenges.mint(secrets.token_bytes(32), uuid.uuid4(), datetime.now(UTC) + timedelta(minutes=5))
+    never = await outcome(api, verify_text, i={"challengeId": nobody.id, "signature": signature})
     assert foreign == never
     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert await state_of(b) == before
-    challenge_pk = ids.parse(challenge["id"])[1].split("/")[1]  # "<agent uuid>/<challenge uuid>"
-    assert (await m.VerificationChallenge.get(id=challenge_pk)).answered_at is None
+    # Not spent: the agent may still answer it itself.
+    assert (await Api(world.url)(verify_text, i={"challengeId": challenge["id"], "signature": signature}))[
+        "verifyAgent"
+    ]["verified"]
 
 
 async def test_an_agent_token_reads_only_its_own_agent(world: World) -> None:

@@ -82,14 +82,15 @@ async def invite(actor: Actor, email: str, name: str, role: Role, password: str)
 async def update_role(actor: Actor, user_id: uuid.UUID, role: Role) -> User:
     async with atomic(actor) as work:
         assert actor.organization_id is not None
-        user = await scoped(User, actor.organization_id).select_for_update().get_or_none(id=user_id)
+        people = scoped(User, actor.organization_id)
+        # The administrators' rows are locked first, always in the same order, then the person's: two
+        # demotions at once wait for each other (neither sees the other administrator still there and
+        # leaves none), and cannot deadlock.
+        admins = {a.id for a in await people.filter(role=Role.ADMIN).order_by("id").select_for_update()}
+        user = await people.select_for_update().get_or_none(id=user_id)
         if user is None:
             raise NotFound("No such user")
-        if (
-            user.role == Role.ADMIN
-            and role != Role.ADMIN
-            and await scoped(User, actor.organization_id).filter(role=Role.ADMIN).count() == 1
-        ):
+        if user.role == Role.ADMIN and role != Role.ADMIN and admins == {user.id}:
             raise Conflict("The last administrator cannot be demoted")
         previous, user.role = user.role, role
         await user.save(update_fields=["role"])

@@ -13,7 +13,8 @@ import hashlib
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from aim_identity.config import Settings
-from aim_identity.models import ServiceSecret
+from aim_identity.models import RetiredSigningKey, ServiceSecret
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def _derive(secret: str, info: bytes) -> bytes:
 class SigningKey:
     kid: str
     private_key: Ed25519PrivateKey
+    trusted_until: datetime | None = None  # a retired key's: when the last token it signed expires
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -90,6 +92,8 @@ class Keyring:
     current: SigningKey
     retired: tuple[SigningKey, ...] = ()
     sealing: tuple[SealingKey, ...] = ()  # the current one first
+    # Keys the service's own short-lived tickets (challenge IDs) are authenticated with (HMAC-SHA256).
+    challenge_key: bytes = b""
 
     @classmethod
     def derive(cls, secret: str, retired_secrets: tuple[str, ...] = ()) -> Keyring:
@@ -97,13 +101,19 @@ class Keyring:
             SigningKey.derive(secret),
             tuple(SigningKey.derive(s) for s in retired_secrets),
             tuple(SealingKey.derive(s) for s in (secret, *retired_secrets)),
+            _derive(secret, b"aim/challenge-key/v1"),
         )
 
+    def trusted(self) -> tuple[SigningKey, ...]:
+        """The keys whose tokens still verify: the current one, and each retired one until its tokens expire."""
+        now = datetime.now(UTC)
+        return (self.current, *(k for k in self.retired if k.trusted_until is None or k.trusted_until > now))
+
     def find(self, kid: str) -> SigningKey | None:
-        return next((k for k in (self.current, *self.retired) if k.kid == kid), None)
+        return next((k for k in self.trusted() if k.kid == kid), None)
 
     def jwks(self) -> dict:
-        return {"keys": [k.jwk for k in (self.current, *self.retired)]}
+        return {"keys": [k.jwk for k in self.trusted()]}
 
     def seal(self, plaintext: bytes, bound_to: bytes) -> str:
         """`v1.<key id>.<base64url of nonce + ciphertext>`; it opens only with the same `bound_to` (the
@@ -129,7 +139,14 @@ async def load_keyring(settings: Settings) -> Keyring:
     secret = settings.secret_key
     if secret is None:  # development only: the settings refuse production without a secret
         secret = await _development_secret()
-    return Keyring.derive(secret, settings.retired_secret_keys)
+    keyring = Keyring.derive(secret, settings.retired_secret_keys)
+    # No token outlives the longest lifetime a token is issued with.
+    lifetime = timedelta(seconds=max(settings.access_token_ttl, settings.agent_token_ttl))
+    retired = []
+    for key in keyring.retired:
+        record, _ = await RetiredSigningKey.get_or_create(kid=key.kid)
+        retired.append(replace(key, trusted_until=record.retired_at + lifetime))
+    return replace(keyring, retired=tuple(retired))
 
 
 async def _development_secret() -> str:

@@ -14,6 +14,10 @@ from aim_identity.models import AuthFailure, Severity, ThreatType, User
 from aim_identity.security.threats import raise_threat
 from aim_identity.unit_of_work import atomic
 
+# What the guard counts: failed logins, wrong API keys, and answers or requests that no key of the agent
+# signed (identity/challenges.py, identity/actions.py), each by itself.
+LOGIN, API_KEY, SIGNATURE = "login", "api_key", "signature"
+
 
 async def check(settings: Settings, kind: str, subject: str | None, ip_address: str | None) -> None:
     since = datetime.now(UTC) - timedelta(seconds=settings.login_lockout_seconds)
@@ -43,14 +47,14 @@ async def failed_sign_in(
 ) -> None:
     """A wrong password or MFA code for `email`: counted, audited in the account's organization, and,
     when it locks the account, audited again and raised as a BRUTE_FORCE threat."""
-    await record_failure("login", email, actor.ip_address)
+    await record_failure(LOGIN, email, actor.ip_address)
     if user is None:
         return  # no organization to audit in; the failure row is the record
     user_gid = ids.encode("User", user.id)
     async with atomic(actor.within(user.organization_id)) as work:
         work.audit(action, "User", user_gid, email=email, reason=reason)
         try:
-            await check(settings, "login", email, actor.ip_address)
+            await check(settings, LOGIN, email, actor.ip_address)
         except RateLimited:
             work.audit("auth.lockout", "User", user_gid, email=email, seconds=settings.login_lockout_seconds)
             await raise_threat(

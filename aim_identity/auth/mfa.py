@@ -139,7 +139,7 @@ async def second_factor(actor: Actor, keyring: Keyring, settings: Settings, user
         raise Unauthenticated(
             "This account uses MFA: send the code from the authenticator app as totpCode", reason="MFA_REQUIRED"
         )
-    await login_guard.check(settings, "login", user.email, actor.ip_address)
+    await login_guard.check(settings, login_guard.LOGIN, user.email, actor.ip_address)
     if looks_like_recovery_code(code):
         spent = await db.fetch(
             "UPDATE mfa_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 "

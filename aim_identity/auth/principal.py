@@ -14,7 +14,7 @@ from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
 from aim_identity.db import fetch_one
 from aim_identity.errors import NotFound, Unauthenticated
-from aim_identity.models import Agent, AgentStatus, ApiKey, RevokedAccessToken, Role, User
+from aim_identity.models import AgentStatus, ApiKey, RevokedAccessToken, Role
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Principal:
     api_key_id: uuid.UUID | None = None
     agent_id: uuid.UUID | None = None
     token_jti: str | None = None
+    session_id: uuid.UUID | None = None  # a person's session: the refresh family its token belongs to
     expires_at: int | None = None  # unix seconds, when the credential itself expires
     # A person whose organization requires MFA for their role, and who has not set it up: until they
     # do, they may do nothing else (auth/mfa.py).
@@ -74,16 +75,18 @@ async def authenticate(
 
 async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
     claims = tokens.verify(keyring, token, typ=tokens.ACCESS_TYP, audience=tokens.ACCESS_AUD, issuer=settings.issuer)
-    jti, user_id = claims.get("jti", ""), _subject(claims, "User")
-    # Every request pays for this, so it is one round trip: the user's role, whether the token was
-    # revoked, and the organization's data version, read fresh from the database each time.
-    user = await fetch_one(_USER_SQL, user_id, jti)
+    jti, user_id, session_id = claims.get("jti", ""), _subject(claims, "User"), _session(claims)
+    # Every request pays for this, so it is one round trip: the user's role, whether the token or its
+    # session was ended, and the organization's data version, read fresh from the database each time.
+    user = await fetch_one(_USER_SQL, user_id, jti, session_id)
     if user is None:
         if await RevokedAccessToken.exists(jti=jti):  # a rare failure: keep the revoked message first
             raise Unauthenticated("Token revoked")
         raise Unauthenticated("Unknown user")
     if user["revoked"]:
         raise Unauthenticated("Token revoked")
+    if user["session_ended"]:
+        raise Unauthenticated("Session ended: sign in again")
     role = Role(user["role"])
     return Principal(
         "user",
@@ -91,6 +94,7 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
         role,
         user_id=user_id,
         token_jti=claims.get("jti"),
+        session_id=session_id,
         expires_at=claims["exp"],
         data_version=user["data_version"],
         must_enroll_mfa=mfa.must_enroll(role, bool(user["mfa_enabled"]), bool(user["require_mfa"])),
@@ -99,24 +103,30 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
 
 _USER_SQL = """
 SELECT u.organization_id, u.role, u.mfa_enabled, o.require_mfa, o.data_version,
-       EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = $2) AS revoked
+       EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = $2) AS revoked,
+       EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = $3 AND t.revoked_at IS NOT NULL) AS session_ended
 FROM users u JOIN organizations o ON o.id = u.organization_id
 WHERE u.id = $1"""
+
+
+def _session(claims: dict) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(claims["sid"]))
+    except (KeyError, ValueError):
+        raise Unauthenticated("The token names no session") from None
 
 
 async def _agent(token: str, keyring: Keyring, settings: Settings) -> Principal:
     claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
     agent_id = _subject(claims, "Agent")
-    # Only the columns the check needs: a whole row would decode its trust factors too.
-    agent = (
-        await Agent.filter(id=agent_id, deleted_at=None)
-        .first()
-        .values("organization_id", "status", "public_key", "organization__data_version")
-    )
-    # A token bound to a key the agent no longer holds, or an agent no longer active, is dead.
+    # Only the columns the check needs (a whole row would decode its trust factors too), in one round trip.
+    agent = await fetch_one(_AGENT_SQL, agent_id, claims.get("jti", ""))
+    # A token bound to a key the agent no longer holds, ended by logout, or of an agent no longer active
+    # (or deleted), is dead.
     bound_key = claims.get("cnf", {}).get("jwk", {}).get("x")
     if (
         agent is None
+        or agent["revoked"]
         or AgentStatus(agent["status"]) in (AgentStatus.SUSPENDED, AgentStatus.REVOKED)
         or bound_key != _b64_to_b64url(agent["public_key"])
     ):
@@ -128,15 +138,25 @@ async def _agent(token: str, keyring: Keyring, settings: Settings) -> Principal:
         agent_id=agent_id,
         token_jti=claims.get("jti"),
         expires_at=claims["exp"],
-        data_version=agent["organization__data_version"],
+        data_version=agent["data_version"],
     )
 
 
+_AGENT_SQL = """
+SELECT a.organization_id, a.status, a.public_key, o.data_version,
+       EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = $2) AS revoked
+FROM agents a JOIN organizations o ON o.id = a.organization_id
+WHERE a.id = $1 AND a.deleted_at IS NULL"""
+
+
 async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Principal:
-    await login_guard.check(settings, "api_key", None, ip_address)
+    # A valid key is always let in: many clients behind one address (a NAT) are not held to the
+    # failures of one of them. A wrong key is counted by its prefix and its address, and an address past
+    # the limit is told to slow down.
     found = await api_keys.find_active(key)
     if found is None:
-        await login_guard.record_failure("api_key", key[: api_keys.PREFIX_LENGTH], ip_address)
+        await login_guard.record_failure(login_guard.API_KEY, key[: api_keys.PREFIX_LENGTH], ip_address)
+        await login_guard.check(settings, login_guard.API_KEY, None, ip_address)
         raise Unauthenticated("Invalid API key")
     # A key never outranks the person who made it, even after that person is demoted.
     role = min(found.role, found.created_by.role)
@@ -163,22 +183,26 @@ def _b64_to_b64url(value: str) -> str:
     return value.replace("+", "-").replace("/", "_").rstrip("=")
 
 
-async def still_valid(principal: Principal, keyring: Keyring, settings: Settings) -> Principal | None:
-    """The same caller as the database sees it now (new role, or None once revoked), for
-    long-lived connections that authenticated once."""
+async def still_valid(principal: Principal) -> Principal | None:
+    """The same caller as the database sees it now (new role, or None once revoked or ended), for
+    long-lived connections that authenticated once: the same checks as authentication's."""
     if principal.kind == "user":
-        if principal.token_jti and await RevokedAccessToken.exists(jti=principal.token_jti):
+        user = await fetch_one(_USER_SQL, principal.user_id, principal.token_jti or "", principal.session_id)
+        if user is None or user["revoked"] or user["session_ended"]:
             return None
-        user = await User.get_or_none(id=principal.user_id).select_related("organization")
-        if user is None:
-            return None
+        role = Role(user["role"])
         return replace(
             principal,
-            role=user.role,
-            must_enroll_mfa=mfa.must_enroll(user.role, user.mfa_enabled, user.organization.require_mfa),
+            role=role,
+            must_enroll_mfa=mfa.must_enroll(role, bool(user["mfa_enabled"]), bool(user["require_mfa"])),
         )
     if principal.kind == "api_key":
         key = await ApiKey.get_or_none(id=principal.api_key_id, revoked_at=None).select_related("created_by")
         return replace(principal, role=min(key.role, key.created_by.role)) if key else None
-    agent = await Agent.get_or_none(id=principal.agent_id, deleted_at=None)
-    return principal if agent and agent.status not in (AgentStatus.SUSPENDED, AgentStatus.REVOKED) else None
+    agent = await fetch_one(_AGENT_SQL, principal.agent_id, principal.token_jti or "")
+    active = (
+        agent
+        and not agent["revoked"]
+        and AgentStatus(agent["status"]) not in (AgentStatus.SUSPENDED, AgentStatus.REVOKED)
+    )
+    return principal if active else None

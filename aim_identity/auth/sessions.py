@@ -50,7 +50,12 @@ async def _open(user: User, family_id: uuid.UUID, keyring: Keyring, settings: Se
         issuer=settings.issuer,
         subject=ids.encode("User", user.id),
         ttl=settings.access_token_ttl,
-        claims={"org": ids.encode("Organization", user.organization_id), "role": user.role.value},
+        # `sid` names the session (the refresh family): ending the session ends every token of it.
+        claims={
+            "org": ids.encode("Organization", user.organization_id),
+            "role": user.role.value,
+            "sid": str(family_id),
+        },
     )
     refresh = _new_refresh_token()
     await RefreshToken.create(
@@ -78,14 +83,14 @@ async def login(
         email = normalize_email(email)
     except BadUserInput:
         raise Unauthenticated("Invalid email or password") from None
-    await login_guard.check(settings, "login", email, actor.ip_address)
+    await login_guard.check(settings, login_guard.LOGIN, email, actor.ip_address)
     user = await User.get_or_none(email=email)
     if not await verify_password(user.password_hash if user else None, password):
         await login_guard.failed_sign_in(actor, settings, email, user, "auth.login_failed", "wrong password")
         raise Unauthenticated("Invalid email or password")
     assert user is not None  # verify_password accepts no password without a hash to check it against
     second_factor = await mfa.second_factor(actor, keyring, settings, user, totp_code) if user.mfa_enabled else None
-    await login_guard.clear("login", email)
+    await login_guard.clear(login_guard.LOGIN, email)
     async with atomic(actor.within(user.organization_id)) as work:
         user.last_login_at = datetime.now(UTC)
         await user.save(update_fields=["last_login_at"])
@@ -133,19 +138,25 @@ async def _revoke_family_after_reuse(actor: Actor, record: RefreshToken, user: U
 
 
 async def logout(actor: Actor, principal: Principal, refresh_token: str | None) -> None:
+    """Ends the caller's session: for a person every token of it (the access tokens of the session, and
+    the refresh family, named by the access token or by `refresh_token`); for an agent its token."""
+    if principal.kind == "api_key":
+        raise BadUserInput("An API key has no session to end: revoke it with revokeApiKey")
+    now = datetime.now(UTC)
     async with atomic(actor) as work:
         if principal.token_jti and principal.expires_at:
             await RevokedAccessToken.get_or_create(
-                jti=principal.token_jti,
-                defaults={"expires_at": datetime.fromtimestamp(principal.expires_at, UTC)},
+                jti=principal.token_jti, defaults={"expires_at": datetime.fromtimestamp(principal.expires_at, UTC)}
             )
+        families = {principal.session_id} - {None}
         if refresh_token:
             record = await RefreshToken.get_or_none(token_hash=_hash(refresh_token), user_id=principal.user_id)
-            if record is not None:
-                await RefreshToken.filter(family_id=record.family_id, revoked_at=None).update(
-                    revoked_at=datetime.now(UTC)
-                )
-        # Any signed-in caller may log out: an agent has no user id, and is named by the text "None".
-        user_gid = ids.encode("User", str(principal.user_id))
-        work.audit("auth.logout", "User", user_gid)
-        work.emit("session.revoked", userId=user_gid)
+            families |= {record.family_id} if record else set()
+        if families:
+            await RefreshToken.filter(family_id__in=families, revoked_at=None).update(revoked_at=now)
+        if principal.kind == "agent":
+            work.audit("auth.logout", "Agent", principal.actor_id)
+            work.emit("session.revoked", agentId=principal.actor_id)
+        else:
+            work.audit("auth.logout", "User", principal.actor_id)
+            work.emit("session.revoked", userId=principal.actor_id)

@@ -46,15 +46,18 @@ class Endpoint(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
         self.settings = settings
-        # Set by the application's lifespan, once the database and the broker are up.
-        self.keyring: Keyring | None = None
-        self.fanout: Fanout | None = None
         self.connections: Counter[str] = Counter()
-        self.responses = ResponseCache(settings.response_cache_size)
+        self.responses = ResponseCache(
+            settings.response_cache_size, max_document_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens
+        )
+
+    def start(self, keyring: Keyring, fanout: Fanout) -> None:
+        """What the application's lifespan provides once the database and the broker are up, before the
+        first request."""
+        self.keyring, self.fanout = keyring, fanout
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal, credential_error = await self._caller(request) if isinstance(request, Request) else (None, None)
-        assert self.keyring is not None  # set by the application's lifespan, before any request
         return Context(
             settings=self.settings,
             keyring=self.keyring,
@@ -69,7 +72,6 @@ class Endpoint(GraphQL[Context, None]):
     async def _caller(self, request: Request) -> tuple[Principal | None, AimError | None]:
         """Authenticates once per request: the response cache and the context share the answer."""
         if not hasattr(request.state, "caller"):
-            assert self.keyring is not None
             try:
                 request.state.caller = (
                     await authenticate(request.headers, client_ip(request), self.keyring, self.settings),
@@ -122,7 +124,6 @@ class Endpoint(GraphQL[Context, None]):
         return result
 
     async def on_ws_connect(self, context: Context) -> None:
-        assert self.keyring is not None
         try:
             principal = await authenticate(
                 context.connection_params or {}, context.ip_address, self.keyring, self.settings

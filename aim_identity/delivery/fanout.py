@@ -207,7 +207,7 @@ class Channel:
         verdicts = dict(
             zip(
                 principals,
-                await asyncio.gather(*(still_valid(p, self.fanout.keyring, self.fanout.settings) for p in principals)),
+                await asyncio.gather(*(still_valid(p) for p in principals)),
                 strict=True,
             )
         )

@@ -3,51 +3,34 @@
 Dashboards ask the same questions over and over. Every transaction that changes what an organization's
 callers can read bumps its data version (tenancy.touch), and authentication reads that version in the
 query it makes anyway, so a result is reused only while nothing it could contain has changed, on any
-replica. The key also holds the caller's identity and role, the document, the operation and the
-variables. Only queries are kept, and only results without errors, as the response body itself: a
-repeated query costs authentication and a lookup (app.AimGraphQL.run)."""
+replica. The key also holds the caller's identity and role, the document's digest, the operation and
+the variables. Only queries are kept, and only results without errors, as the response body itself: a
+repeated query costs authentication and a lookup (delivery/endpoint.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
-from functools import lru_cache
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import GraphQLError, OperationType
 
 from aim_identity.auth.principal import Principal
-
-
-@lru_cache(maxsize=1024)
-def is_query(document: str, operation_name: str | None) -> bool:
-    try:
-        definitions = parse(document).definitions
-    except GraphQLError:
-        return False
-    operations = [
-        d
-        for d in definitions
-        if isinstance(d, OperationDefinitionNode)
-        and (operation_name is None or (d.name and d.name.value == operation_name))
-    ]
-    return len(operations) == 1 and operations[0].operation == OperationType.QUERY
+from aim_identity.schema.core import documents
 
 
 class ResponseCache:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, max_document_bytes: int, max_tokens: int) -> None:
         self.size = size
+        self.max_document_bytes, self.max_tokens = max_document_bytes, max_tokens
         self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
 
     def key(
         self, principal: Principal | None, document: str | None, operation_name: str | None, variables: dict | None
     ) -> tuple | None:
-        if (
-            not self.size
-            or principal is None
-            or principal.data_version is None
-            or not document
-            or not is_query(document, operation_name)
-        ):
+        if not self.size or principal is None or principal.data_version is None or not document:
+            return None
+        if not self._is_query(document, operation_name):
             return None
         return (
             principal.organization_id,
@@ -55,10 +38,19 @@ class ResponseCache:
             principal.kind,
             principal.actor_id,
             principal.role,
-            document,
+            principal.must_enroll_mfa,
+            hashlib.sha256(document.encode()).digest(),
             operation_name,
             json.dumps(variables, sort_keys=True, default=str),
         )
+
+    def _is_query(self, document: str, operation_name: str | None) -> bool:
+        try:
+            parsed = documents.parse(document, self.max_document_bytes, self.max_tokens)
+        except GraphQLError:
+            return False  # the whole way then says why
+        operation = documents.operation(parsed, operation_name)
+        return operation is not None and operation.operation == OperationType.QUERY
 
     def get(self, key: tuple) -> bytes | None:
         body = self._bodies.get(key)

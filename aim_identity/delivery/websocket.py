@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from graphql import OperationDefinitionNode, OperationType, parse
+from graphql import OperationType
 from graphql.error import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from aim_identity.auth.principal import still_valid
+from aim_identity.schema.core import documents
 from aim_identity.schema.core.context import Context
 
 if TYPE_CHECKING:
@@ -19,7 +21,6 @@ if TYPE_CHECKING:
     from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage, ErrorMessage
 
     from aim_identity.delivery.endpoint import Endpoint
-    from aim_identity.delivery.fanout import Fanout
 
 
 class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
@@ -30,12 +31,8 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.subscriptions: set[str] = set()
+        self.refused = 0
         self.closing: asyncio.Task | None = None
-
-    @property
-    def fanout(self) -> Fanout:
-        assert self.view.fanout is not None  # set by the application's lifespan, before any connection
-        return self.view.fanout
 
     async def handle_subscribe(self, message: Any) -> None:
         if not self.connection_acknowledged:
@@ -45,26 +42,54 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
         if operation_id in self.subscriptions:
             await self.websocket.close(code=4409, reason=f"Subscriber for {operation_id} already exists")
             return
+        principal = self.context.principal
+        assert principal is not None  # on_ws_connect acknowledged the connection for it
+        # The credential of connection_init may have been revoked, or its role changed, since: this
+        # socket's principal is then no longer who the database says, and the socket ends.
+        now = await still_valid(principal)
+        if now is None or now.role != principal.role or now.must_enroll_mfa:
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
         payload = message.get("payload") or {}
-        problem = _problem(payload)
+        problem = self._problem(payload)
         limit = self.max_subscriptions_per_connection
         assert limit is not None  # the endpoint always sets one (ws_max_subscriptions)
-        if problem is None and len(self.subscriptions) >= limit:
+        # Refused subscribes count too: a socket cannot have documents parsed for it without end.
+        if problem is None and len(self.subscriptions) + self.refused >= limit:
             problem = f"Subscription limit reached: {limit} per connection"
         if problem:
+            self.refused += 1
             # An error for this operation only; the connection and its other operations carry on.
             error: GraphQLFormattedError = {"message": problem, "extensions": {"code": "BAD_USER_INPUT"}}
             reply: ErrorMessage = {"id": operation_id, "type": "error", "payload": [error]}
             await self.send_message(reply)
             return
         self.subscriptions.add(operation_id)
-        principal = self.context.principal
-        assert principal is not None  # on_ws_connect acknowledged the connection for it
-        self.fanout.join(self, operation_id, payload, principal)
+        self.view.fanout.join(self, operation_id, payload, principal)
+
+    def _problem(self, payload: dict) -> str | None:
+        """Why a subscribe message cannot run, or None."""
+        query = payload.get("query")
+        if not isinstance(query, str):
+            return "The subscribe payload needs a query"
+        settings = self.view.settings
+        try:
+            document = documents.parse(query, settings.max_document_bytes, settings.max_tokens)
+        except GraphQLError as exc:
+            return exc.message
+        if not isinstance(payload.get("variables") or {}, dict):
+            return "variables must be an object"
+        name = payload.get("operationName")
+        operation = documents.operation(document, name)
+        if operation is None:
+            return f"Unknown operation named {name!r}" if name else "Name the operation to run"
+        if operation.operation != OperationType.SUBSCRIPTION:
+            return "Only subscriptions are served over WebSocket; send queries and mutations over HTTP"
+        return None
 
     async def handle_complete(self, message: Any) -> None:
         self.subscriptions.discard(message["id"])
-        self.fanout.leave(self, message["id"])
+        self.view.fanout.leave(self, message["id"])
 
     async def send_frame(self, frame: str) -> None:
         await self.websocket.ws.send_text(frame)
@@ -81,28 +106,8 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
     async def shutdown(self) -> None:
         await super().shutdown()
         for operation_id in self.subscriptions:
-            self.fanout.leave(self, operation_id)
+            self.view.fanout.leave(self, operation_id)
         self.subscriptions.clear()
         if self.closing is not None:
             self.closing.cancel()
         self.view.release(self.context)
-
-
-def _problem(payload: dict) -> str | None:
-    """Why a subscribe message cannot run, or None."""
-    try:
-        document = parse(payload["query"])
-    except GraphQLError as exc:
-        return f"Syntax error: {exc.message}"
-    except (KeyError, TypeError):
-        return "The subscribe payload needs a query"
-    if not isinstance(payload.get("variables") or {}, dict):
-        return "variables must be an object"
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    name = payload.get("operationName")
-    chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
-    if len(chosen) != 1:
-        return f"Unknown operation named {name!r}" if name else "Name the operation to run"
-    if chosen[0].operation != OperationType.SUBSCRIPTION:
-        return "Only subscriptions are served over WebSocket; send queries and mutations over HTTP"
-    return None

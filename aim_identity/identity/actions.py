@@ -10,6 +10,7 @@ from typing import cast
 
 from aim_identity import ids, protocol
 from aim_identity.actors import Actor
+from aim_identity.auth import login_guard
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.identity import capabilities, keys
@@ -30,6 +31,8 @@ from aim_identity.security.threats import raise_threat
 from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import atomic
 
+RESOURCE_MAX = 2000  # as the decision row keeps it
+
 
 async def authorize(
     actor: Actor,
@@ -45,17 +48,19 @@ async def authorize(
     capability = capabilities.validate(capability)
     raw_signature = keys.signature(signature)
     keys.nonce(nonce)
+    if resource is not None and len(resource) > RESOURCE_MAX:
+        raise BadUserInput(f"resource may have at most {RESOURCE_MAX} characters", field="resource")
     if context is not None and not isinstance(context, dict):
         raise BadUserInput("context must be a JSON object", field="context")
     agent_gid = ids.encode("Agent", agent_id)
     signed = protocol.action(agent_gid, capability, resource, timestamp, nonce, context)
     now = datetime.now(UTC)
     risk = risk_level(capability)
+    await login_guard.check(settings, login_guard.SIGNATURE, None, actor.ip_address)
     async with atomic(actor) as work:
         agent = await locked_signer(actor.organization_id, agent_id)
-        work.actor = actor.within(agent.organization_id)
         threat: Threat | None = None
-        allowed = False
+        allowed, proven = False, True
         if not keys.verifies(keys.public_key(agent.public_key), signed, raw_signature):
             if await signed_by_retired_key(agent, signed, raw_signature):
                 reason = "signed with a retired key"
@@ -69,8 +74,8 @@ async def authorize(
                     agent_id=agent.id,
                     evidence={"capability": capability, "ipAddress": actor.ip_address},
                 )
-            else:
-                reason = "the signature does not verify with the agent's key"
+            else:  # anyone who knows the agent's ID could have sent it: it is not the agent's evidence
+                reason, proven = "the signature does not verify with the agent's key", False
         elif abs((now - timestamp).total_seconds()) > settings.action_clock_skew:
             reason = f"the timestamp is more than {settings.action_clock_skew} s from the server's clock"
         elif agent.status in (AgentStatus.SUSPENDED, AgentStatus.REVOKED):
@@ -108,6 +113,7 @@ async def authorize(
                     agent_id=agent.id,
                     evidence={"capability": capability, "resource": resource, "grants": sorted(grants)},
                 )
+        work.actor = actor.as_agent(agent.organization_id, agent.id) if proven else actor.within(agent.organization_id)
         # Nonces need remembering only while their timestamps could still be accepted.
         await ActionNonce.filter(
             agent=agent, seen_at__lt=now - timedelta(seconds=4 * settings.action_clock_skew)
@@ -121,10 +127,11 @@ async def authorize(
             reason=reason,
             risk_level=risk,
             threat=threat,
+            proven=proven,
         )
-        await rescore(
-            work, agent, "action allowed" if allowed else f"action denied: {reason}", settings.key_rotation_days
-        )
+        if proven:
+            scored = "action allowed" if allowed else f"action denied: {reason}"
+            await rescore(work, agent, scored, settings.key_rotation_days)
         work.audit(
             "agent.action_authorize",
             "Agent",
@@ -133,8 +140,11 @@ async def authorize(
             resource=resource,
             allowed=allowed,
             reason=reason,
+            proven=proven,
             decisionId=ids.encode("ActionDecision", decision.id),
         )
+    if not proven:
+        await login_guard.record_failure(login_guard.SIGNATURE, agent_gid, actor.ip_address)
     return decision
 
 

@@ -179,6 +179,7 @@ async def change_status(
     actor: Actor, settings: Settings, agent_id: uuid.UUID, transition: str, reason: str | None
 ) -> Agent:
     allowed_from, kind = _TRANSITIONS[transition]
+    reason = _text(reason, "reason", 500)
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
         if agent.status not in allowed_from:
@@ -210,6 +211,7 @@ async def grant(actor: Actor, settings: Settings, agent_id: uuid.UUID, capabilit
 
 
 async def revoke_capability(actor: Actor, settings: Settings, agent_id: uuid.UUID, capability: str) -> Agent:
+    capability = capabilities.validate(capability)
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
         if not await CapabilityGrant.filter(agent=agent, name=capability).delete():
@@ -282,14 +284,19 @@ async def signed_by_retired_key(agent: Agent, message: bytes, raw_signature: byt
 
 
 async def submit_feedback(
-    actor: Actor, settings: Settings, agent_id: uuid.UUID, rating: int, comment: str | None
+    actor: Actor, settings: Settings, agent_id: uuid.UUID, rater_id: uuid.UUID, rating: int, comment: str | None
 ) -> Agent:
+    """`rater_id`: the person rating (an API key's creator): one rating per person and agent, the latest."""
     if not 1 <= rating <= 5:
         raise BadUserInput("A rating is 1 to 5", field="rating")
     comment = _text(comment, "comment", 2000)
     async with atomic(actor) as work:
         agent = await locked(actor, agent_id)
-        await AgentFeedback.create(agent=agent, user_id=actor.user_id, rating=rating, comment=comment)
-        _changed(work, agent, "agent.updated", "agent.feedback", rating=rating)
+        rated = await AgentFeedback.filter(agent=agent, user_id=rater_id).update(
+            rating=rating, comment=comment, created_at=datetime.now(UTC)
+        )
+        if not rated:
+            await AgentFeedback.create(agent=agent, user_id=rater_id, rating=rating, comment=comment)
+        _changed(work, agent, "agent.updated", "agent.feedback", rating=rating, replaced=bool(rated))
         await rescore(work, agent, f"user feedback ({rating}/5)", settings.key_rotation_days)
     return agent

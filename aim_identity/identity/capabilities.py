@@ -6,6 +6,10 @@ import re
 from collections.abc import Iterable
 
 from aim_identity.errors import BadUserInput
+from aim_identity.models import Role
+
+# The least role that may grant (or revoke) a capability, at registration as later.
+GRANTED_BY = Role.MANAGER
 
 _NAME = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]*(:[a-z0-9_.*-]+)*(:\*)?)$")
 

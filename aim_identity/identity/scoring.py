@@ -34,20 +34,20 @@ STALE_BATCH = 500
 # however often the agent verifies.
 _ACTIVE_DAY = """
 SELECT 'day', '{day}', 1, NULL
-WHERE EXISTS (SELECT 1 FROM verification_events WHERE agent_id = $1 AND result = 'VERIFIED'
+WHERE EXISTS (SELECT 1 FROM verification_events WHERE agent_id = $1 AND proven AND result = 'VERIFIED'
                                                  AND created_at >= ${start} AND created_at < ${end})
-   OR EXISTS (SELECT 1 FROM action_decisions WHERE agent_id = $1 AND allowed
+   OR EXISTS (SELECT 1 FROM action_decisions WHERE agent_id = $1 AND proven AND allowed
                                               AND created_at >= ${start} AND created_at < ${end})"""
 _EVIDENCE = """
 SELECT 'answer' AS kind, result AS label, 1 AS n, created_at AS at
-FROM (SELECT result, created_at FROM verification_events WHERE agent_id = $1
+FROM (SELECT result, created_at FROM verification_events WHERE agent_id = $1 AND proven
       ORDER BY created_at DESC LIMIT {window}) AS recent
 UNION ALL{days}
 UNION ALL
 SELECT 'action', CASE WHEN allowed THEN 'allowed' ELSE 'denied' END || ':'
                  || CASE WHEN succeeded IS NULL THEN 'unreported' WHEN succeeded THEN 'succeeded' ELSE 'failed' END,
        count(*), NULL
-FROM action_decisions WHERE agent_id = $1 AND created_at >= $2 GROUP BY allowed, succeeded
+FROM action_decisions WHERE agent_id = $1 AND proven AND created_at >= $2 GROUP BY allowed, succeeded
 UNION ALL
 SELECT 'threat', severity, count(*), NULL FROM threats
 WHERE agent_id = $1 AND status IN ({unresolved}) AND detected_at >= $2 GROUP BY severity

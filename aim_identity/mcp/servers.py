@@ -20,6 +20,8 @@ from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import Work, atomic
 
 MAX_REPORTED = 100
+DESCRIPTION_MAX = 5000
+SOURCE_MAX = 100
 
 
 def _name(value: str) -> str:
@@ -58,6 +60,8 @@ async def register(
     capabilities: list[str] | None,
 ) -> MCPServer:
     name, url = _name(name), _url(url)
+    if description is not None and len(description) > DESCRIPTION_MAX:
+        raise BadUserInput(f"description may have at most {DESCRIPTION_MAX} characters", field="description")
     if public_key is not None:
         keys.public_key(public_key)
     assert actor.organization_id is not None
@@ -123,6 +127,8 @@ async def report_detected(
     links nobody declared are drift, and raise one CONFIGURATION_DRIFT threat per report."""
     if len(detected) > MAX_REPORTED:
         raise BadUserInput(f"Report at most {MAX_REPORTED} servers at a time", field="servers")
+    if not 1 <= len(source) <= SOURCE_MAX:
+        raise BadUserInput(f"source needs 1 to {SOURCE_MAX} characters", field="source")
     async with atomic(actor) as work:
         agent = await locked_agent(actor, agent_id)
         agent_gid = ids.encode("Agent", agent.id)

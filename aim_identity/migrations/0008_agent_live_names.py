@@ -48,12 +48,19 @@ async def live_names_unique(apps, schema_editor) -> None:
     assert not broken, broken
 
 
+class ForgetUniqueName(ops.RemoveConstraint):
+    """The models' record of the change alone: `live_names_unique` makes it in the database, where
+    RemoveConstraint itself could not (SQLite cannot drop a table's own constraint)."""
+
+    async def database_forward(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 class Migration(migrations.Migration):
     dependencies = [("aim", "0007_mfa_and_agent_tombstones")]
     atomic = False
 
     operations = [
-        # The models' view of the change; the database's is below.
-        ops.AlterModelOptions(name="Agent", options={"unique_together": ()}),
+        ForgetUniqueName(model_name="Agent", name=None, fields=["organization", "name"]),
         ops.RunPython(live_names_unique),
     ]

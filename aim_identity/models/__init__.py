@@ -15,7 +15,7 @@ from aim_identity.models.audit import AuditChainHead, AuditLogEntry
 from aim_identity.models.mcp import AgentMCPServer, HealthStatus, MCPServer, MCPServerStatus
 from aim_identity.models.organizations import Organization
 from aim_identity.models.outbox import OutboxEvent
-from aim_identity.models.service import ServiceSecret
+from aim_identity.models.service import RetiredSigningKey, ServiceSecret
 from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
 from aim_identity.models.threats import Anomaly, Severity, Threat, ThreatStatus, ThreatType
 from aim_identity.models.users import MfaRecoveryCode, Role, User
@@ -48,6 +48,7 @@ __all__ = [
     "Organization",
     "OutboxEvent",
     "RefreshToken",
+    "RetiredSigningKey",
     "RevokedAccessToken",
     "Role",
     "ServiceSecret",

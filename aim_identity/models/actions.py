@@ -39,6 +39,8 @@ class ActionDecision(Model):
     error: str | None = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     reported_at = fields.DatetimeField(null=True)
+    # Signed by one of the agent's keys: only such requests are the agent's, and count as its evidence.
+    proven = fields.BooleanField(default=True, db_default=True)
 
     class Meta:
         table = "action_decisions"

@@ -122,6 +122,7 @@ class AgentFeedback(Model):
 
     class Meta:
         table = "agent_feedback"
+        unique_together = (("agent", "user"),)  # a person rates an agent once: a new rating replaces theirs
 
 
 class TrustScoreRecord(Model):

@@ -58,6 +58,9 @@ class VerificationEvent(Model):
     trust_score_after = fields.FloatField()
     ip_address = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Signed by one of the agent's keys: only such answers are the agent's, and count as its evidence.
+    # The rest could come from anyone who knows the agent's ID (identity/challenges.py).
+    proven = fields.BooleanField(default=True, db_default=True)
 
     class Meta:
         table = "verification_events"

@@ -3,9 +3,13 @@ secret still verifies and opens what it made."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from aim_identity.auth.keyring import Keyring, Unsealable
+from aim_identity.auth.keyring import Keyring, Unsealable, load_keyring
+from aim_identity.models import RetiredSigningKey
 
 OLD, NEW = "old-secret-" + "o" * 40, "new-secret-" + "n" * 40
 
@@ -37,3 +41,20 @@ def test_a_retired_secret_still_opens_and_verifies_what_it_made():
     assert after.seal(b"secret", b"row").split(".")[1] == after.sealing[0].kid != before.sealing[0].kid
     with pytest.raises(Unsealable):
         Keyring.derive(NEW).unseal(sealed, b"row")  # once the old secret is dropped entirely
+
+
+async def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(server, settings):
+    """Each retired secret's key is trusted for the longest token lifetime after it was first seen
+    retired, by every replica alike (the date is kept in the database)."""
+    long_ago, lately = "retired-long-ago-" + secrets.token_urlsafe(32), "retired-lately-" + secrets.token_urlsafe(32)
+    old_kid = Keyring.derive(long_ago).current.kid
+    await RetiredSigningKey.create(kid=old_kid)
+    lifetime = max(settings.access_token_ttl, settings.agent_token_ttl)
+    await RetiredSigningKey.filter(kid=old_kid).update(retired_at=datetime.now(UTC) - timedelta(seconds=lifetime + 5))
+
+    keyring = await load_keyring(settings.model_copy(update={"retired_secret_keys": (long_ago, lately)}))
+    published = {k["kid"] for k in keyring.jwks()["keys"]}
+    assert Keyring.derive(lately).current.kid in published and old_kid not in published
+    assert keyring.find(old_kid) is None
+    # What the long-retired secret sealed still opens: sealed values outlive tokens.
+    assert keyring.unseal(Keyring.derive(long_ago).seal(b"x", b"row"), b"row") == b"x"

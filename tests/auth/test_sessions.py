@@ -429,6 +429,7 @@ def good_claims(org, **changes) -> dict:
         "jti": secrets.token_urlsafe(16),
         "org": org.id,
         "role": "ADMIN",
+        "sid": str(uuid.uuid4()),
         **changes,
     }
     return {k: v for k, v in claims.items() if v is not None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 
 import pytest
 import websockets
@@ -282,7 +283,7 @@ async def test_subscription_ends_when_the_token_expires(org, url, settings):
         issuer=settings.issuer,
         subject=org.admin.user_id,
         ttl=2,
-        claims={"org": org.id, "role": "ADMIN"},
+        claims={"org": org.id, "role": "ADMIN", "sid": str(uuid.uuid4())},
     )
     async with Feed(url, AGENT_EVENTS, Authorization=f"Bearer {short.token}") as feed:
         await asyncio.wait_for(feed.finished.wait(), 4)

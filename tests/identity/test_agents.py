@@ -19,7 +19,7 @@ from tortoise import Tortoise
 
 from aim_identity import ids
 from aim_identity.models import Agent, AuditLogEntry, OutboxEvent, Threat, VerificationEvent
-from tests.support import CHALLENGE, VERIFY, AgentKeys, create_agent, verify
+from tests.support import CHALLENGE, VERIFY_OUTCOME, AgentKeys, create_agent, verify
 
 AGENT_FIELDS = """id name displayName description agentType status publicKey keyFingerprint
   capabilities { name grantedAt grantedBy { id } } createdBy { id }"""
@@ -375,8 +375,8 @@ async def test_deleting_an_agent_leaves_a_tombstone_that_keeps_its_evidence(org,
     # A replayed answer raises a CREDENTIAL_MISUSE threat against the agent.
     challenge = (await anonymous(CHALLENGE, i={"agentId": agent.id}))["requestVerificationChallenge"]
     answer = {"challengeId": challenge["id"], "signature": agent.sign(base64.b64decode(challenge["message"]))}
-    await anonymous(VERIFY, i=answer)
-    await anonymous(VERIFY, i=answer)
+    await anonymous(VERIFY_OUTCOME, i=answer)
+    await anonymous(VERIFY_OUTCOME, i=answer)
     [threat_id] = [t.id for t in await Threat.filter(agent_id=pk(agent.id))]
 
     data = await org.admin.api(DELETE, i={"id": agent.id})

@@ -13,9 +13,13 @@ import pytest
 from nacl.signing import SigningKey
 
 from aim_identity import ids
-from aim_identity.identity import scoring, trust
+from aim_identity.auth.keyring import Keyring
+from aim_identity.identity import challenges, scoring, trust
 from aim_identity.models import ActionDecision, Agent, AgentStatus, Severity, TrustScoreRecord, VerificationEvent
-from tests.support import create_agent, verify
+from tests.conftest import TEST_SECRET
+from tests.support import VERIFY_OUTCOME, create_agent, verify
+
+KEY = Keyring.derive(TEST_SECRET).challenge_key
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NAMES = ["verification", "uptime", "successRate", "securityAlerts", "compliance", "age", "drift", "feedback"]
@@ -447,10 +451,19 @@ async def test_the_score_follows_an_agents_lifecycle(org, anonymous):
     assert verified["uptime"]["value"] > new["uptime"]["value"]
     assert confidence("verified") > confidence("new")
 
+    # Answers that no key of the agent signed are not the agent's, and move nothing.
     intruder = SigningKey.generate()
     for _ in range(3):
         outcome = await verify(anonymous, agent, signer=intruder)
         assert (outcome["verified"], outcome["failureReason"]) == (False, "BAD_SIGNATURE")
+    assert (await snapshot("attacked"))["verification"] == verified["verification"]
+    # Its own late answers are.
+    for _ in range(3):
+        late = challenges.mint(KEY, ids.decode(agent.id, "Agent"), datetime.now(UTC) - timedelta(seconds=1))
+        outcome = (
+            await anonymous(VERIFY_OUTCOME, i={"challengeId": late.id, "signature": agent.sign(late.message(KEY))})
+        )["verifyAgent"]
+        assert (outcome["verified"], outcome["failureReason"]) == (False, "CHALLENGE_EXPIRED")
     failing = await snapshot("failing")
     assert score("failing") < score("verified")
     assert failing["verification"]["explanation"] == "3 of the last 6 challenge answers verified"
@@ -480,9 +493,9 @@ async def test_the_score_follows_an_agents_lifecycle(org, anonymous):
     assert [p["reason"] for p in history] == [
         "agent reactivated",
         "agent suspended",
-        "verification failed: BAD_SIGNATURE",
-        "verification failed: BAD_SIGNATURE",
-        "verification failed: BAD_SIGNATURE",
+        "verification failed: CHALLENGE_EXPIRED",
+        "verification failed: CHALLENGE_EXPIRED",
+        "verification failed: CHALLENGE_EXPIRED",
         "verification succeeded",
         "agent registered",
     ]
@@ -500,6 +513,7 @@ async def test_the_score_follows_an_agents_lifecycle(org, anonymous):
 async def test_feedback_moves_the_feedback_factor(org):
     api = org.admin.api
     agent = await create_agent(api)
+    raters = [await org.member("MEMBER"), await org.member("MANAGER")]
     start = check_shape((await api(AGENT, id=agent.id))["agent"]["trustScore"])
     assert start["feedback"]["value"] == 0.5
 
@@ -509,8 +523,8 @@ async def test_feedback_moves_the_feedback_factor(org):
     assert factors["feedback"]["explanation"] == "average rating 5.0/5 from 1 review(s)"
     high = praised["submitAgentFeedback"]["agent"]["trustScore"]["score"]
 
-    await api(FEEDBACK, i={"agentId": agent.id, "rating": 1})
-    await api(FEEDBACK, i={"agentId": agent.id, "rating": 1})
+    for rater in raters:
+        await rater.api(FEEDBACK, i={"agentId": agent.id, "rating": 1})
     after = (await api(AGENT, id=agent.id))["agent"]
     factors = check_shape(after["trustScore"])
     assert factors["feedback"]["value"] < 0.5

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from aim_identity import ids
-from aim_identity.identity import agents
+from aim_identity.identity import agents, capabilities
 from aim_identity.models import AgentType, Role
 from aim_identity.schema.agents.inputs import (
     AgentFeedbackInput,
@@ -19,6 +19,8 @@ from aim_identity.schema.core.context import Info
 
 
 async def create_agent(info: Info, input: CreateAgentInput) -> CreateAgentPayload:
+    if input.capabilities:  # granted at registration, as by grantCapability
+        info.context.require(capabilities.GRANTED_BY)
     row, seed = await agents.create(
         info.context.actor,
         info.context.settings,
@@ -92,7 +94,14 @@ async def rotate_agent_key(info: Info, input: RotateAgentKeyInput) -> AgentPaylo
 
 
 async def submit_agent_feedback(info: Info, input: AgentFeedbackInput) -> AgentPayload:
+    rater = info.context.signed_in().user_id
+    assert rater is not None  # a MEMBER or above: a person, or a key made by one
     row = await agents.submit_feedback(
-        info.context.actor, info.context.settings, ids.decode(input.agent_id, "Agent"), input.rating, input.comment
+        info.context.actor,
+        info.context.settings,
+        ids.decode(input.agent_id, "Agent"),
+        rater,
+        input.rating,
+        input.comment,
     )
     return AgentPayload(agent=Agent.of(row))

@@ -48,9 +48,9 @@ class Context:
 
     @property
     def actor(self) -> Actor:
-        """The audit identity of this request; anonymous callers act as `system` until proven."""
+        """The audit identity of this request: anonymous until the caller proves who it is."""
         if self.principal is None:
-            return Actor(None, "system", None, self.ip_address, self.user_agent)
+            return Actor(None, "anonymous", None, self.ip_address, self.user_agent)
         principal = self.principal
         return Actor(
             principal.organization_id,

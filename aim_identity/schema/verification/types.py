@@ -35,6 +35,10 @@ class VerificationEvent(Node):
     trust_score_after: float
     ip_address: str | None
     created_at: datetime
+    proven: bool = strawberry.field(
+        description="Signed by one of the agent's keys. An unproven answer (a forged challenge, a bad signature) "
+        "could come from anyone who knows the agent's ID: it is recorded, and moves nothing"
+    )
     agent_id: strawberry.Private[uuid.UUID]
     # Set when the caller already holds the agent (verifyAgent answers callers with no organization).
     known_agent: strawberry.Private[m.Agent | None] = None
@@ -57,6 +61,7 @@ class VerificationEvent(Node):
             trust_score_after=row.trust_score_after,
             ip_address=row.ip_address,
             created_at=row.created_at,
+            proven=row.proven,
             agent_id=row.agent_id,
             known_agent=agent,
         )
