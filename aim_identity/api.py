@@ -63,6 +63,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
+    request_registration = mutation(accounts.request_registration)
     register = mutation(accounts.register)
     login = mutation(accounts.login)
     refresh_token = mutation(accounts.refresh_token)

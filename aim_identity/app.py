@@ -22,6 +22,8 @@ from aim_identity.delivery.endpoint import Endpoint
 from aim_identity.delivery.fanout import Fanout
 from aim_identity.events import outbox
 from aim_identity.events.broker import Broker
+from aim_identity.mail import Mailer
+from aim_identity.throttle import Throttle
 from aim_identity.workers import housekeeping, relay
 
 
@@ -37,7 +39,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         keyring = await load_keyring(settings)
         broker = Broker(settings.redis_url, replay=outbox)
         await broker.connect()
-        graphql.start(keyring, Fanout(schema, broker, keyring, settings))
+        mailer = Mailer(settings.smtp_url, settings.mail_from)
+        graphql.start(keyring, Fanout(schema, broker, keyring, settings), Throttle(settings.redis_url), mailer)
         # In development one process does everything; production runs these in `aimctl worker`.
         background = (
             []
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await mailer.drain()
             await broker.disconnect()
             await Tortoise.close_connections()
 

@@ -1,4 +1,4 @@
-"""aimctl: serve, worker, migrate, create-admin, schema, settings."""
+"""aimctl: serve, worker, migrate, create-admin, unlock, schema, settings."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=settings.max_request_bytes,
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
 
 
@@ -60,7 +61,7 @@ def _settings(args: argparse.Namespace, settings: Settings) -> None:
         print(config.markdown_table())
         return
     for name, value in settings.model_dump().items():
-        if name in ("secret_key", "retired_secret_keys") and value:
+        if name in config.SECRETS and value:
             value = "(set)"
         print(f"{config.PREFIX}{name.upper()}={value}")
 
@@ -87,6 +88,24 @@ def _create_admin(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(create())
 
 
+def _unlock(args: argparse.Namespace, settings: Settings) -> None:
+    from tortoise import Tortoise
+
+    from aim_identity.actors import Actor
+    from aim_identity.auth import accounts
+    from aim_identity.db import tortoise_config
+
+    async def unlock() -> None:
+        await Tortoise.init(config=tortoise_config(settings.database_url))
+        try:
+            forgiven = await accounts.unlock(Actor(None, "system", "aimctl"), args.email)
+            print(f"{args.email}: {forgiven} recent failed sign-in(s) forgiven; the account may sign in again")
+        finally:
+            await Tortoise.close_connections()
+
+    asyncio.run(unlock())
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="aimctl", description="AIM: agent identity management")
@@ -109,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     admin.add_argument("--organization", required=True)
     admin.add_argument("--password", help="prompted for when absent")
     admin.set_defaults(run=_create_admin)
+    unlock = commands.add_parser("unlock", help="forgive an account's failed sign-ins (its lockout), from the shell")
+    unlock.add_argument("--email", required=True)
+    unlock.set_defaults(run=_unlock)
     args = parser.parse_args(argv)
     try:
         settings = config.load()

@@ -9,6 +9,7 @@ import logging
 import os
 from typing import Annotated, Any, Literal
 
+from limits import parse
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -17,9 +18,11 @@ log = logging.getLogger(__name__)
 PREFIX = "AIM_"
 # Variables with the prefix that belong to the test suite and the benchmarks, not to the service.
 _NOT_SETTINGS = ("AIM_TEST_", "AIM_BENCH_")
-_SECRET = {"secret_key", "retired_secret_keys"}
+# Never printed or echoed in an error: the SMTP URL may hold a password.
+SECRETS = {"secret_key", "retired_secret_keys", "smtp_url"}
 
 Positive = Annotated[int, Field(gt=0)]
+Rate = str  # as the `limits` library writes one: "10/hour", "60 per minute"
 Count = Annotated[int, Field(ge=0)]
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -67,6 +70,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="where `aimctl serve` listens (`--host` overrides)")
     port: int = Field(8000, ge=1, le=65535, description="where `aimctl serve` listens (`--port` overrides)")
+    trusted_proxies: CommaList = Field(
+        ("127.0.0.1",),
+        description="comma-separated addresses (or `*`) of the reverse proxies whose `X-Forwarded-For` names the "
+        "client: audit entries and the per-address limits see that client, not the proxy",
+    )
     issuer: str = Field(
         "aim", min_length=1, description="the `iss` of every token, and the issuer named in authenticator apps"
     )
@@ -89,6 +97,26 @@ class Settings(BaseSettings):
     login_lockout_seconds: Positive = Field(
         900, description="the window the failures are counted in, and the lockout length"
     )
+    login_rate: Rate = Field(
+        "60/minute",
+        description="sign-in attempts per client address (`limits` notation), counted before any "
+        "password is checked; more get `RATE_LIMITED`",
+    )
+    signup_rate: Rate = Field(
+        "10/hour", description="sign-up attempts (`requestRegistration` and `register`) per client address"
+    )
+    registration: Literal["verified", "open", "closed"] = Field(
+        "open",  # `verified` in production (_registration_by_environment)
+        description="who may open an organization: `verified` sends a code to the address first, and an address "
+        "that has an account cannot be told apart (production's default; needs `AIM_SMTP_URL` there); `open` "
+        "registers at once (development's default); `closed` leaves it to `aimctl create-admin`",
+    )
+    smtp_url: str | None = Field(
+        None,
+        description="where mail goes: `smtp://user:password@host:587?starttls=1` or `smtps://...:465`; unset, "
+        "messages are written to the log (development)",
+    )
+    mail_from: str = Field("AIM <aim@localhost>", description="the sender of AIM's mail")
     allowed_origins: CommaList = Field(
         (),
         description="comma-separated origins allowed to open a WebSocket from a browser (clients that send no "
@@ -134,26 +162,47 @@ class Settings(BaseSettings):
         "before anything runs) and largest WebSocket message (a larger one closes the socket with 1009)",
     )
 
-    @field_validator("retired_secret_keys", "allowed_origins", mode="before")
+    @field_validator("retired_secret_keys", "allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
         return value
 
-    @field_validator("secret_key", mode="before")
+    @field_validator("secret_key", "smtp_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return value or None
 
+    @field_validator("login_rate", "signup_rate")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("use the `limits` notation, e.g. 10/hour or 60 per minute") from None
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registration_by_environment(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("registration") and data.get("env") == "production":
+            data["registration"] = "verified"
+        return data
+
     @model_validator(mode="after")
-    def _production_has_a_secret(self) -> Settings:
+    def _production_is_complete(self) -> Settings:
         if not self.production:
             return self
         if self.secret_key is None:
             raise ValueError(f"{PREFIX}SECRET_KEY is required when {PREFIX}ENV=production")
         if not strong_secret(self.secret_key):
             raise ValueError(f"{PREFIX}SECRET_KEY must hold at least 32 random bytes: {SECRET_ADVICE}")
+        if self.registration == "verified" and not self.smtp_url:
+            raise ValueError(
+                f"{PREFIX}REGISTRATION=verified needs {PREFIX}SMTP_URL to send its codes (or set "
+                f"{PREFIX}REGISTRATION=closed and start organizations with aimctl create-admin)"
+            )
         return self
 
     @property
@@ -184,9 +233,12 @@ def _problem(error: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if not fields:
         return message
-    if fields[0] in _SECRET:
+    if fields[0] in SECRETS:
         return f"{variable}: {message}"
     return f"{variable}: {message} (got {error['input']!r})"
+
+
+_SHOWN_DEFAULTS = {"secret_key": "generated in development", "registration": "`open`; `verified` in production"}
 
 
 def markdown_table() -> str:
@@ -194,8 +246,8 @@ def markdown_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, info in Settings.model_fields.items():
         default = info.default
-        shown = "empty" if default in (None, ()) else f"`{default}`"
-        if name == "secret_key":
-            shown = "generated in development"
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        shown = _SHOWN_DEFAULTS.get(name) or ("empty" if default in (None, "") else f"`{default}`")
         rows.append(f"| `{PREFIX}{name.upper()}` | {shown} | {info.description} |")
     return "\n".join(rows)

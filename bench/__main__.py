@@ -434,6 +434,9 @@ def main() -> int:
         aim_env = {
             **base_env,
             "AIM_ENV": "production",
+            # The clients open their organizations by `register`, all from this one address.
+            "AIM_REGISTRATION": "open",
+            "AIM_SIGNUP_RATE": "1000/hour",
             "AIM_SECRET_KEY": SECRET,
             "AIM_DATABASE_URL": aim_database_url,
             "AIM_REDIS_URL": redis_url,

@@ -459,6 +459,9 @@ def run_one(
     api_env = {
         **env,
         "AIM_ENV": "production" if options.relay == "worker" else "development",
+        # One client opens the organization by `register`, run after run from this one address.
+        "AIM_REGISTRATION": "open",
+        "AIM_SIGNUP_RATE": "1000/hour",
         "AIM_WS_MAX_CONNECTIONS_PER_PRINCIPAL": str(max(10_000, 2 * n)),
     }
     try:

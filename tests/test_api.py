@@ -36,6 +36,7 @@ from aim_identity.models import (
     ApiKey,
     CapabilityGrant,
     Organization,
+    RegistrationCode,
     RevokedAccessToken,
     Role,
     User,
@@ -203,6 +204,14 @@ async def m_register(call: Caller, env: Env) -> None:
         i={"email": email, "password": PASSWORD, "name": "New", "organizationName": "Elsewhere"},
     )
     assert await User.exists(email=email) == bool(data)
+
+
+async def m_request_registration(call: Caller, env: Env) -> None:
+    email = f"rbac-req-{uuid.uuid4().hex[:10]}@example.com"
+    data = await call(
+        "mutation($i: RequestRegistrationInput!) { requestRegistration(input: $i) { ok } }", i={"email": email}
+    )
+    assert await RegistrationCode.exists(email=email) == bool(data)
 
 
 async def m_login(call: Caller, env: Env) -> None:
@@ -539,6 +548,7 @@ CASES = [
     Case("node", "VIEWER", q_node),
     Case("viewer", "VIEWER", q_viewer),
     Case("organization", "VIEWER", q_organization),
+    Case("requestRegistration", PUBLIC, m_request_registration),
     Case("register", PUBLIC, m_register),
     Case("login", PUBLIC, m_login),
     Case("refreshToken", PUBLIC, m_refresh_token),

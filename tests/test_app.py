@@ -46,6 +46,7 @@ def environment(settings: Settings, database_url: str) -> dict[str, str]:
         AIM_DATABASE_URL=database_url,
         AIM_REDIS_URL=settings.redis_url,
         AIM_SECRET_KEY=settings.secret_key,
+        AIM_REGISTRATION="open",  # the tests open their organizations by `register`
     )
     return env
 

@@ -67,7 +67,26 @@ def test_production_needs_a_strong_secret(environment):
         )
         assert weak not in problems(environment, AIM_SECRET_KEY=weak)  # never echoed
     environment.setenv("AIM_SECRET_KEY", secrets.token_urlsafe(32))
+    environment.setenv("AIM_REGISTRATION", "closed")
     assert config.load().production
+
+
+def test_production_signs_up_by_verified_mail_unless_told_otherwise(environment):
+    environment.setenv("AIM_ENV", "production")
+    environment.setenv("AIM_SECRET_KEY", secrets.token_urlsafe(32))
+    # Verified sign-up cannot send its codes without a mail server, and says what to do instead.
+    assert problems(environment).startswith("AIM_REGISTRATION=verified needs AIM_SMTP_URL")
+    environment.setenv("AIM_SMTP_URL", "smtp://mail.example:587?starttls=1")
+    assert config.load().registration == "verified"
+    environment.setenv("AIM_REGISTRATION", "closed")
+    assert config.load().registration == "closed"
+    environment.setenv("AIM_ENV", "development")
+    environment.delenv("AIM_REGISTRATION")
+    assert config.load().registration == "open"
+
+
+def test_rates_are_checked_at_start_up(environment):
+    assert problems(environment, AIM_LOGIN_RATE="lots").startswith("AIM_LOGIN_RATE: use the `limits` notation")
 
 
 def test_every_problem_is_named_at_once_and_no_secret_is_echoed(environment):

@@ -130,6 +130,7 @@ class Processes:
             AIM_REDIS_URL=redis_url,
             AIM_SECRET_KEY=TEST_SECRET,
             AIM_ENV="production" if production else "development",
+            AIM_REGISTRATION="open",  # the tests open their organizations by `register`
             PYTHONUNBUFFERED="1",
         )
         return env

@@ -13,9 +13,11 @@ from tortoise.exceptions import IntegrityError
 from aim_identity import ids
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
+from aim_identity.auth import login_guard, registration
 from aim_identity.auth.passwords import check_policy, hash_password
+from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
-from aim_identity.models import Organization, Role, User
+from aim_identity.models import AuthFailure, Organization, RegistrationCode, Role, User
 from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import atomic
 
@@ -34,7 +36,20 @@ def _required(value: str, field: str) -> str:
     return value
 
 
+async def sign_up(
+    actor: Actor, settings: Settings, email: str, password: str, name: str, organization_name: str, code: str | None
+) -> User:
+    """A stranger opens an organization, admitted as AIM_REGISTRATION says (registration.py) before any
+    password is hashed."""
+    email = normalize_email(email)
+    check_policy(password, email)
+    _required(name, "name"), _required(organization_name, "organizationName")
+    await registration.admit(settings, email, code)
+    return await register(actor, email, password, name, organization_name)
+
+
 async def register(actor: Actor, email: str, password: str, name: str, organization_name: str) -> User:
+    """An organization and its first administrator (a sign-up, or `aimctl create-admin`)."""
     email = normalize_email(email)
     check_policy(password, email)
     name, organization_name = _required(name, "name"), _required(organization_name, "organizationName")
@@ -48,6 +63,7 @@ async def register(actor: Actor, email: str, password: str, name: str, organizat
                 slug = f"{slug}-{secrets.token_hex(3)}"
             org = await Organization.create(name=organization_name, slug=slug)
             await chain.start(org.id)
+            await RegistrationCode.filter(email=email).delete()
             user = await User.create(
                 organization=org, email=email, name=name, role=Role.ADMIN, password_hash=password_hash
             )
@@ -121,3 +137,16 @@ async def update_organization(
             work.audit("organization.update", "Organization", organization_gid, **changed)
             work.emit("organization.updated", organizationId=organization_gid)
     return organization
+
+
+async def unlock(actor: Actor, email: str) -> int:
+    """Forgives an account's failed sign-ins, for an operator at the shell (`aimctl unlock`): the way back
+    in for an account without MFA that someone keeps locked out. Returns how many were forgiven."""
+    email = normalize_email(email)
+    user = await User.get_or_none(email=email)
+    if user is None:
+        raise NotFound(f"No account for {email}")
+    async with atomic(actor.within(user.organization_id)) as work:
+        forgiven = await AuthFailure.filter(kind=login_guard.LOGIN, subject=email).delete()
+        work.audit("auth.unlock", "User", ids.encode("User", user.id), email=email, forgiven=forgiven)
+    return forgiven

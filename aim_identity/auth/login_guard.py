@@ -19,12 +19,15 @@ from aim_identity.unit_of_work import atomic
 LOGIN, API_KEY, SIGNATURE = "login", "api_key", "signature"
 
 
+async def locked(settings: Settings, kind: str, subject: str) -> bool:
+    """Whether the account has failed too often lately."""
+    since = datetime.now(UTC) - timedelta(seconds=settings.login_lockout_seconds)
+    return await AuthFailure.filter(kind=kind, subject=subject, at__gte=since).count() >= settings.login_max_failures
+
+
 async def check(settings: Settings, kind: str, subject: str | None, ip_address: str | None) -> None:
     since = datetime.now(UTC) - timedelta(seconds=settings.login_lockout_seconds)
-    if (
-        subject
-        and await AuthFailure.filter(kind=kind, subject=subject, at__gte=since).count() >= settings.login_max_failures
-    ):
+    if subject and await locked(settings, kind, subject):
         raise RateLimited(
             "Too many failed attempts for this account; try again later", retryAfter=settings.login_lockout_seconds
         )

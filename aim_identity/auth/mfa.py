@@ -101,6 +101,7 @@ async def confirm(
     if user.mfa_pending_secret is None:
         raise NotFound("No MFA set-up is waiting for a code: call enableMfa first")
     secret = keyring.unseal(user.mfa_pending_secret, _bound(user.id)).decode()
+    await login_guard.check(settings, login_guard.LOGIN, user.email, actor.ip_address)
     await _accept(actor, settings, user, secret, code)
     codes = new_recovery_codes()
     async with atomic(actor) as work:
@@ -121,6 +122,7 @@ async def disable(actor: Actor, keyring: Keyring, settings: Settings, user_id: u
     organization = await user.organization
     if organization.require_mfa and user.role in PRIVILEGED:
         raise Conflict(f"Your organization requires MFA for the {user.role.value} role")
+    await login_guard.check(settings, login_guard.LOGIN, user.email, actor.ip_address)
     method = await second_factor(actor, keyring, settings, user, code)
     async with atomic(actor) as work:
         await MfaRecoveryCode.filter(user_id=user.id).delete()
@@ -139,7 +141,6 @@ async def second_factor(actor: Actor, keyring: Keyring, settings: Settings, user
         raise Unauthenticated(
             "This account uses MFA: send the code from the authenticator app as totpCode", reason="MFA_REQUIRED"
         )
-    await login_guard.check(settings, login_guard.LOGIN, user.email, actor.ip_address)
     if looks_like_recovery_code(code):
         spent = await db.fetch(
             "UPDATE mfa_recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 "

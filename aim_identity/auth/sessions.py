@@ -20,7 +20,7 @@ from aim_identity.auth.keyring import Keyring
 from aim_identity.auth.passwords import verify_password
 from aim_identity.auth.principal import Principal
 from aim_identity.config import Settings
-from aim_identity.errors import BadUserInput, Unauthenticated
+from aim_identity.errors import BadUserInput, RateLimited, Unauthenticated
 from aim_identity.models import RefreshToken, RevokedAccessToken, Severity, ThreatType, User
 from aim_identity.security.threats import raise_threat
 from aim_identity.unit_of_work import atomic
@@ -83,13 +83,25 @@ async def login(
         email = normalize_email(email)
     except BadUserInput:
         raise Unauthenticated("Invalid email or password") from None
-    await login_guard.check(settings, login_guard.LOGIN, email, actor.ip_address)
+    await login_guard.check(settings, login_guard.LOGIN, None, actor.ip_address)
     user = await User.get_or_none(email=email)
+    second_factor = None
+    if await login_guard.locked(settings, login_guard.LOGIN, email):
+        # A locked account opens to one of its owner's MFA recovery codes (80 bits, each once: no
+        # guesser gets one, where a six-digit code could be guessed past the lockout). It is checked
+        # before the password, so the lockout still stops a password guesser.
+        if not (user and user.mfa_enabled and totp_code and mfa.looks_like_recovery_code(totp_code)):
+            raise RateLimited(
+                "Too many failed attempts for this account; try again later, or sign in with an MFA recovery code",
+                retryAfter=settings.login_lockout_seconds,
+            )
+        second_factor = await mfa.second_factor(actor, keyring, settings, user, totp_code)
     if not await verify_password(user.password_hash if user else None, password):
         await login_guard.failed_sign_in(actor, settings, email, user, "auth.login_failed", "wrong password")
         raise Unauthenticated("Invalid email or password")
     assert user is not None  # verify_password accepts no password without a hash to check it against
-    second_factor = await mfa.second_factor(actor, keyring, settings, user, totp_code) if user.mfa_enabled else None
+    if user.mfa_enabled and second_factor is None:
+        second_factor = await mfa.second_factor(actor, keyring, settings, user, totp_code)
     await login_guard.clear(login_guard.LOGIN, email)
     async with atomic(actor.within(user.organization_id)) as work:
         user.last_login_at = datetime.now(UTC)

@@ -25,7 +25,9 @@ from aim_identity.delivery.fanout import Fanout
 from aim_identity.delivery.response_cache import ResponseCache
 from aim_identity.delivery.websocket import SubscriptionsOnly
 from aim_identity.errors import AimError
+from aim_identity.mail import Mailer
 from aim_identity.schema.core.context import Context
+from aim_identity.throttle import Throttle
 
 
 def client_ip(request: Request | WebSocket) -> str | None:
@@ -51,10 +53,10 @@ class Endpoint(GraphQL[Context, None]):
             settings.response_cache_size, max_document_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens
         )
 
-    def start(self, keyring: Keyring, fanout: Fanout) -> None:
+    def start(self, keyring: Keyring, fanout: Fanout, throttle: Throttle, mailer: Mailer) -> None:
         """What the application's lifespan provides once the database and the broker are up, before the
         first request."""
-        self.keyring, self.fanout = keyring, fanout
+        self.keyring, self.fanout, self.throttle, self.mailer = keyring, fanout, throttle, mailer
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal, credential_error = await self._caller(request) if isinstance(request, Request) else (None, None)
@@ -67,6 +69,8 @@ class Endpoint(GraphQL[Context, None]):
             user_agent=request.headers.get("user-agent"),
             request=request,
             response=response,
+            throttle=self.throttle,
+            mailer=self.mailer,
         )
 
     async def _caller(self, request: Request) -> tuple[Principal | None, AimError | None]:

@@ -18,7 +18,7 @@ from aim_identity.models.outbox import OutboxEvent
 from aim_identity.models.service import RetiredSigningKey, ServiceSecret
 from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
 from aim_identity.models.threats import Anomaly, Severity, Threat, ThreatStatus, ThreatType
-from aim_identity.models.users import MfaRecoveryCode, Role, User
+from aim_identity.models.users import MfaRecoveryCode, RegistrationCode, Role, User
 from aim_identity.models.verification import (
     VerificationChallenge,
     VerificationEvent,
@@ -48,6 +48,7 @@ __all__ = [
     "Organization",
     "OutboxEvent",
     "RefreshToken",
+    "RegistrationCode",
     "RetiredSigningKey",
     "RevokedAccessToken",
     "Role",

@@ -54,3 +54,17 @@ class MfaRecoveryCode(Model):
 
     class Meta:
         table = "mfa_recovery_codes"
+
+
+class RegistrationCode(Model):
+    """A sign-up code sent to an address (auth/registration.py), kept only as its SHA-256."""
+
+    id = fields.BigIntField(primary_key=True)
+    email = fields.CharField(max_length=320, db_index=True)
+    code_hash = fields.CharField(max_length=64)
+    tries = fields.SmallIntField(default=0)
+    expires_at = fields.DatetimeField(db_index=True)  # the worker purges by it
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "registration_codes"

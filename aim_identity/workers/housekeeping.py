@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from aim_identity.auth import registration
 from aim_identity.config import Settings
 from aim_identity.events import outbox
 from aim_identity.identity import challenges, scoring
@@ -20,10 +21,15 @@ async def run(settings: Settings) -> None:
         try:
             rescored = await scoring.rescore_stale(settings.key_rotation_days)
             purged = await challenges.purge_expired()
+            codes = await registration.purge_expired()
             pruned = await outbox.prune()
-            if rescored or purged or pruned:
+            if rescored or purged or codes or pruned:
                 log.info(
-                    "rescored %d agents; purged %d expired challenges and %d published events", rescored, purged, pruned
+                    "rescored %d agents; purged %d expired challenges, %d sign-up codes and %d published events",
+                    rescored,
+                    purged,
+                    codes,
+                    pruned,
                 )
         except asyncio.CancelledError:
             raise

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from aim_identity import ids
-from aim_identity.auth import accounts, mfa, sessions
+from aim_identity.auth import accounts, mfa, registration, sessions
 from aim_identity.auth.principal import Principal
 from aim_identity.models import Role
 from aim_identity.schema.accounts.inputs import (
@@ -14,6 +14,7 @@ from aim_identity.schema.accounts.inputs import (
     LogoutInput,
     RefreshInput,
     RegisterInput,
+    RequestRegistrationInput,
     UpdateOrganizationInput,
     UpdateUserRoleInput,
 )
@@ -22,6 +23,7 @@ from aim_identity.schema.accounts.payloads import (
     EnableMfaPayload,
     LogoutPayload,
     OrganizationPayload,
+    RequestRegistrationPayload,
     UserPayload,
 )
 from aim_identity.schema.accounts.types import Organization, User
@@ -40,14 +42,32 @@ def _signed_in(info: Info, session: sessions.Session) -> AuthPayload:
     )
 
 
+async def request_registration(info: Info, input: RequestRegistrationInput) -> RequestRegistrationPayload:
+    ctx = info.context
+    await ctx.throttled("sign-up", ctx.settings.signup_rate)
+    assert ctx.mailer is not None  # every HTTP request has one
+    await registration.request(ctx.settings, ctx.mailer, accounts.normalize_email(input.email))
+    return RequestRegistrationPayload(ok=True)
+
+
 async def register(info: Info, input: RegisterInput) -> AuthPayload:
     ctx = info.context
-    user = await accounts.register(ctx.actor, input.email, input.password, input.name, input.organization_name)
+    await ctx.throttled("sign-up", ctx.settings.signup_rate)
+    user = await accounts.sign_up(
+        ctx.actor,
+        ctx.settings,
+        input.email,
+        input.password,
+        input.name,
+        input.organization_name,
+        input.verification_code,
+    )
     return _signed_in(info, await sessions.start(ctx.actor, ctx.keyring, ctx.settings, user))
 
 
 async def login(info: Info, input: LoginInput) -> AuthPayload:
     ctx = info.context
+    await ctx.throttled("sign-in", ctx.settings.login_rate)
     session = await sessions.login(ctx.actor, ctx.keyring, ctx.settings, input.email, input.password, input.totp_code)
     return _signed_in(info, session)
 

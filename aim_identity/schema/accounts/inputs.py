@@ -11,6 +11,14 @@ class RegisterInput:
     password: str
     name: str
     organization_name: str
+    verification_code: str | None = strawberry.field(
+        default=None, description="the code requestRegistration sent to the address, where sign-up is verified"
+    )
+
+
+@strawberry.input
+class RequestRegistrationInput:
+    email: str
 
 
 @strawberry.input

@@ -19,6 +19,11 @@ class LogoutPayload:
 
 
 @strawberry.type
+class RequestRegistrationPayload:
+    ok: bool = strawberry.field(description="always true: a code, or a notice, is on its way to the address")
+
+
+@strawberry.type
 class UserPayload:
     user: User
     recovery_codes: list[str] | None = strawberry.field(

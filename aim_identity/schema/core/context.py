@@ -14,8 +14,10 @@ from aim_identity.auth.keyring import Keyring
 from aim_identity.auth.principal import Principal
 from aim_identity.config import Settings
 from aim_identity.errors import AimError, Forbidden, Unauthenticated
+from aim_identity.mail import Mailer
 from aim_identity.models import Role
 from aim_identity.schema.core.loaders import Loaders
+from aim_identity.throttle import Throttle
 
 
 @dataclass
@@ -30,12 +32,20 @@ class Context:
     response: Any = None
     connection_params: dict | None = None
     feed: AsyncIterator[dict[str, Any]] | None = None  # a subscription group's events (fanout.py)
+    # Over HTTP only: what signing up and signing in need.
+    throttle: Throttle | None = None
+    mailer: Mailer | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = (
             Loaders(self.principal.organization_id, self.principal.agent_id) if self.principal else Loaders(None)
         )
+
+    async def throttled(self, action: str, rate: str) -> None:
+        """Counts one `action` by this request's address (a RATE_LIMITED past `rate`)."""
+        assert self.throttle is not None  # every HTTP request has one
+        await self.throttle.hit(action, rate, self.ip_address)
 
     def act_as(self, principal: Principal) -> None:
         """After register, login or refresh, the rest of the response is read as the new session."""
