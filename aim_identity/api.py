@@ -90,6 +90,13 @@ class Mutation:
     submit_agent_feedback = mutation(agents.submit_agent_feedback, MEMBER)
 
     register_mcp_server = mutation(mcp.register_mcp_server, MEMBER, name="registerMCPServer")
+    update_mcp_server = mutation(mcp.update_mcp_server, MEMBER, name="updateMCPServer")
+    delete_mcp_server = mutation(mcp.delete_mcp_server, MANAGER, name="deleteMCPServer")
+    suspend_mcp_server = mutation(mcp.suspend_mcp_server, MANAGER, name="suspendMCPServer")
+    reactivate_mcp_server = mutation(mcp.reactivate_mcp_server, MANAGER, name="reactivateMCPServer")
+    discover_mcp_server = mutation(mcp.discover_mcp_server, MEMBER, name="discoverMCPServer")
+    request_mcp_server_challenge = mutation(mcp.request_mcp_server_challenge, name="requestMCPServerChallenge")
+    verify_mcp_server = mutation(mcp.verify_mcp_server, name="verifyMCPServer")
     connect_mcp_server = mutation(mcp.connect_mcp_server, MEMBER, name="connectMCPServer")
     disconnect_mcp_server = mutation(mcp.disconnect_mcp_server, MEMBER, name="disconnectMCPServer")
     report_detected_mcp_servers = mutation(mcp.report_detected_mcp_servers, SignedIn, name="reportDetectedMCPServers")
@@ -106,6 +113,7 @@ class Subscription:
     agent_events = strawberry.subscription(resolver=subscriptions.agent_events)
     trust_score_changes = strawberry.subscription(resolver=subscriptions.trust_score_changes)
     audit_log_appended = strawberry.subscription(resolver=subscriptions.audit_log_appended)
+    mcp_server_events = strawberry.subscription(resolver=subscriptions.mcp_server_events, name="mcpServerEvents")
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

@@ -24,7 +24,7 @@ from aim_identity.events import outbox
 from aim_identity.events.broker import Broker
 from aim_identity.mail import Mailer
 from aim_identity.throttle import Throttle
-from aim_identity.workers import housekeeping, relay
+from aim_identity.workers import housekeeping, mcp_watch, relay
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -45,7 +45,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         background = (
             []
             if settings.production
-            else [asyncio.create_task(relay.run(broker)), asyncio.create_task(housekeeping.run(settings))]
+            else [
+                asyncio.create_task(relay.run(broker)),
+                asyncio.create_task(housekeeping.run(settings)),
+                asyncio.create_task(mcp_watch.run(settings)),
+            ]
         )
         try:
             yield

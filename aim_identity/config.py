@@ -5,6 +5,7 @@ class (`aimctl settings --markdown`), and a test keeps the two the same."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ SECRETS = {"secret_key", "retired_secret_keys", "smtp_url"}
 Positive = Annotated[int, Field(gt=0)]
 Rate = str  # as the `limits` library writes one: "10/hour", "60 per minute"
 Count = Annotated[int, Field(ge=0)]
+PositiveSeconds = Annotated[float, Field(gt=0)]
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -117,6 +119,34 @@ class Settings(BaseSettings):
         "messages are written to the log (development)",
     )
     mail_from: str = Field("AIM <aim@localhost>", description="the sender of AIM's mail")
+    allow_private_targets: CommaList = Field(
+        (),
+        description="production: comma-separated networks (`10.0.0.0/8`, `127.0.0.1`) that outbound calls to "
+        "user-given URLs may reach although they are private, loopback or link-local, or `*` for all of them; "
+        "unset, those are refused (after DNS resolution, on every redirect). Development allows all",
+    )
+    outbound_connect_timeout: PositiveSeconds = Field(
+        3.0, description="seconds to connect, for every outbound call to a user-given URL"
+    )
+    outbound_max_bytes: Positive = Field(
+        4 * 1024 * 1024, description="largest response body AIM reads from a user-given URL; more fails the call"
+    )
+    mcp_discovery_timeout: PositiveSeconds = Field(
+        30.0, description="seconds one discovery of an MCP server may take in all (initialize and every list)"
+    )
+    mcp_discovery_interval: Positive = Field(
+        6 * 3600, description="seconds between scheduled re-discoveries of each MCP server with a URL"
+    )
+    mcp_max_capabilities: Positive = Field(
+        2000, description="tools, resources and prompts AIM keeps of one MCP server; a server listing more fails"
+    )
+    mcp_health_interval: Positive = Field(60, description="seconds between health checks of each MCP server")
+    mcp_health_timeout: PositiveSeconds = Field(
+        5.0, description="seconds a health check may take before the server counts as DOWN"
+    )
+    mcp_degraded_ms: Positive = Field(
+        1000, description="a health check answered slower than this many milliseconds is DEGRADED, not HEALTHY"
+    )
     allowed_origins: CommaList = Field(
         (),
         description="comma-separated origins allowed to open a WebSocket from a browser (clients that send no "
@@ -162,7 +192,9 @@ class Settings(BaseSettings):
         "before anything runs) and largest WebSocket message (a larger one closes the socket with 1009)",
     )
 
-    @field_validator("retired_secret_keys", "allowed_origins", "trusted_proxies", mode="before")
+    @field_validator(
+        "retired_secret_keys", "allowed_origins", "trusted_proxies", "allow_private_targets", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -173,6 +205,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return value or None
+
+    @field_validator("allow_private_targets")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            if network != "*":
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ValueError(f"{network!r} is not a network (10.0.0.0/8, 127.0.0.1) or *") from None
+        return value
 
     @field_validator("login_rate", "signup_rate")
     @classmethod

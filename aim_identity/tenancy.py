@@ -36,6 +36,9 @@ _ORG_PATH: dict[type[Model], str] = {
     m.TrustScoreRecord: "agent__organization_id",
     m.AgentMCPServer: "agent__organization_id",
     m.VerificationChallenge: "agent__organization_id",
+    m.MCPVerificationEvent: "organization_id",
+    m.MCPHealthCheck: "mcp_server__organization_id",
+    m.MCPChallenge: "mcp_server__organization_id",
 }
 
 

@@ -1,4 +1,5 @@
-"""`python -m bench`: the floor, the GraphQL agents query, challenge-response and fan-out, in one run.
+"""`python -m bench`: the floor, the GraphQL agents query, challenge-response, authorization, MCP
+discovery and fan-out, in one run.
 
 Needs AIM_BENCH_DATABASE_URL (an empty PostgreSQL database) and AIM_BENCH_REDIS_URL; `make bench`
 starts both and sets them. It migrates the database, starts AIM (`aimctl serve`, AIM_ENV=production)
@@ -10,9 +11,22 @@ scenario from a separate load process:
   (b) graphql  POST /graphql `agents(first: 20) { edges { node { id name status trustScore { score } } } }`
   (c) verify   requestVerificationChallenge + Ed25519 signature + verifyAgent, one round trip, each
                connection for its own agent
+  (e) authorize-floor
+               POST /authorize on the floor app, the very body of `authorize`: one SELECT of the
+               agent's key, status and grants, Ed25519 verification with PyNaCl, one INSERT of the
+               decision whose unique (agent, nonce) refuses a replay (bench/floor.py)
+      authorize
+               `authorizeAction` signed by the agent's own key, with a fresh nonce and a current
+               timestamp, each connection for its own agent (which holds `db:read`): nonce-checked,
+               recorded, scored and audited by AIM; signed before the warm-up (bench/load.py)
 
-and prints req/s and latency percentiles for each, the ratio b/a and the targets. Numbers from a
-shared machine are noisy; the ratios within one run are what to compare.
+and prints req/s and latency percentiles for each, the ratios b/a and e (authorize / its floor) and the
+targets. Numbers from a shared machine are noisy; the ratios within one run are what to compare. Then,
+while the same AIM is otherwise idle:
+
+  (f) discovery  discoverMCPServer of a 200-tool MCP server (tests/mcp/fixture.py), timed from the
+               client, 10 runs: median and max, no floor (bench/discovery.py; AIM is started with
+               AIM_ALLOW_PRIVATE_TARGETS=127.0.0.1 when it runs, so production lets it reach loopback)
 
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
@@ -43,9 +57,9 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import fanout
+from bench import discovery, fanout
 from bench.harness import free_port, gql, tail, wait_healthy
-from bench.load import AGENTS_QUERY
+from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT_COUNT = 20  # what (a) and (b) read; (c) gives each connection an agent of its own
@@ -54,6 +68,8 @@ SECRET = "bench-secret-7Hq2mX9pLw4ZkR8vN3yT6cF1sJ5dG0bA"
 PASSWORD = "correct horse battery staple"
 
 TARGET_RATIO = 0.5  # b/a
+TARGET_AUTHORIZE_RATIO = 0.4  # e: authorize / authorize-floor
+FLOORS = ("floor", "authorize-floor")  # the scenarios served by the floor app
 TARGET_P95_MS = {"graphql": 50.0, "verify": 200.0}
 
 REGISTER = """mutation($i: RegisterInput!) {
@@ -135,7 +151,7 @@ async def seed(url: str, count: int) -> dict:
                 i={
                     "name": f"bench-agent-{n:02d}",
                     "publicKey": base64.b64encode(bytes(key.verify_key)).decode(),
-                    "capabilities": ["read:*"],
+                    "capabilities": ["read:*", AUTHORIZE_CAPABILITY],
                 },
             )
             agents.append({"id": created["createAgent"]["agent"]["id"], "seed": base64.b64encode(bytes(key)).decode()})
@@ -151,6 +167,29 @@ async def same_agents(floor_url: str, graphql_url: str, token: str) -> None:
         graphql = await gql(session, graphql_url, AGENTS_QUERY, token)
     if floor["data"] != graphql:
         raise RuntimeError(f"the floor and GraphQL disagree:\n{floor['data']}\n{graphql}")
+
+
+async def same_decisions(floor_url: str, graphql_url: str, agent: dict) -> None:
+    """Both sides must grant the same signed request for the same reason, and the floor must refuse a
+    replay (AIM's refusal is its tests' business: here it would raise a threat against the agent)."""
+    key = SigningKey(base64.b64decode(agent["seed"]))
+    once = {"query": AUTHORIZE, "variables": {"i": signed_action(agent["id"], key)}}
+    fresh = {"query": AUTHORIZE, "variables": {"i": signed_action(agent["id"], key)}}
+    answers = []
+    async with aiohttp.ClientSession() as session:
+        for url, body in ((floor_url, once), (floor_url, once), (graphql_url, fresh)):
+            async with session.post(url, json=body) as response:
+                payload = await response.json(content_type=None)
+            if response.status != 200 or payload.get("errors"):
+                raise RuntimeError(f"authorizing at {url} failed: HTTP {response.status} {str(payload)[:300]}")
+            answers.append(payload["data"]["authorizeAction"])
+    floor, replay, aim = answers
+    if (
+        not floor["allowed"]
+        or replay["allowed"]
+        or (floor["allowed"], floor["reason"]) != (aim["allowed"], aim["reason"])
+    ):
+        raise RuntimeError(f"the floor and authorizeAction disagree:\n{floor} (replayed: {replay})\n{aim}")
 
 
 def postmaster_pid(database_url: str) -> int | None:
@@ -214,10 +253,13 @@ def versions() -> str:
     return ", ".join(found)
 
 
+SCENARIO_NAMES = ("floor", "graphql", "verify", "authorize-floor", "authorize", "discovery", "fanout")
 LABELS = {
     "floor": "(a) floor: Starlette + asyncpg",
     "graphql": "(b) GraphQL agents(first: 20)",
     "verify": "(c) challenge-response round trip",
+    "authorize-floor": "(e) floor: PyNaCl + asyncpg",
+    "authorize": "(e) authorizeAction",
 }
 
 
@@ -272,6 +314,27 @@ def report(results: dict[str, dict]) -> dict:
                 f"server CPU per request a/b = {cpu_a * 1000:.3f} / {cpu_b * 1000:.3f} ms = {cpu_a / cpu_b:.3f}"
                 "   (the same ratio by CPU time, less sensitive to a busy machine)"
             )
+    if "authorize-floor" in results and "authorize" in results and results["authorize-floor"]["per_s"]:
+        floor, aim = results["authorize-floor"], results["authorize"]
+        ratio = aim["per_s"] / floor["per_s"]
+        ok = ratio >= TARGET_AUTHORIZE_RATIO
+        verdict["ratio_authorize"] = round(ratio, 3)
+        verdict["ratio_authorize_pass"] = ok
+        print(
+            f"e = authorize / floor = {aim['per_s']:,.1f} / {floor['per_s']:,.1f} = {ratio:.3f}"
+            f"   (target >= {TARGET_AUTHORIZE_RATIO})  {'PASS' if ok else 'MISS'}"
+        )
+        cpu_floor, cpu_aim = (r["cpu_s"].get("app", 0) / max(1, r["completed"]) for r in (floor, aim))
+        if cpu_floor and cpu_aim:
+            verdict["cpu_ratio_authorize"] = round(cpu_floor / cpu_aim, 3)
+            print(
+                f"server CPU per request floor/authorize = {cpu_floor * 1000:.3f} / {cpu_aim * 1000:.3f} ms"
+                f" = {cpu_floor / cpu_aim:.3f}"
+            )
+        for r in (floor, aim):
+            signing = r.get("signing", {})
+            if signing.get("during_run"):
+                print(f"    note: {signing['during_run']} requests of {r['scenario']} were signed during the run")
     for scenario, limit in TARGET_P95_MS.items():
         if scenario in results:
             p95 = results[scenario]["latency_ms"]["p95"]
@@ -281,7 +344,13 @@ def report(results: dict[str, dict]) -> dict:
     return verdict
 
 
-def write_json(args: argparse.Namespace, results: dict, verdict: dict, fanout_results: dict | None = None) -> None:
+def write_json(
+    args: argparse.Namespace,
+    results: dict,
+    verdict: dict,
+    fanout_results: dict | None = None,
+    discovery_results: dict | None = None,
+) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         document = {
@@ -296,6 +365,8 @@ def write_json(args: argparse.Namespace, results: dict, verdict: dict, fanout_re
             "results": results,
             "verdict": verdict,
         }
+        if discovery_results is not None:
+            document["discovery"] = discovery_results
         if fanout_results is not None:
             document["fanout"] = fanout_results
         args.json.write_text(json.dumps(document, indent=2) + "\n")
@@ -311,6 +382,7 @@ def run_fanout(
     args: argparse.Namespace,
     results: dict,
     verdict: dict,
+    discovery_results: dict | None = None,
 ) -> int:
     """(d), after the others: each N on its own fresh API process (bench/fanout.py)."""
     print(f"running (d) fan-out, N = {', '.join(f'{n:,}' for n in options.sizes)} ...", flush=True)
@@ -319,9 +391,12 @@ def run_fanout(
         print()
         print("request path (repeated from above, to sit with fan-out):")
         report(results)
+    if discovery_results is not None:
+        discovery.report(discovery_results)
     verdict = {**verdict, **fanout.report(fanout_results)}
-    write_json(args, results, verdict, fanout_results)
-    return 1 if any(r["errors"] for r in results.values()) or fanout.failed(fanout_results) else 0
+    write_json(args, results, verdict, fanout_results, discovery_results)
+    failed = any(r["errors"] for r in results.values()) or fanout.failed(fanout_results)
+    return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
 
 
 def main() -> int:
@@ -344,9 +419,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--scenarios",
-        default="floor,graphql,verify,fanout",
-        help="comma-separated subset of floor,graphql,verify,fanout",
+        default=",".join(SCENARIO_NAMES),
+        help=f"comma-separated subset of {','.join(SCENARIO_NAMES)}",
     )
+    parser.add_argument("--discovery-runs", type=int, default=discovery.RUNS, help="discovery: timed runs (default 10)")
     parser.add_argument(
         "--fanout-sizes",
         default="100,1000,5000",
@@ -400,7 +476,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the server logs and spec file")
     args = parser.parse_args()
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = set(scenarios) - set(LABELS) - {"fanout"}
+    unknown = set(scenarios) - set(SCENARIO_NAMES)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     request_path = [s for s in scenarios if s in LABELS]
@@ -443,11 +519,13 @@ def main() -> int:
             "AIM_HOST": "127.0.0.1",
             **({"AIM_RESPONSE_CACHE_SIZE": "0"} if args.response_cache == "off" else {}),
             **({"AIM_MAX_CONCURRENT_REQUESTS": str(args.admission)} if args.admission is not None else {}),
+            # Production refuses loopback targets; discovery's MCP server listens on 127.0.0.1.
+            **({"AIM_ALLOW_PRIVATE_TARGETS": "127.0.0.1"} if "discovery" in scenarios else {}),
         }
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
-        if not request_path and not args.hold:
+        if not request_path and "discovery" not in scenarios and not args.hold:
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {})
 
         aim_port, floor_port = free_port(), free_port()
@@ -466,8 +544,16 @@ def main() -> int:
         )
         servers.append(floor)
         healthy(floor)
-        urls = {"floor": f"{floor.url}/agents", "graphql": f"{aim.url}/graphql", "verify": f"{aim.url}/graphql"}
+        urls = {
+            "floor": f"{floor.url}/agents",
+            "graphql": f"{aim.url}/graphql",
+            "verify": f"{aim.url}/graphql",
+            "authorize-floor": f"{floor.url}/authorize",
+            "authorize": f"{aim.url}/graphql",
+        }
         asyncio.run(same_agents(urls["floor"], urls["graphql"], data["token"]))
+        if "authorize-floor" in scenarios or "authorize" in scenarios:
+            asyncio.run(same_decisions(urls["authorize-floor"], urls["authorize"], data["agents"][0]))
 
         spec = workdir / "spec.json"
         spec.touch(mode=0o600)
@@ -496,7 +582,7 @@ def main() -> int:
 
         results: dict[str, dict] = {}
         for scenario in request_path:
-            server = floor if scenario == "floor" else aim
+            server = floor if scenario in FLOORS else aim
             watches = {"app": str(server.process.pid)}
             if postmaster:
                 watches["postgres"] = f"{postmaster}+"
@@ -504,15 +590,25 @@ def main() -> int:
             results[scenario] = run_load(scenario, urls[scenario], spec, args, watches)
             for message, count in results[scenario]["error_samples"].items():
                 print(f"    {count} x {message}")
-        verdict = report(results)
+        verdict = report(results) if results else {}
+        discovery_results = None
+        if "discovery" in scenarios:
+            print(f"running (f) discovery of a {discovery.TOOLS}-tool MCP server ...", flush=True)
+            discovery_results = discovery.run(
+                aim.url, data["token"], aim.process.pid, workdir, base_env, args.discovery_runs
+            )
+            verdict |= discovery.report(discovery_results)
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
             for server in reversed(servers):
                 stop(server)
             servers.clear()
-            return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, results, verdict)
-        write_json(args, results, verdict)
-        return 1 if any(r["errors"] for r in results.values()) else 0
+            return run_fanout(
+                fanout_options, database_url, redis_url, base_env, workdir, args, results, verdict, discovery_results
+            )
+        write_json(args, results, verdict, discovery_results=discovery_results)
+        failed = any(r["errors"] for r in results.values())
+        return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         for server in servers:

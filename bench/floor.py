@@ -1,7 +1,17 @@
-"""The floor: a plain Starlette route that reads the same 20 agents with asyncpg and returns them as
-JSON in the shape the GraphQL query returns. Served exactly as `aimctl serve` serves AIM: one
-uvicorn worker, `uvicorn.run(app, host, port, log_level="info")`, so the loop and HTTP
-implementation (uvicorn's `auto`: uvloop and httptools when installed) and the access log match.
+"""The floor: plain Starlette routes doing the bare work of what they stand beside, with asyncpg.
+
+    GET  /agents     reads the same 20 agents and returns them as JSON in the shape the GraphQL query
+                     returns (beside (b) `agents(first: 20)`)
+    POST /authorize  takes the very body (e) sends to `authorizeAction`, reads the agent's public key,
+                     status and grants with one SELECT per request (not kept in memory: a rotated key
+                     or a suspended agent must count at once, as in AIM), verifies the Ed25519
+                     signature of PROTOCOL.md's bytes with PyNaCl, checks the timestamp (+-60 s) and the
+                     grant, and records the decision with one INSERT into a table of its own whose
+                     unique (agent_id, nonce) refuses a replay; it answers in `authorizeAction`'s shape
+
+Served exactly as `aimctl serve` serves AIM: one uvicorn worker, `uvicorn.run(app, host, port,
+log_level="info")`, so the loop and HTTP implementation (uvicorn's `auto`: uvloop and httptools when
+installed) and the access log match.
 
     AIM_BENCH_DATABASE_URL=postgres://... AIM_BENCH_ORG_ID=<uuid> python -m bench.floor --port P
 """
@@ -14,16 +24,31 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import asyncpg
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench.load import action_message
+
 POOL_MIN = 1  # as Tortoise's asyncpg client; the maximum is the bench's --pool, given to both servers
 QUERY = """SELECT id, name, status, trust_score FROM agents
            WHERE organization_id = $1 ORDER BY created_at, id LIMIT 20"""
+SIGNER = """SELECT a.public_key, a.status, ARRAY(SELECT g.name FROM capability_grants g WHERE g.agent_id = a.id)
+            AS grants FROM agents a WHERE a.id = $1 AND a.organization_id = $2 AND a.deleted_at IS NULL"""
+# The floor's own table in the bench database (AIM never reads it): one row per decision.
+DECISIONS = """CREATE TABLE IF NOT EXISTS bench_floor_decisions (
+    id uuid PRIMARY KEY, agent_id uuid NOT NULL, nonce text NOT NULL, capability text NOT NULL,
+    allowed boolean NOT NULL, reason text NOT NULL, at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (agent_id, nonce))"""
+RECORD = """INSERT INTO bench_floor_decisions (id, agent_id, nonce, capability, allowed, reason)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (agent_id, nonce) DO NOTHING RETURNING id"""
+CLOCK_SKEW_S = 60  # as AIM_ACTION_CLOCK_SKEW's default
 
 
 def global_id(type_name: str, pk: uuid.UUID) -> str:
@@ -42,6 +67,7 @@ def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal pool
         pool = await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=pool_size, reset=keep_session)
+        await pool.execute(DECISIONS)
         try:
             yield
         finally:
@@ -62,11 +88,49 @@ def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int) -> Starlett
         ]
         return JSONResponse({"data": {"agents": {"edges": edges}}})
 
+    async def authorize(request: Request) -> JSONResponse:
+        i = (await request.json())["variables"]["i"]
+        agent_gid, capability, nonce = i["agentId"], i["capability"], i["nonce"]
+        agent_id = uuid.UUID(base64.b64decode(agent_gid).decode().removeprefix("Agent:"))
+        timestamp = datetime.fromisoformat(i["timestamp"])
+        signer = await pool.fetchrow(SIGNER, agent_id, organization_id)
+        if signer is None:
+            return JSONResponse({"data": None, "errors": [{"message": "No such agent"}]})
+        signed = action_message(
+            agent_gid,
+            capability,
+            i.get("resource"),
+            timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            nonce,
+            i.get("context"),
+        )
+        try:
+            VerifyKey(base64.b64decode(signer["public_key"])).verify(signed, base64.b64decode(i["signature"]))
+        except BadSignatureError:
+            return decision(None, False, "the signature does not verify with the agent's key")
+        if abs((datetime.now(UTC) - timestamp).total_seconds()) > CLOCK_SKEW_S:
+            allowed, reason = False, f"the timestamp is more than {CLOCK_SKEW_S} s from the server's clock"
+        elif signer["status"] in ("SUSPENDED", "REVOKED"):
+            allowed, reason = False, f"the agent is {signer['status'].lower()}"
+        elif any(g == capability or (g.endswith("*") and capability.startswith(g[:-1])) for g in signer["grants"]):
+            allowed, reason = True, f"granted: {capability}"
+        else:
+            allowed, reason = False, f"{capability} is outside the agent's grants"
+        recorded = await pool.fetchval(RECORD, uuid.uuid4(), agent_id, nonce, capability, allowed, reason)
+        if recorded is None:
+            return decision(None, False, "the nonce was already used")
+        return decision(recorded, allowed, reason)
+
+    def decision(pk: uuid.UUID | None, allowed: bool, reason: str) -> JSONResponse:
+        gid = global_id("ActionDecision", pk) if pk else None
+        return JSONResponse({"data": {"authorizeAction": {"id": gid, "allowed": allowed, "reason": reason}}})
+
     async def healthz(request: Request) -> JSONResponse:
         await pool.fetchval("SELECT 1")
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/agents", agents), Route("/healthz", healthz)], lifespan=lifespan)
+    routes = [Route("/agents", agents), Route("/authorize", authorize, methods=["POST"]), Route("/healthz", healthz)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def main() -> None:

@@ -26,14 +26,19 @@ def tail(path: Path, lines: int = 25) -> str:
 
 
 def wait_healthy(
-    url: str, check_alive: Callable[[], None], failure: Callable[[], Exception], timeout: float = 60.0
+    url: str,
+    check_alive: Callable[[], None],
+    failure: Callable[[], Exception],
+    timeout: float = 60.0,
+    path: str = "/healthz",
 ) -> None:
-    """Poll `url`/healthz; `check_alive` raises if the server died, `failure` is raised on timeout."""
+    """Poll `url` + `path` until it answers 200; `check_alive` raises if the server died, `failure` is
+    raised on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         check_alive()
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:

@@ -5,15 +5,15 @@ back for a warm-up and then for a measured window. Each connection writes prepar
 and parses the response with httptools (uvicorn's own parser): the load shares the machine's two
 cores with the servers, and a general-purpose client (aiohttp) cost about 1 ms of CPU a request,
 as much as the floor itself. Only requests that complete inside the window count. Each successful
-response is checked (HTTP 200, no GraphQL `errors`, 20 agents, a verified outcome); anything else
-is an error. The result is one JSON object on stdout.
+response is checked (HTTP 200, no GraphQL `errors`, 20 agents, a verified outcome, an allowed
+action); anything else is an error. The result is one JSON object on stdout.
 
-    python -m bench.load --scenario floor|graphql|verify --url URL --spec spec.json \
-        [--connections 32] [--duration 10] [--warmup 3] [--watch name=pid[+]]...
+    python -m bench.load --scenario floor|graphql|verify|authorize-floor|authorize --url URL \
+        --spec spec.json [--connections 32] [--duration 10] [--warmup 3] [--watch name=pid[+]]...
 
 `spec.json` carries what the scenario needs: `token` (graphql) and `agents`, a list of
-`{"id": global id, "seed": base64 Ed25519 seed}` (verify). `--watch` reports the CPU seconds a
-process (with `+`: and its children, e.g. the PostgreSQL postmaster) spent in the window.
+`{"id": global id, "seed": base64 Ed25519 seed}` (verify, authorize). `--watch` reports the CPU
+seconds a process (with `+`: and its children, e.g. the PostgreSQL postmaster) spent in the window.
 """
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import itertools
 import json
+import math
 import os
+import secrets
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httptools
+import rfc8785
 from nacl.signing import SigningKey
 
 AGENTS_QUERY = "query Agents { agents(first: 20) { edges { node { id name status trustScore { score } } } } }"
@@ -38,8 +42,18 @@ CHALLENGE = """mutation Challenge($i: RequestChallengeInput!) {
   requestVerificationChallenge(input: $i) { id message } }"""
 VERIFY = """mutation Verify($i: VerifyAgentInput!) {
   verifyAgent(input: $i) { verified failureReason agentToken agentTokenExpiresAt trustScore { score } } }"""
+AUTHORIZE = """mutation Authorize($i: AuthorizeActionInput!) {
+  authorizeAction(input: $i) { id allowed reason } }"""
+AUTHORIZE_CAPABILITY = "db:read"  # granted to every agent the bench seeds
 EXPECTED_AGENTS = 20
 REQUEST_TIMEOUT_S = 30
+# (e) signs its requests before the warm-up, enough for this many a second of the run (the floor of (a)
+# serves about 1,300): signing and encoding one costs the load process about 70 us of CPU, which in
+# the window would be taken from the server it measures. A connection whose signed requests run out
+# (or grow older than PRESIGNED_MAX_AGE_S; the server accepts +-60 s) signs the rest as it goes, and
+# the result counts them.
+PRESIGN_RATE = 2500
+PRESIGNED_MAX_AGE_S = 40.0
 
 
 class Failed(Exception):
@@ -245,7 +259,84 @@ class ChallengeResponse(Scenario):
         times["challenge"], times["verify"] = t1 - t0, t2 - t1
 
 
-SCENARIOS = {"floor": Floor, "graphql": GraphQLAgents, "verify": ChallengeResponse}
+def action_message(
+    agent_id: str, capability: str, resource: str | None, timestamp: str, nonce: str, context: dict | None
+) -> bytes:
+    """PROTOCOL.md, "Action authorization": the bytes an agent signs. Built here from the document, not
+    from aim_identity.protocol, so that the bench holds AIM to PROTOCOL.md; the floor signs alike."""
+    digest = hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
+    return "\n".join(["aim/action/v1", agent_id, capability, resource or "", timestamp, nonce, digest]).encode()
+
+
+def signed_action(agent_id: str, key: SigningKey, capability: str = AUTHORIZE_CAPABILITY) -> dict:
+    """An `AuthorizeActionInput` as an agent's SDK sends it: a timestamp of now (RFC 3339, seconds, Z),
+    16 fresh random bytes of nonce, no resource, no context."""
+    timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    nonce = base64.b64encode(secrets.token_bytes(16)).decode()
+    signature = key.sign(action_message(agent_id, capability, None, timestamp, nonce, None)).signature
+    return {
+        "agentId": agent_id,
+        "capability": capability,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": base64.b64encode(signature).decode(),
+    }
+
+
+class Authorize(Scenario):
+    """authorizeAction: one signed, single-use request, answered allowed (the agent holds the grant).
+    Each connection speaks for an agent of its own, as in ChallengeResponse. AIM (POST /graphql) and the
+    floor (POST /authorize, bench/floor.py) are sent the very same bytes and answer in the same shape;
+    anything but `allowed: true` is an error. Requests are signed before the warm-up (see PRESIGN_RATE),
+    so the window measures the server, not the signing (`presign`)."""
+
+    def __init__(self, url: str, spec: dict) -> None:
+        self.url = url
+        self.agents = [(a["id"], SigningKey(base64.b64decode(a["seed"]))) for a in spec["agents"]]
+        self.pools: list[deque[tuple[float, bytes]]] = [deque() for _ in self.agents]
+        self.agent_of: dict[Connection, int] = {}
+        self.next_agent = itertools.count()
+        self.signing = {"before_run": 0, "during_run": 0, "before_run_s": 0.0}
+
+    def request(self, index: int) -> bytes:
+        agent_id, key = self.agents[index]
+        return graphql_request(self.url, AUTHORIZE, {"i": signed_action(agent_id, key)})
+
+    def presign(self, connections: int, seconds: float) -> None:
+        """Signs enough for PRESIGN_RATE requests a second over `seconds`, spread over the agents in use."""
+        used = min(connections, len(self.agents))
+        per_agent = math.ceil(PRESIGN_RATE * seconds / used)
+        t0 = time.perf_counter()
+        for index in range(used):
+            self.pools[index].extend((time.monotonic(), self.request(index)) for _ in range(per_agent))
+        self.signing["before_run"] = per_agent * used
+        self.signing["before_run_s"] = round(time.perf_counter() - t0, 2)
+
+    def take(self, index: int) -> bytes:
+        pool = self.pools[index]
+        if pool:
+            signed_at, request = pool.popleft()
+            if time.monotonic() - signed_at <= PRESIGNED_MAX_AGE_S:
+                return request
+            pool.clear()  # the rest were signed no later: sign from here on
+        self.signing["during_run"] += 1
+        return self.request(index)
+
+    async def run(self, connection, times) -> None:
+        if connection not in self.agent_of:
+            self.agent_of[connection] = next(self.next_agent) % len(self.agents)
+        decision = _data(await connection.send(self.take(self.agent_of[connection])))["authorizeAction"]
+        if decision["allowed"] is not True:
+            raise Failed(f"denied: {decision['reason']}")
+
+
+SCENARIOS = {
+    "floor": Floor,
+    "graphql": GraphQLAgents,
+    "verify": ChallengeResponse,
+    "authorize-floor": Authorize,
+    "authorize": Authorize,
+}
 
 
 # ---------------------------------------------------------------- the driver
@@ -350,6 +441,8 @@ def main() -> None:
         with open(args.spec) as f:
             spec = json.load(f)
     scenario = SCENARIOS[args.scenario](args.url, spec)
+    if isinstance(scenario, Authorize):
+        scenario.presign(args.connections, args.warmup + args.duration)
     try:
         import uvloop  # the client's own overhead is noise in every number: keep it low
     except ImportError:
@@ -358,6 +451,8 @@ def main() -> None:
         run = uvloop.run
     result = run(drive(scenario, args.url, args.connections, args.warmup, args.duration, args.watch))
     result["scenario"] = args.scenario
+    if isinstance(scenario, Authorize):
+        result["signing"] = scenario.signing
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

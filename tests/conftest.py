@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -16,6 +17,7 @@ import uvicorn
 from aim_identity.app import create_app
 from aim_identity.config import Settings
 from aim_identity.db import migrate
+from tests.receivers import Answer, Receiver
 from tests.support import Api, Org, register
 
 TEST_SECRET = "test-secret-Zt8qW3mK9xV2pL7nR4cY6hB1jF5sD0gA"
@@ -112,3 +114,18 @@ async def org(url: str) -> Org:
 @pytest.fixture
 async def other_org(url: str) -> Org:
     return await register(url)
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+    started: list[Receiver] = []
+
+    async def receiver(answer: Answer, host: str = "127.0.0.1") -> Receiver:
+        instance = Receiver(answer)
+        await instance.start(host)
+        started.append(instance)
+        return instance
+
+    yield receiver
+    for instance in started:
+        await instance.close()

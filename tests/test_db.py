@@ -131,3 +131,51 @@ async def test_migrating_a_populated_database_keeps_what_names_its_agents(tmp_pa
         await run_sql(database_url, twin + "; SELECT 1")
     await run_sql(database_url, f"UPDATE agents SET deleted_at = '{AT}' WHERE id = '{AGENT}'; {twin}; SELECT 1")
     assert len(await run_sql(database_url, "SELECT id FROM agents WHERE name = 'billing-bot'")) == 2
+
+
+# MCP servers as they stood at 0012: one detected from a command line, two sharing a URL, and what names them.
+STDIO, FIRST, SECOND = (str(uuid.UUID(int=n)) for n in (20, 21, 22))
+EARLIER, LATER = "2026-11-01 00:00:00+00:00", "2026-11-02 00:00:00+00:00"
+BEFORE_MCP = f"""
+INSERT INTO mcp_servers (id, organization_id, name, url, status, capabilities, trust_score, health, created_at)
+VALUES ('{STDIO}', '{ORG}', 'files', 'npx -y @modelcontextprotocol/server-filesystem /tmp', 'PENDING', '[]', 0,
+        'UNKNOWN', '{EARLIER}'),
+       ('{FIRST}', '{ORG}', 'search', 'https://mcp.example/search', 'VERIFIED', '[]', 0.5, 'UNKNOWN', '{EARLIER}'),
+       ('{SECOND}', '{ORG}', 'search-again', 'https://mcp.example/search', 'PENDING', '[]', 0, 'UNKNOWN', '{LATER}');
+INSERT INTO agent_mcp_servers (id, agent_id, mcp_server_id, declared, created_at)
+VALUES ('{uuid.UUID(int=23)}', '{AGENT}', '{FIRST}', true, '{AT}');
+INSERT INTO threats (id, organization_id, agent_id, mcp_server_id, type, severity, status, title, description,
+                     evidence, detected_at)
+VALUES ('{uuid.UUID(int=24)}', '{ORG}', '{AGENT}', '{FIRST}', 'CONFIGURATION_DRIFT', 'MEDIUM', 'OPEN', 't', 'd',
+        '{{}}', '{AT}');
+"""
+
+
+async def test_migrating_mcp_servers_keeps_every_server_and_what_names_it(tmp_path):
+    """0013 rebuilds the MCP server table on SQLite, turns command lines into stdio servers and makes URLs
+    unique: no server, link or threat is lost on the way."""
+    database_url = await fresh_database(tmp_path)
+    await aimctl("migrate", "--to", "0012_registration_codes", database_url=database_url)
+    await run_sql(database_url, BEFORE_TOMBSTONES + BEFORE_MCP + "SELECT 1")
+    await aimctl("migrate", database_url=database_url)
+
+    rows = await run_sql(database_url, "SELECT name, url, command, transport FROM mcp_servers ORDER BY name")
+    assert rows == [
+        ("files", "stdio:files", "npx -y @modelcontextprotocol/server-filesystem /tmp", "STDIO"),
+        ("search", "https://mcp.example/search", None, "STREAMABLE_HTTP"),
+        ("search-again", f"https://mcp.example/search#duplicate-{SECOND}", None, "STREAMABLE_HTTP"),
+    ]
+    counts = await run_sql(
+        database_url, "SELECT count(*) FROM agent_mcp_servers UNION ALL SELECT count(*) FROM threats"
+    )
+    assert [n for (n,) in counts] == [1, 2]
+    # A live URL is unique in the organization, and a deleted server's URL is free again.
+    twin = (
+        f"INSERT INTO mcp_servers (id, organization_id, name, url, status, capabilities, trust_score, health, "
+        f"created_at) VALUES ('{uuid.UUID(int=25)}', '{ORG}', 'other', 'https://mcp.example/search', 'PENDING', "
+        f"'[]', 0, 'UNKNOWN', '{AT}')"
+    )
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+        await run_sql(database_url, twin + "; SELECT 1")
+    await run_sql(database_url, f"UPDATE mcp_servers SET deleted_at = '{AT}' WHERE id = '{FIRST}'; {twin}; SELECT 1")
+    assert len(await run_sql(database_url, "SELECT id FROM mcp_servers WHERE url = 'https://mcp.example/search'")) == 2

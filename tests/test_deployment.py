@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from gql.transport.websockets import WebsocketsTransport
 from aim_identity import ids
 from aim_identity.events import kinds
 from tests.conftest import TEST_SECRET, database_url, free_port, on_postgres_server, postgres_server
+from tests.mcp.fixtures import mcp_fixture
 from tests.support import BIN, REPO, Api, Org, create_agent, register
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,12 +146,12 @@ class Processes:
         server = self._track(Server(name, free_port(), self.env(database_url, redis_url, production), self.log_dir))
         return await server.healthy()
 
-    def worker(self, database_url: str, redis_url: str) -> Proc:
+    def worker(self, database_url: str, redis_url: str, **settings: str) -> Proc:
         return self._track(
             Proc(
                 f"worker-{len(self.started)}",
                 [AIMCTL, "worker"],
-                self.env(database_url, redis_url, production=True),
+                self.env(database_url, redis_url, production=True) | settings,
                 self.log_dir,
             )
         )
@@ -619,6 +621,47 @@ async def test_several_relays_publish_each_event_once(procs, database, listeners
     published = raw.ids()
     assert len(published) == await db.fetchval("SELECT count(*) FROM outbox_events")
     assert max(published.values()) == 1, {i: n for i, n in published.items() if n > 1}
+
+
+# ---- the watch over MCP servers
+
+
+async def wait_health(db: asyncpg.Connection, server_id: uuid.UUID, health: str, procs: Processes) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if await db.fetchval("SELECT health FROM mcp_servers WHERE id = $1", server_id) == health:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the MCP server never became {health}\n{procs.logs()}")
+
+
+async def test_workers_check_each_mcp_server_on_schedule_one_at_a_time(procs, database, tmp_path):
+    database_url, db = database
+    mcp = mcp_fixture(tmp_path)
+    await mcp.start()
+    try:
+        api = await procs.serve(database_url, REDIS_URL, production=True)
+        org = await register(api.url)
+        registered = await org.admin.api(
+            "mutation($i: RegisterMCPServerInput!) { registerMCPServer(input: $i) { mcpServer { id } } }",
+            i={"name": "fixture", "url": mcp.url},
+        )
+        server_id = ids.decode(registered["registerMCPServer"]["mcpServer"]["id"], "MCPServer")
+        for _ in range(3):
+            procs.worker(database_url, REDIS_URL, AIM_MCP_HEALTH_INTERVAL="1", AIM_ALLOW_PRIVATE_TARGETS="127.0.0.1")
+        await wait_health(db, server_id, "HEALTHY", procs)
+        await mcp.stop()
+        await wait_health(db, server_id, "DOWN", procs)
+        await mcp.restart()
+        await wait_health(db, server_id, "HEALTHY", procs)
+    finally:
+        await mcp.stop()
+    # Discovered by one of them too.
+    assert await db.fetchval("SELECT jsonb_array_length(capabilities::jsonb) FROM mcp_servers") == 5
+    # Three workers, one server: had two of them checked it at once, two checks would land together.
+    times = [r[0] for r in await db.fetch("SELECT checked_at FROM mcp_health_checks ORDER BY checked_at")]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert len(times) >= 3 and min(gaps) > 0.8, gaps
 
 
 # ---- the compose file

@@ -103,8 +103,14 @@ async def side(url: str, prefix: str) -> Side:
         i={"name": f"{prefix} key", "role": "MEMBER"},
     )
     org_pk = pk(org.id, "Organization")
-    # Threats and MCP servers have no mutations yet: made directly.
-    mcp = await m.MCPServer.create(organization_id=org_pk, name=f"{prefix} files", url=f"https://{prefix}.example/mcp")
+    # Made directly, so that no worker discovers or checks it while the tests compare its state (its key
+    # is the verified agent's: the tests sign for both with one key).
+    mcp = await m.MCPServer.create(
+        organization_id=org_pk,
+        name=f"{prefix} files",
+        url=f"https://{prefix}.example/mcp",
+        public_key=verified.public_key,
+    )
     await m.AgentMCPServer.create(agent_id=pk(verified.id, "Agent"), mcp_server=mcp)
     await m.AgentMCPServer.create(agent_id=pk(other.id, "Agent"), mcp_server=mcp)
     threat = await m.Threat.create(
@@ -329,6 +335,12 @@ MUTATIONS = {
     "reportActionResult": ("ActionDecision", lambda t, k: {"decisionId": t, "success": False}),
     "updateUserRole": ("User", lambda t, k: {"userId": t, "role": "ADMIN"}),
     "revokeApiKey": ("ApiKey", lambda t, k: {"id": t}),
+    "updateMCPServer": ("MCPServer", lambda t, k: {"id": t, "name": "hijacked", "url": "https://evil.example"}),
+    "deleteMCPServer": ("MCPServer", lambda t, k: {"id": t}),
+    "suspendMCPServer": ("MCPServer", lambda t, k: {"id": t}),
+    "reactivateMCPServer": ("MCPServer", lambda t, k: {"id": t}),
+    "discoverMCPServer": ("MCPServer", lambda t, k: {"id": t}),
+    "requestMCPServerChallenge": ("MCPServer", lambda t, k: {"mcpServerId": t}),
 }
 INPUT_TYPES = {
     "updateAgent": "UpdateAgentInput",
@@ -345,6 +357,12 @@ INPUT_TYPES = {
     "revokeApiKey": "RevokeApiKeyInput",
     "authorizeAction": "AuthorizeActionInput",
     "reportActionResult": "ReportActionResultInput",
+    "updateMCPServer": "UpdateMCPServerInput",
+    "deleteMCPServer": "DeleteMCPServerInput",
+    "suspendMCPServer": "MCPServerInput",
+    "reactivateMCPServer": "MCPServerInput",
+    "discoverMCPServer": "MCPServerInput",
+    "requestMCPServerChallenge": "RequestMCPChallengeInput",
 }
 
 
@@ -364,6 +382,10 @@ async def state_of(s: Side) -> dict:
         "feedback": await m.AgentFeedback.filter(agent__organization_id=org).count(),
         "challenges": await m.VerificationChallenge.filter(agent__organization_id=org).count(),
         "decisions": await m.ActionDecision.filter(organization_id=org).order_by("id").values("id", "reported_at"),
+        "mcp servers": await m.MCPServer.filter(organization_id=org)
+        .order_by("id")
+        .values("id", "name", "url", "status", "deleted_at", "discovery_error", "discovered_at"),
+        "mcp links": await m.AgentMCPServer.filter(mcp_server__organization_id=org).count(),
     }
 
 
@@ -376,10 +398,32 @@ async def test_mutations_on_foreign_ids_are_not_found(world: World, name: str) -
         "User": b.member.user_id,
         "ApiKey": b.key_id,
         "ActionDecision": b.decisions["verified"],
+        "MCPServer": b.mcp_id,
     }[type_name]
     before = await state_of(b)
     foreign = await outcome(api, mutation_text(name), i=make_input(target, b.verified.signing_key))
     never = await outcome(api, mutation_text(name), i=make_input(unknown(type_name), SigningKey.generate()))
+    assert foreign == never
+    assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert await state_of(b) == before
+
+
+async def test_verify_mcp_server_with_a_foreign_challenge_is_not_found(world: World) -> None:
+    api, b = world.a.org.admin.api, world.b
+    challenge = (
+        await Api(world.url)(
+            "mutation($i: RequestMCPChallengeInput!) { requestMCPServerChallenge(input: $i) { id message } }",
+            i={"mcpServerId": b.mcp_id},
+        )
+    )["requestMCPServerChallenge"]
+    signature = b.verified.sign(base64.b64decode(challenge["message"]))
+    verify_text = "mutation($i: VerifyMCPServerInput!) { verifyMCPServer(input: $i) { verified } }"
+    before = await state_of(b)
+    foreign = await outcome(api, verify_text, i={"challengeId": challenge["id"], "signature": signature})
+    nobody = challenges.mint(
+        secrets.token_bytes(32), uuid.uuid4(), datetime.now(UTC) + timedelta(minutes=5), "MCPServer"
+    )
+    never = await outcome(api, verify_text, i={"challengeId": nobody.id, "signature": signature})
     assert foreign == never
     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert await state_of(b) == before

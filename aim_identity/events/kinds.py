@@ -21,6 +21,22 @@ AGENT = frozenset(
         "agent.trust_changed",
     }
 )
+MCP_SERVER = frozenset(
+    {
+        "mcp_server.registered",
+        "mcp_server.updated",
+        "mcp_server.deleted",
+        "mcp_server.suspended",
+        "mcp_server.reactivated",
+        "mcp_server.verified",
+        "mcp_server.verification_failed",
+        "mcp_server.discovered",
+        "mcp_server.discovery_failed",
+        "mcp_server.capabilities_changed",
+        "mcp_server.health_changed",
+        "mcp_server.trust_changed",
+    }
+)
 TRUST_CHANGED = "agent.trust_changed"
 AUDIT_APPENDED = "audit.appended"
 # After these, every subscriber's right to listen is checked again.

@@ -1,5 +1,6 @@
 """Challenge-response (PROTOCOL.md): single-use challenges that expire, answered with an Ed25519
-signature by the agent's current key. Every answer is an outcome, recorded, never an error.
+signature by the agent's current key. Every answer is an outcome, recorded, never an error. MCP servers
+prove their keys with the same challenges (`Ticket.subject`), answered in mcp/verification.py.
 
 Asking for a challenge needs no credential, so issuing one writes nothing: the challenge ID carries
 its agent, its expiry and a random salt, authenticated with an HMAC under the service's key, and its
@@ -36,6 +37,7 @@ from aim_identity.identity.scoring import rescore
 from aim_identity.models import (
     Agent,
     AgentStatus,
+    MCPChallenge,
     Severity,
     ThreatType,
     VerificationChallenge,
@@ -54,20 +56,26 @@ CHALLENGE_TYPE = "VerificationChallenge"
 # ---- the challenge ID: pure, so that it can be tested without a server
 
 
+# Agents and MCP servers prove their keys the same way (PROTOCOL.md). What is signed, and what the
+# challenge ID's HMAC covers, name which of the two a challenge is for: one is never taken for the other.
+_CONTEXTS = {"Agent": b"aim/challenge-id/v1\n", "MCPServer": b"aim/mcp-challenge-id/v1\n"}
+_MESSAGES = {"Agent": protocol.agent_challenge, "MCPServer": protocol.mcp_challenge}
+
+
 @dataclass(frozen=True)
 class Ticket:
-    """A challenge as its ID carries it."""
+    """A challenge as its ID carries it, for an agent or (`subject`) an MCP server."""
 
-    agent_id: uuid.UUID
+    subject_id: uuid.UUID
     expires_at: datetime
     salt: bytes
     tag: bytes
+    subject: str = "Agent"
 
     @property
     def id(self) -> str:
-        return ids.encode(
-            CHALLENGE_TYPE, f"{self.agent_id}/{int(self.expires_at.timestamp())}/{b64url(self.salt)}/{b64url(self.tag)}"
-        )
+        rest = f"{self.subject_id}/{int(self.expires_at.timestamp())}/{b64url(self.salt)}/{b64url(self.tag)}"
+        return ids.encode(CHALLENGE_TYPE, rest)
 
     @property
     def spent_id(self) -> uuid.UUID:
@@ -78,36 +86,39 @@ class Ticket:
         return keys.encode(hmac.new(key, b"aim/challenge-nonce/v1\n" + self.tag, hashlib.sha256).digest())
 
     def message(self, key: bytes) -> bytes:
-        return protocol.agent_challenge(ids.encode("Agent", self.agent_id), self.id, self.nonce(key), self.expires_at)
+        subject_gid = ids.encode(self.subject, self.subject_id)
+        return _MESSAGES[self.subject](subject_gid, self.id, self.nonce(key), self.expires_at)
 
 
-def _tag(key: bytes, agent_id: uuid.UUID, expires_at: datetime, salt: bytes) -> bytes:
-    signed = b"aim/challenge-id/v1\n" + agent_id.bytes + int(expires_at.timestamp()).to_bytes(8, "big") + salt
+def _tag(key: bytes, subject: str, subject_id: uuid.UUID, expires_at: datetime, salt: bytes) -> bytes:
+    signed = _CONTEXTS[subject] + subject_id.bytes + int(expires_at.timestamp()).to_bytes(8, "big") + salt
     return hmac.new(key, signed, hashlib.sha256).digest()[:16]
 
 
-def mint(key: bytes, agent_id: uuid.UUID, expires_at: datetime) -> Ticket:
+def mint(key: bytes, subject_id: uuid.UUID, expires_at: datetime, subject: str = "Agent") -> Ticket:
     salt = secrets.token_bytes(16)
-    return Ticket(agent_id, expires_at.replace(microsecond=0), salt, _tag(key, agent_id, expires_at, salt))
+    expires_at = expires_at.replace(microsecond=0)
+    return Ticket(subject_id, expires_at, salt, _tag(key, subject, subject_id, expires_at, salt), subject)
 
 
-def read(key: bytes, challenge_id: str) -> tuple[uuid.UUID, Ticket | None]:
-    """The agent a challenge ID names, and the challenge if the service made it (None if forged). An
-    ID that names no agent is not found."""
+def read(key: bytes, challenge_id: str, subject: str = "Agent") -> tuple[uuid.UUID, Ticket | None]:
+    """The agent (or MCP server) a challenge ID names, and the challenge if the service made it for that
+    kind of subject (None if forged). An ID that names no subject is not found."""
     type_name, rest = ids.parse(challenge_id)
     parts = rest.split("/")
     if type_name != CHALLENGE_TYPE or len(parts) != 4:
         raise NotFound("No such challenge")
     try:
-        agent_id = uuid.UUID(parts[0])
+        subject_id = uuid.UUID(parts[0])
         expires_at = datetime.fromtimestamp(int(parts[1]), UTC)
         salt, tag = (base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in parts[2:])
     except (ValueError, OverflowError, binascii.Error):
         raise NotFound("No such challenge") from None
-    ticket = Ticket(agent_id, expires_at, salt, tag)
+    ticket = Ticket(subject_id, expires_at, salt, tag, subject)
     if ticket.id != challenge_id:
         raise BadUserInput("Not a challenge ID this API gives out")
-    return agent_id, ticket if hmac.compare_digest(tag, _tag(key, agent_id, expires_at, salt)) else None
+    genuine = hmac.compare_digest(tag, _tag(key, subject, subject_id, expires_at, salt))
+    return subject_id, ticket if genuine else None
 
 
 # ---- issuing and answering
@@ -322,4 +333,5 @@ EXPIRED_KEPT = timedelta(days=1)
 async def purge_expired(now: datetime | None = None) -> int:
     """Deletes spent challenges that expired more than EXPIRED_KEPT ago; `aimctl worker` runs it."""
     cutoff = (now or datetime.now(UTC)) - EXPIRED_KEPT
-    return await VerificationChallenge.filter(expires_at__lt=cutoff).delete()
+    agents = await VerificationChallenge.filter(expires_at__lt=cutoff).delete()
+    return agents + await MCPChallenge.filter(expires_at__lt=cutoff).delete()

@@ -12,7 +12,16 @@ from aim_identity.models.agents import (
 )
 from aim_identity.models.api_keys import ApiKey
 from aim_identity.models.audit import AuditChainHead, AuditLogEntry
-from aim_identity.models.mcp import AgentMCPServer, HealthStatus, MCPServer, MCPServerStatus
+from aim_identity.models.mcp import (
+    AgentMCPServer,
+    HealthStatus,
+    MCPChallenge,
+    MCPHealthCheck,
+    MCPServer,
+    MCPServerStatus,
+    MCPTransport,
+    MCPVerificationEvent,
+)
 from aim_identity.models.organizations import Organization
 from aim_identity.models.outbox import OutboxEvent
 from aim_identity.models.service import RetiredSigningKey, ServiceSecret
@@ -42,8 +51,12 @@ __all__ = [
     "AuthFailure",
     "CapabilityGrant",
     "HealthStatus",
+    "MCPChallenge",
+    "MCPHealthCheck",
     "MCPServer",
     "MCPServerStatus",
+    "MCPTransport",
+    "MCPVerificationEvent",
     "MfaRecoveryCode",
     "Organization",
     "OutboxEvent",

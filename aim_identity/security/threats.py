@@ -19,11 +19,13 @@ async def raise_threat(
     description: str,
     *,
     agent_id: uuid.UUID | None = None,
+    mcp_server_id: uuid.UUID | None = None,
     evidence: dict[str, Any] | None = None,
 ) -> Threat:
     threat = await Threat.create(
         organization_id=organization_id,
         agent_id=agent_id,
+        mcp_server_id=mcp_server_id,
         type=type,
         severity=severity,
         title=title,
@@ -45,5 +47,6 @@ async def raise_threat(
         threatId=threat_gid,
         severity=severity.value,
         agentId=ids.encode("Agent", agent_id) if agent_id else None,
+        mcpServerId=ids.encode("MCPServer", mcp_server_id) if mcp_server_id else None,
     )
     return threat

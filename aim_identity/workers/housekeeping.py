@@ -11,6 +11,7 @@ from aim_identity.auth import registration
 from aim_identity.config import Settings
 from aim_identity.events import outbox
 from aim_identity.identity import challenges, scoring
+from aim_identity.mcp import health
 
 log = logging.getLogger(__name__)
 EVERY_S = 600
@@ -23,13 +24,16 @@ async def run(settings: Settings) -> None:
             purged = await challenges.purge_expired()
             codes = await registration.purge_expired()
             pruned = await outbox.prune()
-            if rescored or purged or codes or pruned:
+            checks = await health.prune()
+            if rescored or purged or codes or pruned or checks:
                 log.info(
-                    "rescored %d agents; purged %d expired challenges, %d sign-up codes and %d published events",
+                    "rescored %d agents; purged %d expired challenges, %d sign-up codes, %d published events "
+                    "and %d old MCP health checks",
                     rescored,
                     purged,
                     codes,
                     pruned,
+                    checks,
                 )
         except asyncio.CancelledError:
             raise

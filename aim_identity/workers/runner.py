@@ -1,5 +1,5 @@
-"""`aimctl worker`: the outbox relay and housekeeping. Run as many as you like: each outbox batch is
-claimed by one of them."""
+"""`aimctl worker`: the outbox relay, the watch over MCP servers, and housekeeping. Run as many as you
+like: each outbox batch, and each MCP server's check or discovery, is claimed by one of them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tortoise import Tortoise
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.events.broker import Broker
-from aim_identity.workers import housekeeping, relay
+from aim_identity.workers import housekeeping, mcp_watch, relay
 
 
 async def run(settings: Settings) -> None:
@@ -19,7 +19,7 @@ async def run(settings: Settings) -> None:
     await broker.connect()
     try:
         async with relay.woken_by_commits(settings.database_url):
-            await asyncio.gather(relay.run(broker), housekeeping.run(settings))
+            await asyncio.gather(relay.run(broker), mcp_watch.run(settings), housekeeping.run(settings))
     finally:
         await broker.disconnect()
         await Tortoise.close_connections()

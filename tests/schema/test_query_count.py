@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest_asyncio
 
+from aim_identity.workers import mcp_watch
 from tests.support import Org, Person, create_agent, register
 
 MAX_QUERIES = 8
@@ -24,10 +25,13 @@ AGENTS_PAGE = """query($first: Int!) { agents(first: $first) { edges { node {
 } } } }"""
 TRUST_HISTORY = """query($first: Int!) { agents(first: $first) { edges { node {
   id trustHistory { score reason at } } } } }"""
+MCP_SERVERS = """query($first: Int!) { agents(first: $first) { edges { node {
+  id name mcpServers { totalCount edges { node { name health capabilities { name kind } trust { score } } } } } } } }"""
 
 
 class Statements(logging.Handler):
-    """Statements of tasks started after it: the request's, not the outbox relay's polling, say."""
+    """Statements of tasks started after it: the request's, not the outbox relay's polling, say, nor the
+    health checks and discoveries the MCP watch starts meanwhile."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -41,7 +45,11 @@ class Statements(logging.Handler):
             return
         message = record.getMessage()
         # Connection bookkeeping is logged here too; it is not a statement.
-        if task not in self.earlier and not message.startswith(("Created connection", "Closed connection")):
+        if (
+            task not in self.earlier
+            and not (task and task.get_name().startswith(mcp_watch.TASK_PREFIX))
+            and not message.startswith(("Created connection", "Closed connection"))
+        ):
             self.records.append(message)
 
 
@@ -75,13 +83,26 @@ class Fleet:
     creators: list[Person]
 
 
+REGISTER_MCP = "mutation($i: RegisterMCPServerInput!) { registerMCPServer(input: $i) { mcpServer { id } } }"
+CONNECT = "mutation($i: ConnectMCPServerInput!) { connectMCPServer(input: $i) { agent { id } } }"
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fleet(url: str) -> Fleet:
     org = await register(url)
     # Two people create (and so grant), so createdBy and grantedBy load more than one user.
     creators = [org.admin, await org.member("MANAGER")]
+    servers = []
+    for n in range(3):
+        tools = [f"tool_{n}_{t}" for t in range(n + 1)]
+        data = await org.admin.api(
+            REGISTER_MCP, i={"name": f"mcp-{n}", "url": f"https://mcp-{n}.example/mcp", "capabilities": tools}
+        )
+        servers.append(data["registerMCPServer"]["mcpServer"]["id"])
     for n in range(50):
-        await create_agent(creators[n % 2].api, f"agent-{n:02d}", capabilities=capabilities(n))
+        agent = await create_agent(creators[n % 2].api, f"agent-{n:02d}", capabilities=capabilities(n))
+        for server in servers[: n % 3 + 1]:
+            await org.admin.api(CONNECT, i={"agentId": agent.id, "mcpServerId": server})
     return Fleet(org, creators)
 
 
@@ -118,3 +139,20 @@ async def test_trust_history_costs_the_same_at_5_and_50(fleet: Fleet):
     assert large == small, f"trustHistory on 5 agents costs {small} statements, on 50 {large}:\n{detail}"
     assert large <= MAX_QUERIES, f"trustHistory on 50 agents costs {large} statements:\n{detail}"
     print(f"agents page with trustHistory: {large} statements")
+
+
+async def test_mcp_servers_with_capabilities_and_health_cost_the_same_at_5_and_50(fleet: Fleet):
+    small, _ = await statements_for(fleet.org, MCP_SERVERS, 5)
+    large, large_sql = await statements_for(fleet.org, MCP_SERVERS, 50)
+    detail = "\n".join(large_sql)
+    assert large == small, f"mcpServers on 5 agents costs {small} statements, on 50 {large}:\n{detail}"
+    assert large <= MAX_QUERIES, f"mcpServers on 50 agents costs {large} statements:\n{detail}"
+    # And each agent has exactly its own servers, each with its own tools.
+    data = await fleet.org.admin.api(MCP_SERVERS, first=50)
+    for edge in data["agents"]["edges"]:
+        n = int(edge["node"]["name"].split("-")[1])
+        servers = {s["node"]["name"]: s["node"] for s in edge["node"]["mcpServers"]["edges"]}
+        assert sorted(servers) == [f"mcp-{k}" for k in range(n % 3 + 1)]
+        assert edge["node"]["mcpServers"]["totalCount"] == n % 3 + 1
+        for k, server in enumerate(sorted(servers.values(), key=lambda s: s["name"])):
+            assert [c["name"] for c in server["capabilities"]] == [f"tool_{k}_{t}" for t in range(k + 1)]

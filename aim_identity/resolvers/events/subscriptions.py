@@ -1,4 +1,4 @@
-"""The four subscriptions. Each runs once per group of identical subscribers (delivery/fanout.py),
+"""The subscriptions. Each runs once per group of identical subscribers (delivery/fanout.py),
 over its group's feed of the organization's events; the credential checks that are each subscriber's
 own live in the fan-out too."""
 
@@ -19,7 +19,13 @@ from aim_identity.schema.audit.types import AuditLogEntry
 from aim_identity.schema.core.context import Info
 from aim_identity.schema.core.loaders import Loaders
 from aim_identity.schema.core.scalars import parse as parse_datetime
-from aim_identity.schema.events.types import AgentEvent, SecurityEvent, TrustScoreChange, event_agent
+from aim_identity.schema.events.types import (
+    AgentEvent,
+    MCPServerEvent,
+    SecurityEvent,
+    TrustScoreChange,
+    event_agent,
+)
 from aim_identity.schema.security.enums import Severity
 
 
@@ -75,6 +81,27 @@ async def agent_events(info: Info, agent_id: strawberry.ID | None = None) -> Asy
             kind=event["kind"],
             occurred_at=parse_datetime(event["occurredAt"]),
             agent_id=strawberry.ID(event["agentId"]),
+            loaders=loaders,
+        )
+
+
+async def mcp_server_events(
+    info: Info, mcp_server_id: strawberry.ID | None = None
+) -> AsyncGenerator[MCPServerEvent, None]:
+    async for event, loaders in _stream(info):
+        if event["kind"] not in kinds.MCP_SERVER or (mcp_server_id and event.get("mcpServerId") != mcp_server_id):
+            continue
+        health, previous = event.get("current"), event.get("previous")
+        changed_health = event["kind"] == "mcp_server.health_changed"
+        yield MCPServerEvent(
+            kind=event["kind"],
+            occurred_at=parse_datetime(event["occurredAt"]),
+            mcp_server_id=strawberry.ID(event["mcpServerId"]),
+            added=event.get("added"),
+            removed=event.get("removed"),
+            health=m.HealthStatus(health) if changed_health else None,
+            previous_health=m.HealthStatus(previous) if changed_health else None,
+            reason=event.get("reason"),
             loaders=loaders,
         )
 

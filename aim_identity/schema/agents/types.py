@@ -45,18 +45,19 @@ class TrustFactor:
     contribution: float
     explanation: str
 
+    @classmethod
+    def of(cls, factor: dict) -> TrustFactor:
+        return cls(
+            name=factor["name"],
+            weight=factor["weight"],
+            value=factor["value"],
+            contribution=factor["contribution"],
+            explanation=factor["explanation"],
+        )
+
 
 def _trust_factors(root: TrustScore) -> list[TrustFactor]:
-    return [
-        TrustFactor(
-            name=f["name"],
-            weight=f["weight"],
-            value=f["value"],
-            contribution=f["contribution"],
-            explanation=f["explanation"],
-        )
-        for f in root.row.trust_factors
-    ]
+    return [TrustFactor.of(f) for f in root.row.trust_factors]
 
 
 @strawberry.type

@@ -9,6 +9,7 @@ from aim_identity import ids
 from aim_identity import models as m
 from aim_identity.schema.agents.types import Agent
 from aim_identity.schema.core.loaders import Loaders
+from aim_identity.schema.mcp.types import HealthStatus, MCPServer
 from aim_identity.schema.security.enums import Severity
 from aim_identity.schema.security.types import Anomaly, Threat
 
@@ -53,6 +54,24 @@ class AgentEvent:
     @strawberry.field
     async def agent(self) -> Agent | None:
         return await event_agent(self.loaders, self.agent_id)
+
+
+@strawberry.type(description="something happened to an MCP server; the fields that do not apply to its kind are null")
+class MCPServerEvent:
+    kind: str
+    occurred_at: datetime
+    mcp_server_id: strawberry.ID
+    added: list[str] | None = strawberry.field(description="capabilities_changed: `tool:name`, `resource:…`")
+    removed: list[str] | None
+    health: HealthStatus | None = strawberry.field(description="health_changed: the new status")
+    previous_health: HealthStatus | None
+    reason: str | None = strawberry.field(description="why discovery failed, or what moved the trust score")
+    loaders: strawberry.Private[Loaders]
+
+    @strawberry.field(description="null once deleted")
+    async def mcp_server(self) -> MCPServer | None:
+        row = await self.loaders.by_id(m.MCPServer).load(ids.decode(self.mcp_server_id, "MCPServer"))
+        return MCPServer.of(row) if row else None
 
 
 @strawberry.type

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import strawberry
 
+from aim_identity.schema.mcp.types import CapabilityKind
+
 
 @strawberry.input
 class RegisterMCPServerInput:
@@ -10,6 +12,45 @@ class RegisterMCPServerInput:
     description: str | None = None
     public_key: str | None = None
     capabilities: list[str] | None = None
+
+
+@strawberry.input
+class UpdateMCPServerInput:
+    id: strawberry.ID
+    name: str | None = None
+    description: str | None = None
+    url: str | None = None
+    public_key: str | None = None
+
+
+@strawberry.input
+class DeleteMCPServerInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class MCPServerInput:
+    """One MCP server, by ID (discoverMCPServer, suspendMCPServer, reactivateMCPServer)."""
+
+    id: strawberry.ID
+
+
+@strawberry.input
+class RequestMCPChallengeInput:
+    mcp_server_id: strawberry.ID
+
+
+@strawberry.input
+class VerifyMCPServerInput:
+    challenge_id: strawberry.ID
+    signature: str
+
+
+@strawberry.input
+class MCPCapabilityInput:
+    name: str
+    kind: CapabilityKind = CapabilityKind.TOOL
+    description: str | None = None
 
 
 @strawberry.input
@@ -24,6 +65,10 @@ class DetectedMCPServer:
     command: str | None = None
     args: list[str] | None = None
     url: str | None = None
+    capabilities: list[MCPCapabilityInput] | None = strawberry.field(
+        default=None,
+        description="what the SDK found a stdio server offering (AIM discovers a server with a URL itself)",
+    )
 
 
 @strawberry.input

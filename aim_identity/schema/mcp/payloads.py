@@ -4,10 +4,23 @@ import strawberry
 
 from aim_identity.schema.agents.types import Agent
 from aim_identity.schema.mcp.types import MCPServer
+from aim_identity.schema.verification.types import VerificationFailureReason
 
 
 @strawberry.type
 class MCPServerPayload:
+    mcp_server: MCPServer
+
+
+@strawberry.type
+class DeleteMCPServerPayload:
+    deleted_id: strawberry.ID
+
+
+@strawberry.type
+class VerifyMCPServerPayload:
+    verified: bool
+    failure_reason: VerificationFailureReason | None
     mcp_server: MCPServer
 
 

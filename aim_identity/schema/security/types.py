@@ -35,7 +35,8 @@ class Threat(Node):
 
     @strawberry.field
     async def mcp_server(self, info: Info) -> MCPServer | None:
-        return await MCPServer.load(info, self.mcp_server_id) if self.mcp_server_id else None
+        # A deleted server stays as a tombstone for the evidence that names it.
+        return await MCPServer.load(info, self.mcp_server_id, tombstone=True) if self.mcp_server_id else None
 
     @classmethod
     def of(cls, row: m.Threat) -> Threat:
