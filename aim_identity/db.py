@@ -60,7 +60,7 @@ def tortoise_config(database_url: str) -> dict:
 
 @functools.lru_cache(maxsize=256)
 def _sqlite(sql: str) -> str:
-    return re.sub(r" FOR UPDATE( SKIP LOCKED)?", "", re.sub(r"\$(\d+)", r"?\1", sql))
+    return re.sub(r" FOR UPDATE( OF \w+)?( SKIP LOCKED)?", "", re.sub(r"\$(\d+)", r"?\1", sql))
 
 
 def _prepare(sql: str, params: tuple[Any, ...]):

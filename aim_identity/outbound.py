@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -122,6 +124,13 @@ def client(settings: Settings, *, timeout: float, **kwargs: Any) -> httpx2.Async
     )
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # Loading the CA bundle is the costly part of a transport, and the context is the same for every
+    # host (the name checked comes with each request): one for the process.
+    return httpx2.create_ssl_context(trust_env=False)
+
+
 class _Guard(httpx2.AsyncBaseTransport):
     """Resolves, checks, then sends each request to the address it checked."""
 
@@ -141,7 +150,7 @@ class _Guard(httpx2.AsyncBaseTransport):
                 subject = host if str(address) == host else f"{host} resolves to {address}, which"
                 raise Refused(f"refused: {subject} is {reason}")
         if host not in self._pools:
-            self._pools[host] = httpx2.AsyncHTTPTransport(trust_env=False)
+            self._pools[host] = httpx2.AsyncHTTPTransport(verify=_tls(), trust_env=False)
         # An address that cannot be reached gives way to the next, as a browser's would; nothing of the
         # request has been sent when connecting fails, so sending it again is safe.
         for address in addresses[:-1]:

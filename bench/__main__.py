@@ -18,7 +18,7 @@ scenario from a separate load process:
       authorize
                `authorizeAction` signed by the agent's own key, with a fresh nonce and a current
                timestamp, each connection for its own agent (which holds `db:read`): nonce-checked,
-               recorded, scored and audited by AIM; signed before the warm-up (bench/load.py)
+               recorded, audited and queued for scoring by AIM; signed before the warm-up (bench/load.py)
 
 and prints req/s and latency percentiles for each, the ratios b/a and e (authorize / its floor) and the
 targets. Numbers from a shared machine are noisy; the ratios within one run are what to compare. Then,

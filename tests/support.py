@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import itertools
 import os
 import random
+import secrets
 import sys
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import rfc8785
 from gql import Client, gql
 from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.exceptions import TransportQueryError
@@ -173,6 +177,36 @@ async def verify(anonymous: Api, agent: AgentKeys, signer: SigningKey | None = N
     signature = base64.b64encode((signer or agent.signing_key).sign(message).signature).decode()
     document = VERIFY if signer is None else VERIFY_OUTCOME
     return (await anonymous(document, i={"challengeId": challenge["id"], "signature": signature}))["verifyAgent"]
+
+
+def signed_request(
+    agent: AgentKeys,
+    capability: str,
+    resource: str | None = None,
+    context: dict | None = None,
+    at: datetime | None = None,
+    nonce: str | None = None,
+    signer: SigningKey | None = None,
+) -> dict:
+    """An authorizeAction input signed as PROTOCOL.md says (by the agent's key unless `signer`)."""
+    at = (at or datetime.now(UTC)).replace(microsecond=0)
+    timestamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    nonce = nonce or base64.b64encode(secrets.token_bytes(16)).decode()
+    digest = hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
+    message = "\n".join(["aim/action/v1", agent.id, capability, resource or "", timestamp, nonce, digest]).encode()
+    signature = base64.b64encode((signer or agent.signing_key).sign(message).signature).decode()
+    request = {
+        "agentId": agent.id,
+        "capability": capability,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "signature": signature,
+    }
+    if resource is not None:
+        request["resource"] = resource
+    if context is not None:
+        request["context"] = context
+    return request
 
 
 async def aimctl(*args: str, database_url: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -26,6 +27,7 @@ SIGNIFICANT_CHANGE = 1e-6
 # score older than this is recomputed by housekeeping; a day matches the factors' own granularity.
 STALE_AFTER = timedelta(days=1)
 STALE_BATCH = 500
+DUE_BATCH = 100  # agents rescored per pass of the trust worker
 
 
 # All of an agent's evidence in one statement: a rescoring runs inside most writes, and eight ORM
@@ -188,3 +190,28 @@ async def rescore_stale(key_rotation_days: int, now: datetime | None = None) -> 
             if agent is not None:  # another worker may have got there first
                 await rescore(work, agent, "evidence aged", key_rotation_days)
     return len(stale)
+
+
+async def mark_due(agent_id: uuid.UUID, now: datetime) -> None:
+    """Evidence the agent's score will take in soon, not now (an allowed action: the bulk of all requests,
+    and the one whose effect on the score is smallest). The statement always writes the row, so it
+    waits for a rescoring that holds it, and that rescoring, once done, leaves the mark for the next."""
+    await db.execute("UPDATE agents SET trust_due_at = COALESCE(trust_due_at, $2) WHERE id = $1", agent_id, now)
+
+
+async def rescore_due(key_rotation_days: int, limit: int = DUE_BATCH) -> int:
+    """Rescores agents marked by `mark_due`, longest waiting first, each in its own transaction and
+    claimed with SKIP LOCKED, so that any number of workers share them. Returns how many it rescored."""
+    for done in range(limit):
+        async with atomic(Actor(None, "system", "trust")) as work:
+            row = await db.fetch_one(
+                "SELECT * FROM agents WHERE trust_due_at IS NOT NULL "
+                "ORDER BY trust_due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+            if row is None:
+                return done
+            agent = db.instance(Agent, row)
+            if agent.deleted_at is None:  # a deleted agent's score is kept as it was
+                await rescore(work, agent, "actions allowed", key_rotation_days)
+            await db.execute("UPDATE agents SET trust_due_at = NULL WHERE id = $1", agent.id)
+    return limit

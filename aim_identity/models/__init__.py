@@ -1,6 +1,6 @@
 """Tortoise models, one module per domain. Every tenant-owned row carries `organization`."""
 
-from aim_identity.models.actions import ActionDecision, ActionNonce
+from aim_identity.models.actions import ActionDecision
 from aim_identity.models.agents import (
     Agent,
     AgentFeedback,
@@ -37,7 +37,6 @@ from aim_identity.models.verification import (
 
 __all__ = [
     "ActionDecision",
-    "ActionNonce",
     "Agent",
     "AgentFeedback",
     "AgentKey",

@@ -41,23 +41,12 @@ class ActionDecision(Model):
     reported_at = fields.DatetimeField(null=True)
     # Signed by one of the agent's keys: only such requests are the agent's, and count as its evidence.
     proven = fields.BooleanField(default=True, db_default=True)
+    # The request's nonce, kept on the decision it was spent on: the unique pair is what refuses a
+    # replay, for as long as the decision is kept. Requests refused before their nonce counts (a bad
+    # signature, a stale timestamp, a suspended agent, the replay itself) leave it null.
+    nonce = fields.CharField(max_length=128, null=True)
 
     class Meta:
         table = "action_decisions"
         indexes = (("agent_id", "created_at"),)
-
-
-class ActionNonce(Model):
-    """Nonces already seen per agent. The unique pair is what refuses a replay."""
-
-    id = fields.BigIntField(primary_key=True)
-    agent: fields.ForeignKeyRelation[Agent] = fields.ForeignKeyField(
-        "aim.Agent", related_name="nonces", on_delete=fields.CASCADE
-    )
-    agent_id: uuid.UUID
-    nonce = fields.CharField(max_length=128)
-    seen_at = fields.DatetimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        table = "action_nonces"
         unique_together = (("agent", "nonce"),)

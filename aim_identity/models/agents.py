@@ -51,6 +51,9 @@ class Agent(Model):
     trust_confidence = fields.FloatField(default=0.0)
     trust_factors: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)
     trust_computed_at = fields.DatetimeField(null=True)
+    # Set by evidence that is scored later rather than in its own request (an allowed action): the
+    # trust worker rescores the agent and clears it (identity/scoring.py, `rescore_due`).
+    trust_due_at = fields.DatetimeField(null=True)
     last_verified_at = fields.DatetimeField(null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -68,7 +71,12 @@ class Agent(Model):
         # is a partial unique index, which the models cannot declare: migration 0007 makes it.
         # Indexes, not db_index on the fields: on SQLite, altering a field rebuilds the table and
         # Tortoise's rebuild loses indexes and constraints.
-        indexes = (("organization_id", "created_at"), ("organization_id", "trust_score"), ("trust_computed_at",))
+        indexes = (
+            ("organization_id", "created_at"),
+            ("organization_id", "trust_score"),
+            ("trust_computed_at",),
+            ("trust_due_at",),
+        )
 
 
 class AgentKey(Model):

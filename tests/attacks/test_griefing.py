@@ -16,7 +16,7 @@ from aim_identity.auth.keyring import Keyring
 from aim_identity.identity import challenges
 from aim_identity.models import Threat, VerificationEvent
 from tests.conftest import TEST_SECRET
-from tests.support import CHALLENGE, VERIFY, Api, GraphQLError, Org, create_agent, verify
+from tests.support import CHALLENGE, VERIFY, Api, GraphQLError, Org, create_agent, signed_request, verify
 
 AUTHORIZE = "mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) { allowed reason } }"
 STANDING = """query($id: ID!) { agent(id: $id) { status trustScore { score factors { name value } } } }"""
@@ -97,6 +97,8 @@ async def test_two_hundred_forged_calls_of_each_kind_leave_the_agent_as_it_was(o
     assert await standing(org.admin.api, agent) == before | {"score": pytest.approx(before["score"], abs=1e-6)}
     assert not await Threat.exists(agent_id=ids.decode(agent.id, "Agent"))
     assert (await verify(Api(url), agent))["verified"]
+    # The throttle is on forgeries: a request the agent signed is answered even from that address.
+    assert (await attacker(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]["allowed"]
 
 
 def _now() -> str:

@@ -2,53 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
+import asyncio
 from datetime import UTC, datetime, timedelta
 
-import rfc8785
-
-from tests.support import Api, create_agent, verify
+from aim_identity import ids
+from aim_identity.models import Agent
+from tests.support import Api, create_agent, signed_request, verify
 
 AUTHORIZE = """mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) {
   id allowed reason riskLevel threat { type severity } } }"""
 REPORT = """mutation($i: ReportActionResultInput!) { reportActionResult(input: $i) { ok } }"""
 FACTORS = """query($id: ID!) { agent(id: $id) { trustScore { score factors { name value explanation } } } }"""
-
-
-def signed_request(
-    agent,
-    capability: str,
-    resource: str | None = None,
-    context: dict | None = None,
-    at: datetime | None = None,
-    nonce: str | None = None,
-    signer=None,
-) -> dict:
-    at = (at or datetime.now(UTC)).replace(microsecond=0)
-    timestamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    nonce = nonce or base64.b64encode(secrets.token_bytes(16)).decode()
-    digest = hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
-    message = "\n".join(["aim/action/v1", agent.id, capability, resource or "", timestamp, nonce, digest]).encode()
-    signature = base64.b64encode((signer or agent.signing_key).sign(message).signature).decode()
-    request = {
-        "agentId": agent.id,
-        "capability": capability,
-        "timestamp": timestamp,
-        "nonce": nonce,
-        "signature": signature,
-    }
-    if resource is not None:
-        request["resource"] = resource
-    if context is not None:
-        request["context"] = context
-    return request
+HISTORY = """query($id: ID!) { agent(id: $id) { trustHistory { score reason } } }"""
 
 
 async def factors(api: Api, agent_id: str) -> dict:
     score = (await api(FACTORS, id=agent_id))["agent"]["trustScore"]
     return {f["name"]: f for f in score["factors"]} | {"score": score["score"]}
+
+
+async def compliance(api: Api, agent_id: str) -> str:
+    return (await factors(api, agent_id))["compliance"]["explanation"]
 
 
 async def test_a_granted_capability_is_allowed(org, anonymous):
@@ -132,6 +106,31 @@ async def test_results_and_violations_move_the_trust_score(org, anonymous):
     assert "1 of 5 requested actions were outside its grants" in after["compliance"]["explanation"]
     assert after["securityAlerts"]["value"] < good["securityAlerts"]["value"]
     assert after["score"] < good["score"]
+
+
+async def test_allowed_actions_are_scored_by_the_trust_worker_soon_after(org, anonymous):
+    """The answer does not wait for the score: the trust worker (which this development server runs
+    in process) takes the allowed actions in within seconds, and says so in the history."""
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    for _ in range(3):
+        assert (await anonymous(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]["allowed"]
+    deadline = asyncio.get_running_loop().time() + 10
+    while "0 of 3 requested actions" not in (explanation := await compliance(org.admin.api, agent.id)):
+        assert asyncio.get_running_loop().time() < deadline, explanation
+        await asyncio.sleep(0.1)
+    history = await org.admin.api(HISTORY, id=agent.id)
+    assert history["agent"]["trustHistory"][0]["reason"] == "actions allowed"
+    assert await Agent.filter(id=ids.decode(agent.id, "Agent"), trust_due_at__isnull=False).count() == 0
+
+
+async def test_a_nonce_is_spent_once_however_many_send_it_at_once(org, anonymous):
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    request = signed_request(agent, "db:read")
+    answers = await asyncio.gather(*(anonymous(AUTHORIZE, i=request) for _ in range(8)))
+    decisions = [a["authorizeAction"] for a in answers]
+    assert sum(d["allowed"] for d in decisions) == 1
+    assert {d["reason"] for d in decisions if not d["allowed"]} == {"the nonce was already used"}
+    assert all(d["threat"]["type"] == "CREDENTIAL_MISUSE" for d in decisions if not d["allowed"])
 
 
 async def test_an_agent_reports_only_its_own_decisions(org, anonymous):

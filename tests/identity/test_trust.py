@@ -649,3 +649,29 @@ async def test_uptime_counts_each_active_day_of_the_last_week_once(org):
     assert (await scoring.gather(agent, 90, now, answer=False)).active_days == 3
     recent = (await scoring.gather(agent, 90, now, answer=False)).verifications
     assert recent[:3] == [False, True, True]  # the pending answer first, then newest to oldest
+
+
+async def test_a_marked_agent_is_rescored_once_and_a_deleted_one_only_unmarked(org, settings):
+    """rescore_due, as the trust worker runs it (the development server runs one too: whichever claims an
+    agent first rescores it, and the outcome is the same)."""
+    live = await Agent.get(id=ids.decode((await create_agent(org.admin.api)).id, "Agent"))
+    gone = await Agent.get(id=ids.decode((await create_agent(org.admin.api)).id, "Agent"))
+    gone_history = await TrustScoreRecord.filter(agent_id=gone.id).count()
+    await Agent.filter(id=gone.id).update(deleted_at=datetime.now(UTC))
+    await ActionDecision.create(
+        organization_id=live.organization_id,
+        agent=live,
+        capability="db:read",
+        allowed=False,
+        reason="outside the grants",
+        risk_level=Severity.LOW,
+    )
+    for agent in (live, gone):
+        await scoring.mark_due(agent.id, datetime.now(UTC))
+    await scoring.rescore_due(settings.key_rotation_days)
+
+    assert await Agent.filter(id__in=[live.id, gone.id], trust_due_at__isnull=False).count() == 0
+    latest = await TrustScoreRecord.filter(agent_id=live.id).order_by("-at").first()
+    assert latest is not None and latest.reason == "actions allowed"
+    assert (await Agent.get(id=live.id)).trust_score < live.trust_score  # the denial was taken in
+    assert await TrustScoreRecord.filter(agent_id=gone.id).count() == gone_history
