@@ -16,7 +16,7 @@ IP_ADDRESS_MAX = 64
 @dataclass(frozen=True)
 class Actor:
     organization_id: uuid.UUID | None
-    actor_type: str  # user | agent | api_key | system | anonymous
+    actor_type: str  # user | agent | api_key | mcp_server | system | anonymous
     actor_id: str | None = None  # the global ID the API shows, or a name for the system
     ip_address: str | None = None
     user_agent: str | None = None

@@ -93,6 +93,9 @@ class Mutation:
     update_mcp_server = mutation(mcp.update_mcp_server, MEMBER, name="updateMCPServer")
     delete_mcp_server = mutation(mcp.delete_mcp_server, MANAGER, name="deleteMCPServer")
     suspend_mcp_server = mutation(mcp.suspend_mcp_server, MANAGER, name="suspendMCPServer")
+    create_mcp_server_credentials = mutation(
+        mcp.create_mcp_server_credentials, MANAGER, name="createMCPServerCredentials"
+    )
     reactivate_mcp_server = mutation(mcp.reactivate_mcp_server, MANAGER, name="reactivateMCPServer")
     discover_mcp_server = mutation(mcp.discover_mcp_server, MEMBER, name="discoverMCPServer")
     request_mcp_server_challenge = mutation(mcp.request_mcp_server_challenge, name="requestMCPServerChallenge")

@@ -1,4 +1,5 @@
-"""The Starlette application: GraphQL over HTTP and WebSocket at /graphql, the JWKS, and health."""
+"""The Starlette application: GraphQL over HTTP and WebSocket at /graphql, the JWKS, the OAuth
+endpoints MCP servers trust (delivery/oauth.py), and health."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from aim_identity.db import tortoise_config
 from aim_identity.delivery.admission import Admission
 from aim_identity.delivery.endpoint import Endpoint
 from aim_identity.delivery.fanout import Fanout
+from aim_identity.delivery.oauth import OAuthEndpoints
 from aim_identity.events import outbox
 from aim_identity.events.broker import Broker
 from aim_identity.mail import Mailer
@@ -31,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     schema = build_schema(settings)
     graphql = Endpoint(schema, settings)
+    oauth = OAuthEndpoints(settings, lambda: graphql.keyring)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             WebSocketRoute("/graphql", graphql),
             Route("/.well-known/jwks.json", jwks),
+            *oauth.routes(),
             Route("/healthz", healthz),
         ],
         lifespan=lifespan,

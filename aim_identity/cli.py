@@ -18,6 +18,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from aim_identity.app import create_app
 
+    # The address given on the command line is the one served, and the issuer's default names it.
+    settings = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
     app = create_app(settings)
     # What is built by now (modules, the schema) lives as long as the process: frozen, the collector
     # stops rescanning it, so full collections under load pause the requests in flight far less.
@@ -27,8 +29,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     # message is held to the HTTP body limit (uvicorn's own is 16 MiB, buffered per connection).
     uvicorn.run(
         app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level="info",
         ws="websockets-sansio",
         ws_per_message_deflate=False,

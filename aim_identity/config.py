@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     issuer: str = Field(
         "aim", min_length=1, description="the `iss` of every token, and the issuer named in authenticator apps"
     )
+    public_url: str | None = Field(
+        None,
+        description="the URL clients reach AIM at (`https://aim.example.com`): the OAuth issuer that MCP servers "
+        "trust, and the base of its endpoints; unset, `http://HOST:PORT`",
+    )
+    resource_token_ttl: int = Field(
+        300, ge=30, le=600, description="lifetime of an access token for one MCP server, seconds (at most 600)"
+    )
     access_token_ttl: Positive = Field(
         900,
         description="user access token lifetime, seconds; short, since `refreshToken` renews it and ending the "
@@ -251,6 +259,11 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def issuer_url(self) -> str:
+        """The OAuth issuer (RFC 8414): a URL with no query, fragment or trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 def load() -> Settings:

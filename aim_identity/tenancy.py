@@ -39,6 +39,7 @@ _ORG_PATH: dict[type[Model], str] = {
     m.MCPVerificationEvent: "organization_id",
     m.MCPHealthCheck: "mcp_server__organization_id",
     m.MCPChallenge: "mcp_server__organization_id",
+    m.ResourceToken: "organization_id",
 }
 
 

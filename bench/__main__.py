@@ -20,8 +20,15 @@ scenario from a separate load process:
                timestamp, each connection for its own agent (which holds `db:read`): nonce-checked,
                recorded, audited and queued for scoring by AIM; signed before the warm-up (bench/load.py)
 
-and prints req/s and latency percentiles for each, the ratios b/a and e (authorize / its floor) and the
-targets. Numbers from a shared machine are noisy; the ratios within one run are what to compare. Then,
+  (g) token-floor
+               POST /oauth/token on the floor app: one Ed25519 JWT client assertion verified with
+               PyJWT (the agent's key read once, then kept) and one EdDSA JWT signed (bench/floor.py)
+      token    POST /oauth/token on AIM: `client_credentials` with a fresh client assertion signed by
+               the connection's agent, for the MCP server the bench registers (`resource`); signed
+               before the warm-up (bench/load.py)
+
+and prints req/s and latency percentiles for each, the ratios b/a, e and g (each against its floor) and
+the targets. Numbers from a shared machine are noisy; the ratios within one run are what to compare. Then,
 while the same AIM is otherwise idle:
 
   (f) discovery  discoverMCPServer of a 200-tool MCP server (tests/mcp/fixture.py), timed from the
@@ -69,12 +76,15 @@ PASSWORD = "correct horse battery staple"
 
 TARGET_RATIO = 0.5  # b/a
 TARGET_AUTHORIZE_RATIO = 0.4  # e: authorize / authorize-floor
-FLOORS = ("floor", "authorize-floor")  # the scenarios served by the floor app
+TARGET_TOKEN_RATIO = 0.4  # g: token / token-floor
+FLOORS = ("floor", "authorize-floor", "token-floor")  # the scenarios served by the floor app
+BENCH_MCP_SERVER = "http://127.0.0.1:9/bench/mcp"  # (g)'s `resource`: registered, never called
 TARGET_P95_MS = {"graphql": 50.0, "verify": 200.0}
 
 REGISTER = """mutation($i: RegisterInput!) {
   register(input: $i) { accessToken user { id organization { id } } } }"""
 CREATE_AGENT = """mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } } }"""
+REGISTER_MCP = """mutation($i: RegisterMCPServerInput!) { registerMCPServer(input: $i) { mcpServer { id } } }"""
 
 
 @dataclass
@@ -155,6 +165,7 @@ async def seed(url: str, count: int) -> dict:
                 },
             )
             agents.append({"id": created["createAgent"]["agent"]["id"], "seed": base64.b64encode(bytes(key)).decode()})
+        await gql(session, graphql, REGISTER_MCP, token, i={"name": "bench-mcp", "url": BENCH_MCP_SERVER})
     organization = base64.b64decode(data["user"]["organization"]["id"]).decode().partition(":")[2]
     return {"token": token, "organization_id": organization, "agents": agents}
 
@@ -253,18 +264,54 @@ def versions() -> str:
     return ", ".join(found)
 
 
-SCENARIO_NAMES = ("floor", "graphql", "verify", "authorize-floor", "authorize", "discovery", "fanout")
+SCENARIO_NAMES = (
+    "floor",
+    "graphql",
+    "verify",
+    "authorize-floor",
+    "authorize",
+    "token-floor",
+    "token",
+    "discovery",
+    "fanout",
+)
 LABELS = {
     "floor": "(a) floor: Starlette + asyncpg",
     "graphql": "(b) GraphQL agents(first: 20)",
     "verify": "(c) challenge-response round trip",
     "authorize-floor": "(e) floor: PyNaCl + asyncpg",
     "authorize": "(e) authorizeAction",
+    "token-floor": "(g) floor: PyJWT verify + sign",
+    "token": "(g) POST /oauth/token",
 }
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def floor_ratio(letter: str, floor: dict, aim: dict, target: float) -> dict:
+    """Prints and returns `letter` = AIM / its floor, by throughput and by server CPU per request."""
+    key = {"e": "authorize", "g": "token"}[letter]
+    ratio = aim["per_s"] / floor["per_s"]
+    ok = ratio >= target
+    verdict: dict = {f"ratio_{key}": round(ratio, 3), f"ratio_{key}_pass": ok}
+    print(
+        f"{letter} = {key} / floor = {aim['per_s']:,.1f} / {floor['per_s']:,.1f} = {ratio:.3f}"
+        f"   (target >= {target})  {'PASS' if ok else 'MISS'}"
+    )
+    cpu_floor, cpu_aim = (r["cpu_s"].get("app", 0) / max(1, r["completed"]) for r in (floor, aim))
+    if cpu_floor and cpu_aim:
+        verdict[f"cpu_ratio_{key}"] = round(cpu_floor / cpu_aim, 3)
+        print(
+            f"server CPU per request floor/{key} = {cpu_floor * 1000:.3f} / {cpu_aim * 1000:.3f} ms"
+            f" = {cpu_floor / cpu_aim:.3f}"
+        )
+    for r in (floor, aim):
+        signing = r.get("signing", {})
+        if signing.get("during_run"):
+            print(f"    note: {signing['during_run']} requests of {r['scenario']} were signed during the run")
+    return verdict
 
 
 def report(results: dict[str, dict]) -> dict:
@@ -314,27 +361,12 @@ def report(results: dict[str, dict]) -> dict:
                 f"server CPU per request a/b = {cpu_a * 1000:.3f} / {cpu_b * 1000:.3f} ms = {cpu_a / cpu_b:.3f}"
                 "   (the same ratio by CPU time, less sensitive to a busy machine)"
             )
-    if "authorize-floor" in results and "authorize" in results and results["authorize-floor"]["per_s"]:
-        floor, aim = results["authorize-floor"], results["authorize"]
-        ratio = aim["per_s"] / floor["per_s"]
-        ok = ratio >= TARGET_AUTHORIZE_RATIO
-        verdict["ratio_authorize"] = round(ratio, 3)
-        verdict["ratio_authorize_pass"] = ok
-        print(
-            f"e = authorize / floor = {aim['per_s']:,.1f} / {floor['per_s']:,.1f} = {ratio:.3f}"
-            f"   (target >= {TARGET_AUTHORIZE_RATIO})  {'PASS' if ok else 'MISS'}"
-        )
-        cpu_floor, cpu_aim = (r["cpu_s"].get("app", 0) / max(1, r["completed"]) for r in (floor, aim))
-        if cpu_floor and cpu_aim:
-            verdict["cpu_ratio_authorize"] = round(cpu_floor / cpu_aim, 3)
-            print(
-                f"server CPU per request floor/authorize = {cpu_floor * 1000:.3f} / {cpu_aim * 1000:.3f} ms"
-                f" = {cpu_floor / cpu_aim:.3f}"
-            )
-        for r in (floor, aim):
-            signing = r.get("signing", {})
-            if signing.get("during_run"):
-                print(f"    note: {signing['during_run']} requests of {r['scenario']} were signed during the run")
+    for letter, floor_name, name, target in (
+        ("e", "authorize-floor", "authorize", TARGET_AUTHORIZE_RATIO),
+        ("g", "token-floor", "token", TARGET_TOKEN_RATIO),
+    ):
+        if floor_name in results and name in results and results[floor_name]["per_s"]:
+            verdict |= floor_ratio(letter, results[floor_name], results[name], target)
     for scenario, limit in TARGET_P95_MS.items():
         if scenario in results:
             p95 = results[scenario]["latency_ms"]["p95"]
@@ -535,9 +567,10 @@ def main() -> int:
         data = asyncio.run(seed(aim.url, max(AGENT_COUNT, args.connections)))
 
         floor_env = {**base_env, "AIM_BENCH_DATABASE_URL": database_url, "AIM_BENCH_ORG_ID": data["organization_id"]}
+        floor_command = [sys.executable, "-m", "bench.floor", "--port", str(floor_port), "--pool", str(args.pool)]
         floor = start(
             "floor",
-            [sys.executable, "-m", "bench.floor", "--port", str(floor_port), "--pool", str(args.pool)],
+            [*floor_command, "--issuer", aim.url],
             floor_env,
             floor_port,
             workdir,
@@ -550,6 +583,8 @@ def main() -> int:
             "verify": f"{aim.url}/graphql",
             "authorize-floor": f"{floor.url}/authorize",
             "authorize": f"{aim.url}/graphql",
+            "token-floor": f"{floor.url}/oauth/token",
+            "token": f"{aim.url}/oauth/token",
         }
         asyncio.run(same_agents(urls["floor"], urls["graphql"], data["token"]))
         if "authorize-floor" in scenarios or "authorize" in scenarios:
@@ -557,7 +592,11 @@ def main() -> int:
 
         spec = workdir / "spec.json"
         spec.touch(mode=0o600)
-        spec.write_text(json.dumps({"token": data["token"], "agents": data["agents"]}))
+        spec.write_text(
+            json.dumps(
+                {"token": data["token"], "agents": data["agents"], "issuer": aim.url, "resource": BENCH_MCP_SERVER}
+            )
+        )
         postmaster = postmaster_pid(database_url)
 
         print(

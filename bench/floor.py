@@ -8,6 +8,10 @@
                      signature of PROTOCOL.md's bytes with PyNaCl, checks the timestamp (+-60 s) and the
                      grant, and records the decision with one INSERT into a table of its own whose
                      unique (agent_id, nonce) refuses a replay; it answers in `authorizeAction`'s shape
+    POST /oauth/token
+                     takes the very form (g) sends to AIM's token endpoint, verifies its client
+                     assertion (one Ed25519 JWT, with PyJWT, against the agent's key read once and
+                     kept) and signs one EdDSA JWT; no database work, as the issue defines it
 
 Served exactly as `aimctl serve` serves AIM: one uvicorn worker, `uvicorn.run(app, host, port,
 log_level="info")`, so the loop and HTTP implementation (uvicorn's `auto`: uvloop and httptools when
@@ -21,12 +25,16 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import asyncpg
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 from starlette.applications import Starlette
@@ -60,8 +68,10 @@ async def keep_session(connection: asyncpg.Connection) -> None:
     the floor does the same, so the two compare the same database work."""
 
 
-def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int) -> Starlette:
+def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int, issuer: str) -> Starlette:
     pool: asyncpg.Pool | None = None
+    signing_key = Ed25519PrivateKey.generate()
+    agent_keys: dict[str, Ed25519PublicKey] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -125,11 +135,37 @@ def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int) -> Starlett
         gid = global_id("ActionDecision", pk) if pk else None
         return JSONResponse({"data": {"authorizeAction": {"id": gid, "allowed": allowed, "reason": reason}}})
 
+    async def token(request: Request) -> JSONResponse:
+        form = dict(parse_qsl((await request.body()).decode()))
+        assertion = form["client_assertion"]
+        subject = jwt.decode(assertion, options={"verify_signature": False})["sub"]
+        if subject not in agent_keys:
+            agent_id = uuid.UUID(base64.b64decode(subject).decode().removeprefix("Agent:"))
+            raw = base64.b64decode(await pool.fetchval("SELECT public_key FROM agents WHERE id = $1", agent_id))
+            agent_keys[subject] = Ed25519PublicKey.from_public_bytes(raw)
+        claims = jwt.decode(
+            assertion, agent_keys[subject], algorithms=["EdDSA"], audience=issuer, options={"require": ["exp", "jti"]}
+        )
+        now = int(time.time())
+        access = jwt.encode(
+            {"iss": issuer, "aud": form["resource"], "sub": claims["sub"], "iat": now, "exp": now + 300,
+             "jti": str(uuid.uuid4()), "scope": "db:read"},
+            signing_key,
+            algorithm="EdDSA",
+            headers={"typ": "at+jwt"},
+        )  # fmt: skip
+        return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 300, "scope": "db:read"})
+
     async def healthz(request: Request) -> JSONResponse:
         await pool.fetchval("SELECT 1")
         return JSONResponse({"status": "ok"})
 
-    routes = [Route("/agents", agents), Route("/authorize", authorize, methods=["POST"]), Route("/healthz", healthz)]
+    routes = [
+        Route("/agents", agents),
+        Route("/authorize", authorize, methods=["POST"]),
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/healthz", healthz),
+    ]
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -140,8 +176,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pool", type=int, default=20, help="most database connections (default 20, as AIM)")
+    parser.add_argument("--issuer", required=True, help="the audience its client assertions are signed for (AIM's)")
     args = parser.parse_args()
-    app = create_app(os.environ["AIM_BENCH_DATABASE_URL"], uuid.UUID(os.environ["AIM_BENCH_ORG_ID"]), args.pool)
+    database, org = os.environ["AIM_BENCH_DATABASE_URL"], uuid.UUID(os.environ["AIM_BENCH_ORG_ID"])
+    app = create_app(database, org, args.pool, args.issuer)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")  # as aimctl serve does
 
 

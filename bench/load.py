@@ -8,7 +8,7 @@ as much as the floor itself. Only requests that complete inside the window count
 response is checked (HTTP 200, no GraphQL `errors`, 20 agents, a verified outcome, an allowed
 action); anything else is an error. The result is one JSON object on stdout.
 
-    python -m bench.load --scenario floor|graphql|verify|authorize-floor|authorize --url URL \
+    python -m bench.load --scenario floor|graphql|verify|authorize-floor|authorize|token-floor|token --url URL \
         --spec spec.json [--connections 32] [--duration 10] [--warmup 3] [--watch name=pid[+]]...
 
 `spec.json` carries what the scenario needs: `token` (graphql) and `agents`, a list of
@@ -31,10 +31,12 @@ import sys
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httptools
+import jwt
 import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.signing import SigningKey
 
 AGENTS_QUERY = "query Agents { agents(first: 20) { edges { node { id name status trustScore { score } } } } }"
@@ -177,7 +179,13 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def prepare(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> bytes:
+def prepare(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> bytes:
     parts = urlsplit(url)
     lines = [
         f"{method} {parts.path or '/'} HTTP/1.1",
@@ -186,7 +194,7 @@ def prepare(method: str, url: str, body: bytes = b"", headers: dict[str, str] | 
         *(f"{k}: {v}" for k, v in (headers or {}).items()),
     ]
     if body:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -330,12 +338,48 @@ class Authorize(Scenario):
             raise Failed(f"denied: {decision['reason']}")
 
 
+class TokenIssue(Authorize):
+    """An access token from the token endpoint: `client_credentials` with a client assertion signed by
+    the agent's key (EdDSA, a fresh jti each), for the bench's MCP server (`spec["resource"]`), with the
+    audience `spec["issuer"]`. AIM and the floor (POST /oauth/token, bench/floor.py) get the same bytes;
+    anything but a 200 with an `access_token` is an error. Presigned like Authorize."""
+
+    def __init__(self, url: str, spec: dict) -> None:
+        super().__init__(url, spec)
+        self.issuer, self.resource = spec["issuer"], spec["resource"]
+        self.private = [Ed25519PrivateKey.from_private_bytes(bytes(key)) for _, key in self.agents]
+
+    def request(self, index: int) -> bytes:
+        agent_id = self.agents[index][0]
+        now = int(time.time())
+        claims = {"iss": agent_id, "sub": agent_id, "aud": self.issuer, "iat": now, "exp": now + 120}
+        assertion = jwt.encode({**claims, "jti": secrets.token_urlsafe(16)}, self.private[index], algorithm="EdDSA")
+        form = urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+                "resource": self.resource,
+            }
+        )
+        return prepare("POST", self.url, form.encode(), content_type="application/x-www-form-urlencoded")
+
+    async def run(self, connection, times) -> None:
+        if connection not in self.agent_of:
+            self.agent_of[connection] = next(self.next_agent) % len(self.agents)
+        answer = await connection.send(self.take(self.agent_of[connection]))
+        if not answer.get("access_token"):
+            raise Failed(f"no token: {answer}")
+
+
 SCENARIOS = {
     "floor": Floor,
     "graphql": GraphQLAgents,
     "verify": ChallengeResponse,
     "authorize-floor": Authorize,
     "authorize": Authorize,
+    "token-floor": TokenIssue,
+    "token": TokenIssue,
 }
 
 

@@ -562,6 +562,16 @@ async def m_discover_mcp_server(call: Caller, env: Env) -> None:
     assert ((await MCPServerRow.get(id=pk(server, "MCPServer"))).discovery_error is not None) == bool(data)
 
 
+async def m_create_mcp_server_credentials(call: Caller, env: Env) -> None:
+    server = await new_mcp_server(env)
+    data = await call(
+        "mutation($i: MCPServerInput!) { createMCPServerCredentials(input: $i) { clientId clientSecret } }",
+        i={"id": server},
+    )
+    stored = (await MCPServerRow.get(id=pk(server, "MCPServer"))).client_secret_hash
+    assert (stored is not None) == bool(data)
+
+
 MCP_CHALLENGE = """mutation($i: RequestMCPChallengeInput!) {
   requestMCPServerChallenge(input: $i) { id message } }"""
 
@@ -653,6 +663,7 @@ CASES = [
         mcp_status_case("reactivateMCPServer", MCPServerStatus.SUSPENDED, MCPServerStatus.PENDING),
     ),
     Case("discoverMCPServer", "MEMBER", m_discover_mcp_server),
+    Case("createMCPServerCredentials", "MANAGER", m_create_mcp_server_credentials),
     Case("requestMCPServerChallenge", PUBLIC, m_request_mcp_server_challenge),
     Case("verifyMCPServer", PUBLIC, m_verify_mcp_server),
     Case("connectMCPServer", "MEMBER", m_connect_mcp_server),

@@ -344,6 +344,7 @@ MUTATIONS = {
     "updateMCPServer": ("MCPServer", lambda t, k: {"id": t, "name": "hijacked", "url": "https://evil.example"}),
     "deleteMCPServer": ("MCPServer", lambda t, k: {"id": t}),
     "suspendMCPServer": ("MCPServer", lambda t, k: {"id": t}),
+    "createMCPServerCredentials": ("MCPServer", lambda t, k: {"id": t}),
     "reactivateMCPServer": ("MCPServer", lambda t, k: {"id": t}),
     "discoverMCPServer": ("MCPServer", lambda t, k: {"id": t}),
     "requestMCPServerChallenge": ("MCPServer", lambda t, k: {"mcpServerId": t}),
@@ -366,6 +367,7 @@ INPUT_TYPES = {
     "updateMCPServer": "UpdateMCPServerInput",
     "deleteMCPServer": "DeleteMCPServerInput",
     "suspendMCPServer": "MCPServerInput",
+    "createMCPServerCredentials": "MCPServerInput",
     "reactivateMCPServer": "MCPServerInput",
     "discoverMCPServer": "MCPServerInput",
     "requestMCPServerChallenge": "RequestMCPChallengeInput",
@@ -390,7 +392,7 @@ async def state_of(s: Side) -> dict:
         "decisions": await m.ActionDecision.filter(organization_id=org).order_by("id").values("id", "reported_at"),
         "mcp servers": await m.MCPServer.filter(organization_id=org)
         .order_by("id")
-        .values("id", "name", "url", "status", "deleted_at", "discovery_error", "discovered_at"),
+        .values("id", "name", "url", "status", "deleted_at", "discovery_error", "discovered_at", "client_secret_hash"),
         "mcp links": await m.AgentMCPServer.filter(mcp_server__organization_id=org).count(),
     }
 

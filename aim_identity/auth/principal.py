@@ -65,7 +65,7 @@ async def authenticate(
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Authorization must be a Bearer token")
         if tokens.claimed_type(token) == tokens.AGENT_TYP:
-            return await _agent(token, keyring, settings)
+            return await from_agent_token(token, keyring, settings)
         return await _user(token, keyring, settings)
     key = headers.get("x-api-key") or headers.get("X-API-Key")
     if key:
@@ -116,7 +116,8 @@ def _session(claims: dict) -> uuid.UUID:
         raise Unauthenticated("The token names no session") from None
 
 
-async def _agent(token: str, keyring: Keyring, settings: Settings) -> Principal:
+async def from_agent_token(token: str, keyring: Keyring, settings: Settings) -> Principal:
+    """The agent an agent token speaks for, while the token is good: else Unauthenticated."""
     claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
     agent_id = _subject(claims, "Agent")
     # Only the columns the check needs (a whole row would decode its trust factors too), in one round trip.

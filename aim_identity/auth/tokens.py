@@ -28,10 +28,20 @@ class IssuedToken:
 
 
 def issue(
-    keyring: Keyring, *, typ: str, audience: str, issuer: str, subject: str, ttl: int, claims: dict[str, Any]
+    keyring: Keyring,
+    *,
+    typ: str,
+    audience: str,
+    issuer: str,
+    subject: str,
+    ttl: int,
+    claims: dict[str, Any],
+    jti: str | None = None,
+    now: int | None = None,
 ) -> IssuedToken:
-    now = int(time.time())
-    jti = secrets.token_urlsafe(16)
+    """`jti` and `now` for a caller that has recorded the token under them already."""
+    now = now or int(time.time())
+    jti = jti or secrets.token_urlsafe(16)
     payload = {"iss": issuer, "aud": audience, "sub": subject, "iat": now, "exp": now + ttl, "jti": jti, **claims}
     token = jwt.encode(
         payload, keyring.current.private_key, algorithm="EdDSA", headers={"kid": keyring.current.kid, "typ": typ}

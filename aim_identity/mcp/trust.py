@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aim_identity import db, ids
+from aim_identity.identity import trust
 from aim_identity.identity.trust import THREAT_PENALTY, VERIFICATION_WINDOW
 from aim_identity.models import HealthStatus, MCPServer, MCPServerStatus, Severity, ThreatStatus
 from aim_identity.unit_of_work import Work
@@ -42,41 +43,17 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Factor:
-    name: str
-    value: float
-    evidence: float
-    explanation: str
+class Factor(trust.Factor):
+    """An agent's factor, weighted by the server's own weights."""
 
     @property
     def weight(self) -> float:
         return WEIGHTS[self.name]
 
-    @property
-    def contribution(self) -> float:
-        return self.weight * self.value
 
-    def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "weight": self.weight,
-            "value": self.value,
-            "contribution": self.contribution,
-            "evidence": self.evidence,
-            "explanation": self.explanation,
-        }
-
-
-@dataclass(frozen=True)
-class Trust:
-    score: float
-    confidence: float
-    factors: tuple[Factor, ...]
-
-
-def compute(e: Evidence) -> Trust:
+def compute(e: Evidence) -> trust.TrustResult:
     factors = (verification(e), uptime(e), security_alerts(e))
-    return Trust(
+    return trust.TrustResult(
         score=sum(f.contribution for f in factors),
         confidence=sum(f.weight * f.evidence for f in factors),
         factors=factors,

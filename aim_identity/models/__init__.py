@@ -22,6 +22,7 @@ from aim_identity.models.mcp import (
     MCPTransport,
     MCPVerificationEvent,
 )
+from aim_identity.models.oauth import ResourceToken
 from aim_identity.models.organizations import Organization
 from aim_identity.models.outbox import OutboxEvent
 from aim_identity.models.service import RetiredSigningKey, ServiceSecret
@@ -61,6 +62,7 @@ __all__ = [
     "OutboxEvent",
     "RefreshToken",
     "RegistrationCode",
+    "ResourceToken",
     "RetiredSigningKey",
     "RevokedAccessToken",
     "Role",

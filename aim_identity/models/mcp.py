@@ -74,6 +74,9 @@ class MCPServer(Model):
     last_health_check_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     deleted_at = fields.DatetimeField(null=True)
+    # The SHA-256 of the secret the server authenticates with to introspect and revoke its tokens
+    # (oauth/introspection.py); the secret itself is shown once.
+    client_secret_hash = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "mcp_servers"

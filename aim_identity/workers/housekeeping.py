@@ -12,6 +12,7 @@ from aim_identity.config import Settings
 from aim_identity.events import outbox
 from aim_identity.identity import challenges, scoring
 from aim_identity.mcp import health
+from aim_identity.oauth import introspection
 
 log = logging.getLogger(__name__)
 EVERY_S = 600
@@ -25,15 +26,17 @@ async def run(settings: Settings) -> None:
             codes = await registration.purge_expired()
             pruned = await outbox.prune()
             checks = await health.prune()
-            if rescored or purged or codes or pruned or checks:
+            tokens = await introspection.prune()
+            if rescored or purged or codes or pruned or checks or tokens:
                 log.info(
-                    "rescored %d agents; purged %d expired challenges, %d sign-up codes, %d published events "
-                    "and %d old MCP health checks",
+                    "rescored %d agents; purged %d expired challenges, %d sign-up codes, %d published events, "
+                    "%d old MCP health checks and %d expired MCP server tokens",
                     rescored,
                     purged,
                     codes,
                     pruned,
                     checks,
+                    tokens,
                 )
         except asyncio.CancelledError:
             raise

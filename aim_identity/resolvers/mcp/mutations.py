@@ -7,6 +7,7 @@ import strawberry
 from aim_identity import ids
 from aim_identity.mcp import discovery, servers, verification
 from aim_identity.models import Role
+from aim_identity.oauth import introspection
 from aim_identity.schema.agents.payloads import AgentPayload
 from aim_identity.schema.agents.types import Agent
 from aim_identity.schema.core.context import Info
@@ -23,6 +24,7 @@ from aim_identity.schema.mcp.inputs import (
 )
 from aim_identity.schema.mcp.payloads import (
     DeleteMCPServerPayload,
+    MCPServerCredentialsPayload,
     MCPServerPayload,
     ReportDetectedMCPServersPayload,
     VerifyMCPServerPayload,
@@ -72,6 +74,12 @@ async def suspend_mcp_server(info: Info, input: MCPServerInput) -> MCPServerPayl
 async def reactivate_mcp_server(info: Info, input: MCPServerInput) -> MCPServerPayload:
     row = await servers.change_status(info.context.actor, ids.decode(input.id, "MCPServer"), "reactivate")
     return MCPServerPayload(mcp_server=MCPServer.of(row))
+
+
+async def create_mcp_server_credentials(info: Info, input: MCPServerInput) -> MCPServerCredentialsPayload:
+    server_id = ids.decode(input.id, "MCPServer")
+    row, client_id, secret = await introspection.create_credentials(info.context.actor, server_id)
+    return MCPServerCredentialsPayload(mcp_server=MCPServer.of(row), client_id=client_id, client_secret=secret)
 
 
 async def discover_mcp_server(info: Info, input: MCPServerInput) -> MCPServerPayload:

@@ -30,7 +30,8 @@ class DeleteMCPServerInput:
 
 @strawberry.input
 class MCPServerInput:
-    """One MCP server, by ID (discoverMCPServer, suspendMCPServer, reactivateMCPServer)."""
+    """One MCP server, by ID (discoverMCPServer, suspendMCPServer, reactivateMCPServer,
+    createMCPServerCredentials)."""
 
     id: strawberry.ID
 

@@ -28,3 +28,13 @@ class VerifyMCPServerPayload:
 class ReportDetectedMCPServersPayload:
     agent: Agent
     registered: list[MCPServer]
+
+
+@strawberry.type
+class MCPServerCredentialsPayload:
+    """What the MCP server authenticates with to AIM's introspection and revocation endpoints
+    (`client_secret_basic` or `client_secret_post`). The secret is shown this once."""
+
+    mcp_server: MCPServer
+    client_id: str
+    client_secret: str
