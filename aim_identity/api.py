@@ -30,6 +30,8 @@ from aim_identity.resolvers.events import subscriptions
 from aim_identity.resolvers.mcp import mutations as mcp
 from aim_identity.resolvers.mcp import queries as mcp_queries
 from aim_identity.resolvers.verification import mutations as verification
+from aim_identity.resolvers.webhooks import mutations as webhooks
+from aim_identity.resolvers.webhooks import queries as webhook_queries
 from aim_identity.schema.core.documents import BoundedParser
 from aim_identity.schema.core.errors import ErrorCodes
 from aim_identity.schema.core.limits import cost_limit
@@ -54,6 +56,7 @@ class Query:
     viewer = field(account_queries.viewer, Enrolling)
     organization = field(account_queries.organization, SignedIn)
     users = field(account_queries.users, ADMIN)
+    webhooks = field(webhook_queries.webhooks, ADMIN)
     agents = field(agent_queries.agents, VIEWER)
     agent = field(agent_queries.agent, SignedIn)
     api_keys = field(api_key_queries.api_keys, VIEWER)
@@ -69,6 +72,8 @@ class Mutation:
     refresh_token = mutation(accounts.refresh_token)
     logout = mutation(accounts.logout, Enrolling)
     invite_user = mutation(accounts.invite_user, ADMIN)
+    create_webhook = mutation(webhooks.create_webhook, ADMIN)
+    delete_webhook = mutation(webhooks.delete_webhook, ADMIN)
     update_user_role = mutation(accounts.update_user_role, ADMIN)
     enable_mfa = mutation(accounts.enable_mfa, Enrolling)
     confirm_mfa = mutation(accounts.confirm_mfa, Enrolling)

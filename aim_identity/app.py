@@ -26,7 +26,7 @@ from aim_identity.events import outbox
 from aim_identity.events.broker import Broker
 from aim_identity.mail import Mailer
 from aim_identity.throttle import Throttle
-from aim_identity.workers import housekeeping, mcp_watch, relay, rescoring
+from aim_identity.workers import housekeeping, mcp_watch, relay, rescoring, webhooks
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 asyncio.create_task(housekeeping.run(settings)),
                 asyncio.create_task(mcp_watch.run(settings)),
                 asyncio.create_task(rescoring.run(settings)),
+                asyncio.create_task(webhooks.run(settings)),
             ]
         )
         try:

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     outbound_max_bytes: Positive = Field(
         4 * 1024 * 1024, description="largest response body AIM reads from a user-given URL; more fails the call"
     )
+    webhook_timeout: PositiveSeconds = Field(10.0, description="seconds a webhook receiver has to answer a delivery")
+    webhook_retry_seconds: PositiveSeconds = Field(
+        10.0,
+        description="the first wait before a failed webhook delivery is retried; it doubles each time, up to an hour",
+    )
     mcp_discovery_timeout: PositiveSeconds = Field(
         30.0, description="seconds one discovery of an MCP server may take in all (initialize and every list)"
     )

@@ -40,6 +40,8 @@ _ORG_PATH: dict[type[Model], str] = {
     m.MCPHealthCheck: "mcp_server__organization_id",
     m.MCPChallenge: "mcp_server__organization_id",
     m.ResourceToken: "organization_id",
+    m.Webhook: "organization_id",
+    m.WebhookDelivery: "webhook__organization_id",
 }
 
 

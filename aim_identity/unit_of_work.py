@@ -61,16 +61,17 @@ async def atomic(actor: Actor) -> AsyncIterator[Work]:
                 "audit.appended", organization_id=record.organization_id, entryId=ids.encode("AuditLogEntry", record.id)
             )
         # Last, so each organization's chain head (and data version) is locked only for the moment
-        # before commit. The outbox rows follow the append: the lock then orders an organization's
-        # event ids as its commits, which catching up from the outbox relies on (events/broker.py).
+        # before commit. The outbox rows follow the append and the version bump: those locks then order
+        # an organization's event ids as its commits, which catching up from the outbox and webhook
+        # deliveries rely on (events/broker.py, webhooks/deliveries.py), audited or not.
         appended = await chain.append(work._audit)
-        await outbox.add(work._events)
         # Every audit entry emitted an event in its organization, so the events name every organization
         # written to; the append bumped the versions of those it appended to.
         written = {e.organization_id for e in work._events}
         if actor.organization_id:
             written.add(actor.organization_id)
         await tenancy.touch(written - appended)
+        await outbox.add(work._events)
     if work._events:
         for hook in _after_commit:
             hook()

@@ -70,6 +70,7 @@ async def settings(tmp_path_factory) -> Settings:
         ws_init_timeout=2,
         ws_max_subscriptions=5,
         ws_max_connections_per_principal=3,
+        webhook_retry_seconds=0.2,
     )
 
 

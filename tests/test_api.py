@@ -45,6 +45,7 @@ from aim_identity.models import (
 from aim_identity.models import Agent as AgentRow
 from aim_identity.models import AgentMCPServer as AgentMCPServerRow
 from aim_identity.models import MCPServer as MCPServerRow
+from aim_identity.models import Webhook as WebhookRow
 from tests.support import (
     CHALLENGE,
     PASSWORD,
@@ -310,6 +311,29 @@ async def m_invite_user(call: Caller, env: Env) -> None:
     person = new_person("MEMBER")
     data = await call(INVITE, i=person)
     assert await User.exists(email=person["email"]) == bool(data)
+
+
+CREATE_WEBHOOK = """mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } secret } }"""
+
+
+async def q_webhooks(call: Caller, env: Env) -> None:
+    made = await env.org.admin.api(CREATE_WEBHOOK, i={"url": "https://hooks.example.com/aim", "events": ["*"]})
+    data = await call("{ webhooks { id url } }")
+    if data:
+        assert made["createWebhook"]["webhook"]["id"] in {w["id"] for w in data["webhooks"]}
+
+
+async def m_create_webhook(call: Caller, env: Env) -> None:
+    url = f"https://hooks.example.com/{uuid.uuid4().hex}"
+    data = await call(CREATE_WEBHOOK, i={"url": url, "events": ["threat.detected"]})
+    assert await WebhookRow.exists(url=url) == bool(data)
+
+
+async def m_delete_webhook(call: Caller, env: Env) -> None:
+    made = await env.org.admin.api(CREATE_WEBHOOK, i={"url": "https://hooks.example.com/gone", "events": ["*"]})
+    webhook = made["createWebhook"]["webhook"]["id"]
+    data = await call("mutation($i: DeleteWebhookInput!) { deleteWebhook(input: $i) { deletedId } }", i={"id": webhook})
+    assert (not await WebhookRow.exists(id=pk(webhook, "Webhook"))) == bool(data)
 
 
 async def m_update_user_role(call: Caller, env: Env) -> None:
@@ -630,6 +654,9 @@ CASES = [
     Case("refreshToken", PUBLIC, m_refresh_token),
     Case("logout", "VIEWER", m_logout),
     Case("inviteUser", "ADMIN", m_invite_user),
+    Case("webhooks", "ADMIN", q_webhooks),
+    Case("createWebhook", "ADMIN", m_create_webhook),
+    Case("deleteWebhook", "ADMIN", m_delete_webhook),
     Case("updateUserRole", "ADMIN", m_update_user_role),
     Case("enableMfa", "VIEWER", m_enable_mfa),
     Case("confirmMfa", "VIEWER", m_confirm_mfa),
@@ -861,22 +888,14 @@ missing type ThreatPayload
 missing type ResponseAction
 missing type SecurityPolicy
 missing type UpdateSecurityPolicyInput
-missing type Webhook
-missing type CreateWebhookInput
-missing type CreateWebhookPayload
-missing type DeleteWebhookInput
-missing type DeleteWebhookPayload
 Query.threats: missing field
 Query.anomalies: missing field
 Query.securityMetrics: missing field
 Query.securityPolicies: missing field
-Query.webhooks: missing field
 Mutation.acknowledgeThreat: missing field
 Mutation.blockThreat: missing field
 Mutation.resolveThreat: missing field
 Mutation.updateSecurityPolicy: missing field
-Mutation.createWebhook: missing field
-Mutation.deleteWebhook: missing field
 
 missing type ExportFormat
 missing type AuditCheckpoint

@@ -4,6 +4,9 @@ Migrations run in a subprocess: migrating in this process would close the live s
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 import sqlite3
 import uuid
 
@@ -13,7 +16,7 @@ from tortoise.models import Model
 
 from aim_identity import models as m
 from tests.conftest import fresh_database
-from tests.support import REPO, aimctl
+from tests.support import BIN, REPO, aimctl
 
 # Every table of the models, and the one Tortoise records its migrations in.
 MODEL_TABLES = {
@@ -179,3 +182,19 @@ async def test_migrating_mcp_servers_keeps_every_server_and_what_names_it(tmp_pa
         await run_sql(database_url, twin + "; SELECT 1")
     await run_sql(database_url, f"UPDATE mcp_servers SET deleted_at = '{AT}' WHERE id = '{FIRST}'; {twin}; SELECT 1")
     assert len(await run_sql(database_url, "SELECT id FROM mcp_servers WHERE url = 'https://mcp.example/search'")) == 2
+
+
+async def test_the_migrations_describe_the_models_exactly(tmp_path):
+    """A model changed without its migration would migrate a database that the code then misreads.
+    Tortoise's own `makemigrations` must find nothing to write (run on a copy: it writes what it finds)."""
+    shutil.copytree(REPO / "aim_identity", tmp_path / "aim_identity", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "tortoise"), "-c", "aim_identity.db.TORTOISE_ORM", "makemigrations",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await process.communicate())[0].decode()
+    assert process.returncode == 0, output
+    assert "No changes detected" in output, output
+    written = sorted(p.name for p in (tmp_path / "aim_identity" / "migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    assert [name.removesuffix(".py") for name in written] == MIGRATIONS

@@ -47,6 +47,7 @@ class Side:
     mcp_id: str  # an MCP server `verified` talks to
     agent_token: str  # `verified`'s own agent token
     decisions: dict[str, str]  # an allowed action decision of each agent: "verified", "other"
+    webhook_id: str  # a webhook of the organization
 
     @property
     def pk(self) -> uuid.UUID:
@@ -123,6 +124,12 @@ async def side(url: str, prefix: str) -> Side:
         title=f"{prefix} threat",
         description="made by the tenancy test",
     )
+    webhook = await org.admin.api(
+        "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }",
+        i={"url": f"https://{prefix}.example/hooks", "events": ["*"]},
+    )
+    # Out of the webhook worker's way: the tests compare its row.
+    await m.Webhook.filter(organization_id=org_pk).update(active=False)
     # The allowed actions wait for the trust worker; the tests compare agents' rows, so let it finish first.
     deadline = asyncio.get_running_loop().time() + 10
     while await m.Agent.filter(organization_id=org_pk, trust_due_at__isnull=False).exists():
@@ -139,6 +146,7 @@ async def side(url: str, prefix: str) -> Side:
         gid("MCPServer", mcp.id),
         result["agentToken"],
         decisions,
+        webhook["createWebhook"]["webhook"]["id"],
     )
 
 
@@ -202,13 +210,14 @@ def ids_of(world: World, s: Side) -> dict[str, str]:
         "Threat": s.threat_id,
         "MCPServer": s.mcp_id,
         "Organization": s.org.id,
+        "Webhook": s.webhook_id,
     }
 
 
 AUTHORIZE = "mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) { id allowed } }"
 NODE = "query($id: ID!) { node(id: $id) { id __typename } }"
 AGENT = "query($id: ID!) { agent(id: $id) { id name } }"
-NODE_TYPES = ["Agent", "User", "ApiKey", "VerificationEvent", "Threat", "MCPServer", "Organization"]
+NODE_TYPES = ["Agent", "User", "ApiKey", "VerificationEvent", "Threat", "MCPServer", "Organization", "Webhook"]
 
 
 @pytest.mark.parametrize("type_name", NODE_TYPES)
@@ -345,6 +354,7 @@ MUTATIONS = {
     "deleteMCPServer": ("MCPServer", lambda t, k: {"id": t}),
     "suspendMCPServer": ("MCPServer", lambda t, k: {"id": t}),
     "createMCPServerCredentials": ("MCPServer", lambda t, k: {"id": t}),
+    "deleteWebhook": ("Webhook", lambda t, k: {"id": t}),
     "reactivateMCPServer": ("MCPServer", lambda t, k: {"id": t}),
     "discoverMCPServer": ("MCPServer", lambda t, k: {"id": t}),
     "requestMCPServerChallenge": ("MCPServer", lambda t, k: {"mcpServerId": t}),
@@ -368,6 +378,7 @@ INPUT_TYPES = {
     "deleteMCPServer": "DeleteMCPServerInput",
     "suspendMCPServer": "MCPServerInput",
     "createMCPServerCredentials": "MCPServerInput",
+    "deleteWebhook": "DeleteWebhookInput",
     "reactivateMCPServer": "MCPServerInput",
     "discoverMCPServer": "MCPServerInput",
     "requestMCPServerChallenge": "RequestMCPChallengeInput",
@@ -394,6 +405,7 @@ async def state_of(s: Side) -> dict:
         .order_by("id")
         .values("id", "name", "url", "status", "deleted_at", "discovery_error", "discovered_at", "client_secret_hash"),
         "mcp links": await m.AgentMCPServer.filter(mcp_server__organization_id=org).count(),
+        "webhooks": await m.Webhook.filter(organization_id=org).order_by("id").values("id", "url", "events"),
     }
 
 
@@ -407,6 +419,7 @@ async def test_mutations_on_foreign_ids_are_not_found(world: World, name: str) -
         "ApiKey": b.key_id,
         "ActionDecision": b.decisions["verified"],
         "MCPServer": b.mcp_id,
+        "Webhook": b.webhook_id,
     }[type_name]
     before = await state_of(b)
     foreign = await outcome(api, mutation_text(name), i=make_input(target, b.verified.signing_key))

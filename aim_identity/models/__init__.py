@@ -35,6 +35,7 @@ from aim_identity.models.verification import (
     VerificationFailureReason,
     VerificationResult,
 )
+from aim_identity.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ActionDecision",
@@ -77,4 +78,6 @@ __all__ = [
     "VerificationEvent",
     "VerificationFailureReason",
     "VerificationResult",
+    "Webhook",
+    "WebhookDelivery",
 ]

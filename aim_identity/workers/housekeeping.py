@@ -13,6 +13,7 @@ from aim_identity.events import outbox
 from aim_identity.identity import challenges, scoring
 from aim_identity.mcp import health
 from aim_identity.oauth import introspection
+from aim_identity.webhooks import deliveries
 
 log = logging.getLogger(__name__)
 EVERY_S = 600
@@ -27,16 +28,18 @@ async def run(settings: Settings) -> None:
             pruned = await outbox.prune()
             checks = await health.prune()
             tokens = await introspection.prune()
-            if rescored or purged or codes or pruned or checks or tokens:
+            attempts = await deliveries.prune()
+            if rescored or purged or codes or pruned or checks or tokens or attempts:
                 log.info(
                     "rescored %d agents; purged %d expired challenges, %d sign-up codes, %d published events, "
-                    "%d old MCP health checks and %d expired MCP server tokens",
+                    "%d old MCP health checks, %d expired MCP server tokens and %d old webhook deliveries",
                     rescored,
                     purged,
                     codes,
                     pruned,
                     checks,
                     tokens,
+                    attempts,
                 )
         except asyncio.CancelledError:
             raise

@@ -1,6 +1,6 @@
-"""`aimctl worker`: the outbox relay, the watch over MCP servers, the trust worker and housekeeping. Run
-as many as you like: each outbox batch, each MCP server's check or discovery, and each agent due for
-rescoring is claimed by one of them."""
+"""`aimctl worker`: the outbox relay, the watch over MCP servers, the trust worker, webhook deliveries
+and housekeeping. Run as many as you like: each outbox batch, each MCP server's check or discovery,
+each agent due for rescoring and each webhook with events waiting is claimed by one of them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tortoise import Tortoise
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.events.broker import Broker
-from aim_identity.workers import housekeeping, mcp_watch, relay, rescoring
+from aim_identity.workers import housekeeping, mcp_watch, relay, rescoring, webhooks
 
 
 async def run(settings: Settings) -> None:
@@ -21,7 +21,11 @@ async def run(settings: Settings) -> None:
     try:
         async with relay.woken_by_commits(settings.database_url):
             await asyncio.gather(
-                relay.run(broker), mcp_watch.run(settings), rescoring.run(settings), housekeeping.run(settings)
+                relay.run(broker),
+                mcp_watch.run(settings),
+                rescoring.run(settings),
+                webhooks.run(settings),
+                housekeeping.run(settings),
             )
     finally:
         await broker.disconnect()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest_asyncio
 
-from aim_identity.workers import mcp_watch
+from aim_identity.workers import mcp_watch, webhooks
 from tests.support import Org, Person, create_agent, register
 
 MAX_QUERIES = 8
@@ -31,7 +31,7 @@ MCP_SERVERS = """query($first: Int!) { agents(first: $first) { edges { node {
 
 class Statements(logging.Handler):
     """Statements of tasks started after it: the request's, not the outbox relay's polling, say, nor the
-    health checks and discoveries the MCP watch starts meanwhile."""
+    health checks, discoveries and webhook deliveries the workers start meanwhile."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -47,7 +47,7 @@ class Statements(logging.Handler):
         # Connection bookkeeping is logged here too; it is not a statement.
         if (
             task not in self.earlier
-            and not (task and task.get_name().startswith(mcp_watch.TASK_PREFIX))
+            and not (task and task.get_name().startswith((mcp_watch.TASK_PREFIX, webhooks.TASK_PREFIX)))
             and not message.startswith(("Created connection", "Closed connection"))
         ):
             self.records.append(message)

@@ -1,0 +1,1 @@
+"""Webhooks: an organization's events POSTed to receivers it names, signed, in order, retried."""
