@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
-from aim_identity import db, ids
+from aim_identity import db, ids, tenancy
 from aim_identity.actors import Actor
 from aim_identity.identity import trust
 from aim_identity.models import (
@@ -214,4 +214,7 @@ async def rescore_due(key_rotation_days: int, limit: int = DUE_BATCH) -> int:
             if agent.deleted_at is None:  # a deleted agent's score is kept as it was
                 await rescore(work, agent, "actions allowed", key_rotation_days)
             await db.execute("UPDATE agents SET trust_due_at = NULL WHERE id = $1", agent.id)
+            # Nothing here is audited, and a change too small for the history still rewrites the factors'
+            # explanations: cached answers that read them must not be served again.
+            await tenancy.touch({agent.organization_id})
     return limit
