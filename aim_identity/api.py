@@ -29,6 +29,8 @@ from aim_identity.resolvers.core import queries as core_queries
 from aim_identity.resolvers.events import subscriptions
 from aim_identity.resolvers.mcp import mutations as mcp
 from aim_identity.resolvers.mcp import queries as mcp_queries
+from aim_identity.resolvers.security import mutations as security
+from aim_identity.resolvers.security import queries as security_queries
 from aim_identity.resolvers.verification import mutations as verification
 from aim_identity.resolvers.webhooks import mutations as webhooks
 from aim_identity.resolvers.webhooks import queries as webhook_queries
@@ -62,6 +64,10 @@ class Query:
     api_keys = field(api_key_queries.api_keys, VIEWER)
     mcp_servers = field(mcp_queries.mcp_servers, VIEWER)
     mcp_server = field(mcp_queries.mcp_server, VIEWER)
+    threats = field(security_queries.threats, VIEWER)
+    anomalies = field(security_queries.anomalies, VIEWER)
+    security_metrics = field(security_queries.security_metrics, VIEWER)
+    security_policies = field(security_queries.security_policies, VIEWER)
 
 
 @strawberry.type
@@ -113,6 +119,11 @@ class Mutation:
     verify_agent = mutation(verification.verify_agent)
     authorize_action = mutation(actions.authorize_action)
     report_action_result = mutation(actions.report_action_result, SignedIn)
+
+    acknowledge_threat = mutation(security.acknowledge_threat, MANAGER)
+    block_threat = mutation(security.block_threat, MANAGER)
+    resolve_threat = mutation(security.resolve_threat, MANAGER)
+    update_security_policy = mutation(security.update_security_policy, ADMIN)
 
 
 @strawberry.type

@@ -25,15 +25,16 @@ from aim_identity.delivery.oauth import OAuthEndpoints
 from aim_identity.events import outbox
 from aim_identity.events.broker import Broker
 from aim_identity.mail import Mailer
+from aim_identity.security.blocklist import Blocklist
 from aim_identity.throttle import Throttle
-from aim_identity.workers import housekeeping, mcp_watch, relay, rescoring, webhooks
+from aim_identity.workers import detection, housekeeping, mcp_watch, relay, rescoring, webhooks
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     schema = build_schema(settings)
     graphql = Endpoint(schema, settings)
-    oauth = OAuthEndpoints(settings, lambda: graphql.keyring)
+    oauth = OAuthEndpoints(settings, lambda: graphql.keyring, lambda: graphql.blocklist)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,13 +44,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broker = Broker(settings.redis_url, replay=outbox)
         await broker.connect()
         mailer = Mailer(settings.smtp_url, settings.mail_from)
-        graphql.start(keyring, Fanout(schema, broker, keyring, settings), Throttle(settings.redis_url), mailer)
+        blocklist = Blocklist(settings.redis_url)
+        graphql.start(
+            keyring, Fanout(schema, broker, keyring, settings), Throttle(settings.redis_url), mailer, blocklist
+        )
         # In development one process does everything; production runs these in `aimctl worker`.
         background = (
             []
             if settings.production
             else [
                 asyncio.create_task(relay.run(broker)),
+                asyncio.create_task(detection.run()),
                 asyncio.create_task(housekeeping.run(settings)),
                 asyncio.create_task(mcp_watch.run(settings)),
                 asyncio.create_task(rescoring.run(settings)),
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await mailer.drain()
+            await blocklist.close()
             await broker.disconnect()
             await Tortoise.close_connections()
 

@@ -42,6 +42,8 @@ _ORG_PATH: dict[type[Model], str] = {
     m.ResourceToken: "organization_id",
     m.Webhook: "organization_id",
     m.WebhookDelivery: "webhook__organization_id",
+    m.SecurityPolicy: "organization_id",
+    m.Suppression: "organization_id",
 }
 
 

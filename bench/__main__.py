@@ -35,6 +35,10 @@ while the same AIM is otherwise idle:
                client, 10 runs: median and max, no floor (bench/discovery.py; AIM is started with
                AIM_ALLOW_PRIVATE_TARGETS=127.0.0.1 when it runs, so production lets it reach loopback)
 
+  (h) detection
+               the security engine: commit-to-threat lag p50/p99 at 200 events/s, and the events/s one
+               `aimctl worker` judges from a backlog (bench/detection.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -64,7 +68,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import discovery, fanout
+from bench import detection, discovery, fanout
 from bench.harness import free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
@@ -273,6 +277,7 @@ SCENARIO_NAMES = (
     "token-floor",
     "token",
     "discovery",
+    "detection",
     "fanout",
 )
 LABELS = {
@@ -382,6 +387,7 @@ def write_json(
     verdict: dict,
     fanout_results: dict | None = None,
     discovery_results: dict | None = None,
+    detection_results: dict | None = None,
 ) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -399,6 +405,8 @@ def write_json(
         }
         if discovery_results is not None:
             document["discovery"] = discovery_results
+        if detection_results is not None:
+            document["detection"] = detection_results
         if fanout_results is not None:
             document["fanout"] = fanout_results
         args.json.write_text(json.dumps(document, indent=2) + "\n")
@@ -415,6 +423,7 @@ def run_fanout(
     results: dict,
     verdict: dict,
     discovery_results: dict | None = None,
+    detection_results: dict | None = None,
 ) -> int:
     """(d), after the others: each N on its own fresh API process (bench/fanout.py)."""
     print(f"running (d) fan-out, N = {', '.join(f'{n:,}' for n in options.sizes)} ...", flush=True)
@@ -425,8 +434,10 @@ def run_fanout(
         report(results)
     if discovery_results is not None:
         discovery.report(discovery_results)
+    if detection_results is not None:
+        detection.report(detection_results)
     verdict = {**verdict, **fanout.report(fanout_results)}
-    write_json(args, results, verdict, fanout_results, discovery_results)
+    write_json(args, results, verdict, fanout_results, discovery_results, detection_results)
     failed = any(r["errors"] for r in results.values()) or fanout.failed(fanout_results)
     return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
 
@@ -557,7 +568,7 @@ def main() -> int:
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
-        if not request_path and "discovery" not in scenarios and not args.hold:
+        if not request_path and not {"discovery", "detection"} & set(scenarios) and not args.hold:
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {})
 
         aim_port, floor_port = free_port(), free_port()
@@ -637,15 +648,29 @@ def main() -> int:
                 aim.url, data["token"], aim.process.pid, workdir, base_env, args.discovery_runs
             )
             verdict |= discovery.report(discovery_results)
+        detection_results = None
+        if "detection" in scenarios:
+            print(f"running (h) detection at {detection.RATE} events/s ...", flush=True)
+            detection_results = detection.run(database_url, aim_env, aimctl(), workdir, args.duration)
+            verdict |= detection.report(detection_results)
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
             for server in reversed(servers):
                 stop(server)
             servers.clear()
             return run_fanout(
-                fanout_options, database_url, redis_url, base_env, workdir, args, results, verdict, discovery_results
+                fanout_options,
+                database_url,
+                redis_url,
+                base_env,
+                workdir,
+                args,
+                results,
+                verdict,
+                discovery_results,
+                detection_results,
             )
-        write_json(args, results, verdict, discovery_results=discovery_results)
+        write_json(args, results, verdict, discovery_results=discovery_results, detection_results=detection_results)
         failed = any(r["errors"] for r in results.values())
         return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:

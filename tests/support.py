@@ -219,3 +219,37 @@ async def aimctl(*args: str, database_url: str | None = None) -> str:
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, f"aimctl {' '.join(args)} failed:\n{out.decode()}\n{err.decode()}"
     return out.decode()
+
+
+POLICY = """mutation($i: UpdateSecurityPolicyInput!) { updateSecurityPolicy(input: $i) { action } }"""
+
+
+async def alert_only(org: Org, threat_type: str = "CREDENTIAL_MISUSE") -> None:
+    """The organization's policy for `threat_type` alerts without suspending: for tests of what happens
+    after a threat, not of the response to it."""
+    await org.admin.api(POLICY, i={"threatType": threat_type, "minSeverity": "LOW", "action": "ALERT", "enabled": True})
+
+
+async def eventually(check, seconds: float = 15) -> None:
+    """Until `check()` is true: for what a background worker does soon after a request."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def judged(org: Org, seconds: float = 15) -> None:
+    """Until the detector has judged every event the organization has committed so far (the server's
+    own, in this process), and the events its judgements wrote."""
+    from aim_identity import ids
+    from aim_identity.models import DetectionCursor, OutboxEvent
+
+    organization_id = ids.decode(org.id, "Organization")
+
+    async def caught_up() -> bool:
+        # The cursor first: an event committed after it was read shows as one still to judge.
+        cursor = await DetectionCursor.get(organization_id=organization_id)
+        last = await OutboxEvent.filter(organization_id=organization_id).order_by("-id").first()
+        return last is None or cursor.cursor >= last.id
+
+    await eventually(caught_up, seconds)

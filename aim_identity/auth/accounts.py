@@ -18,6 +18,7 @@ from aim_identity.auth.passwords import check_policy, hash_password
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Conflict, NotFound
 from aim_identity.models import AuthFailure, Organization, RegistrationCode, Role, User
+from aim_identity.security import detection
 from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import atomic
 
@@ -63,6 +64,7 @@ async def register(actor: Actor, email: str, password: str, name: str, organizat
                 slug = f"{slug}-{secrets.token_hex(3)}"
             org = await Organization.create(name=organization_name, slug=slug)
             await chain.start(org.id)
+            await detection.start(org.id)
             await RegistrationCode.filter(email=email).delete()
             user = await User.create(
                 organization=org, email=email, name=name, role=Role.ADMIN, password_hash=password_hash

@@ -10,8 +10,7 @@ from aim_identity import ids
 from aim_identity.actors import Actor
 from aim_identity.config import Settings
 from aim_identity.errors import RateLimited
-from aim_identity.models import AuthFailure, Severity, ThreatType, User
-from aim_identity.security.threats import raise_threat
+from aim_identity.models import AuthFailure, User
 from aim_identity.unit_of_work import atomic
 
 # What the guard counts: failed logins, wrong API keys, and answers or requests that no key of the agent
@@ -48,27 +47,17 @@ async def record_failure(kind: str, subject: str | None, ip_address: str | None)
 async def failed_sign_in(
     actor: Actor, settings: Settings, email: str, user: User | None, action: str, reason: str
 ) -> None:
-    """A wrong password or MFA code for `email`: counted, audited in the account's organization, and,
-    when it locks the account, audited again and raised as a BRUTE_FORCE threat."""
+    """A wrong password or MFA code for `email`: counted, audited in the account's organization (again
+    when it locks the account), and published for the BRUTE_FORCE rule (security/rules.py)."""
     await record_failure(LOGIN, email, actor.ip_address)
     if user is None:
         return  # no organization to audit in; the failure row is the record
     user_gid = ids.encode("User", user.id)
     async with atomic(actor.within(user.organization_id)) as work:
         work.audit(action, "User", user_gid, email=email, reason=reason)
-        try:
-            await check(settings, LOGIN, email, actor.ip_address)
-        except RateLimited:
+        work.emit("auth.login_failed", userId=user_gid, email=email, ipAddress=actor.ip_address)
+        if await locked(settings, LOGIN, email):
             work.audit("auth.lockout", "User", user_gid, email=email, seconds=settings.login_lockout_seconds)
-            await raise_threat(
-                work,
-                user.organization_id,
-                ThreatType.BRUTE_FORCE,
-                Severity.HIGH,
-                "Repeated failed logins",
-                f"Login for {email} locked after repeated failures",
-                evidence={"email": email, "ipAddress": actor.ip_address},
-            )
 
 
 async def clear(kind: str, subject: str) -> None:

@@ -146,6 +146,8 @@ async def _revoke_family_after_reuse(actor: Actor, record: RefreshToken, user: U
             "Refresh token reused",
             "A rotated refresh token was presented again; its whole family was revoked",
             evidence={"userId": ids.encode("User", user.id), "ipAddress": actor.ip_address},
+            subject=f"user:{user.id}",
+            key="refresh token reused",
         )
 
 

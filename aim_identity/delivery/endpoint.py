@@ -10,7 +10,7 @@ from typing import Any
 
 import strawberry
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -24,9 +24,10 @@ from aim_identity.config import Settings
 from aim_identity.delivery.fanout import Fanout
 from aim_identity.delivery.response_cache import ResponseCache
 from aim_identity.delivery.websocket import SubscriptionsOnly
-from aim_identity.errors import AimError
+from aim_identity.errors import AimError, Forbidden
 from aim_identity.mail import Mailer
 from aim_identity.schema.core.context import Context
+from aim_identity.security.blocklist import Blocklist
 from aim_identity.throttle import Throttle
 
 
@@ -53,10 +54,11 @@ class Endpoint(GraphQL[Context, None]):
             settings.response_cache_size, max_document_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens
         )
 
-    def start(self, keyring: Keyring, fanout: Fanout, throttle: Throttle, mailer: Mailer) -> None:
+    def start(self, keyring: Keyring, fanout: Fanout, throttle: Throttle, mailer: Mailer, blocklist: Blocklist) -> None:
         """What the application's lifespan provides once the database and the broker are up, before the
         first request."""
         self.keyring, self.fanout, self.throttle, self.mailer = keyring, fanout, throttle, mailer
+        self.blocklist = blocklist
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         principal, credential_error = await self._caller(request) if isinstance(request, Request) else (None, None)
@@ -71,6 +73,7 @@ class Endpoint(GraphQL[Context, None]):
             response=response,
             throttle=self.throttle,
             mailer=self.mailer,
+            blocklist=self.blocklist,
         )
 
     async def _caller(self, request: Request) -> tuple[Principal | None, AimError | None]:
@@ -86,6 +89,11 @@ class Endpoint(GraphQL[Context, None]):
         return request.state.caller
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if isinstance(request, Request) and await self.blocklist.blocked(client_ip(request)):
+            error = Forbidden("Requests from this address are blocked")
+            return JSONResponse(
+                {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}, 403
+            )
         # POST only: in production a GET query is refused, and a cached answer must not skip that.
         if isinstance(request, Request) and request.method == "POST" and self.responses.size:
             body = await self._cached_body(request)
@@ -128,6 +136,8 @@ class Endpoint(GraphQL[Context, None]):
         return result
 
     async def on_ws_connect(self, context: Context) -> None:
+        if await self.blocklist.blocked(context.ip_address):
+            raise ConnectionRejectionError({"reason": "requests from this address are blocked"})
         try:
             principal = await authenticate(
                 context.connection_params or {}, context.ip_address, self.keyring, self.settings

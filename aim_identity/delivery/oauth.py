@@ -23,6 +23,7 @@ from aim_identity.errors import RateLimited
 from aim_identity.models import MCPServer
 from aim_identity.oauth import introspection, issuing, metadata
 from aim_identity.oauth.errors import printable
+from aim_identity.security.blocklist import Blocklist
 
 MAX_FORM_BYTES = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -30,9 +31,10 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class OAuthEndpoints:
-    def __init__(self, settings: Settings, keyring: Callable[[], Keyring]) -> None:
+    def __init__(self, settings: Settings, keyring: Callable[[], Keyring], blocklist: Callable[[], Blocklist]) -> None:
         self.settings = settings
-        self._keyring = keyring  # set by the application's lifespan, after this is built
+        # Both set by the application's lifespan, after this is built.
+        self._keyring, self._blocklist = keyring, blocklist
 
     def routes(self) -> list[Route]:
         document = [Route(path, self.metadata, methods=["GET"]) for path in metadata.well_known_paths(self.settings)]
@@ -74,6 +76,9 @@ class OAuthEndpoints:
         self, handler: Callable[[Request, dict[str, str]], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            if await self._blocklist().blocked(client_ip(request)):
+                body = {"error": "access_denied", "error_description": "Requests from this address are blocked"}
+                return JSONResponse(body, status_code=403, headers=NO_STORE)
             try:
                 return await handler(request, await _form(request))
             except OAuth2Error as error:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aim_identity import db
+from aim_identity import clock, db
 from aim_identity.models import OutboxEvent
 from aim_identity.protocol import rfc3339
 
@@ -33,7 +33,7 @@ async def add(events: list[Event]) -> None:
     """In the caller's transaction, as one statement. On PostgreSQL a trigger sends the NOTIFY
     (migration 0005)."""
     if events:
-        now = datetime.now(UTC)
+        now = clock.now()
         rows = ", ".join(f"(${i + 1}, ${i + 2}, ${i + 3}, ${i + 4}, ${i + 5})" for i in range(0, 5 * len(events), 5))
         await db.execute(
             f"INSERT INTO outbox_events (event_id, organization_id, kind, payload, created_at) VALUES {rows}",

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
-from aim_identity import db, ids, protocol
+from aim_identity import clock, db, ids, protocol
 from aim_identity.actors import Actor
 from aim_identity.auth import login_guard
 from aim_identity.config import Settings
@@ -58,7 +58,7 @@ async def authorize(
         raise BadUserInput("context must be a JSON object", field="context")
     agent_gid = ids.encode("Agent", agent_id)
     signed = protocol.action(agent_gid, capability, resource, timestamp, nonce, context)
-    now = datetime.now(UTC)
+    now = clock.now()
     risk = risk_level(capability)
     async with atomic(actor) as work:
         agent, grants = await _signer(actor.organization_id, agent_id)
@@ -98,6 +98,7 @@ async def authorize(
                 "Replayed action request",
                 f"Agent {agent.name} replayed a signed request for {capability}",
                 {"capability": capability, "nonce": nonce},
+                "replayed request",
             )
         elif retired:
             threat = await _raise(
@@ -108,6 +109,7 @@ async def authorize(
                 "Retired key used",
                 f"Agent {agent.name} asked for {capability} with a retired key",
                 {"capability": capability, "ipAddress": actor.ip_address},
+                "retired key",
             )
         elif spent and not allowed:
             threat = await _raise(
@@ -120,6 +122,7 @@ async def authorize(
                 + (f" on {resource}" if resource else "")
                 + ", which it was never granted",
                 {"capability": capability, "resource": resource, "grants": sorted(grants)},
+                capability,
             )
         if threat is not None:
             await db.execute("UPDATE action_decisions SET threat_id = $2 WHERE id = $1", decision.id, threat.id)
@@ -140,6 +143,15 @@ async def authorize(
             reason=reason,
             proven=proven,
             decisionId=ids.encode("ActionDecision", decision.id),
+        )
+        # For the agent's behavioural baseline (security/rules.py).
+        work.emit(
+            "agent.action_decided",
+            agentId=agent_gid,
+            decisionId=ids.encode("ActionDecision", decision.id),
+            capability=capability,
+            allowed=allowed,
+            proven=proven,
         )
     if not proven:
         await login_guard.record_failure(login_guard.SIGNATURE, agent_gid, actor.ip_address)
@@ -191,9 +203,10 @@ def _raise(
     title: str,
     description: str,
     evidence: dict[str, object],
-) -> Awaitable[Threat]:
+    key: str,
+) -> Awaitable[Threat | None]:
     return raise_threat(
-        work, agent.organization_id, type, severity, title, description, agent_id=agent.id, evidence=evidence
+        work, agent.organization_id, type, severity, title, description, agent_id=agent.id, evidence=evidence, key=key
     )
 
 

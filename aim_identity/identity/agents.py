@@ -244,6 +244,7 @@ async def rotate_key(
                     f"A key rotation for {agent.name} was signed with a retired key",
                     agent_id=agent.id,
                     evidence={"operation": "rotateAgentKey"},
+                    key="retired key",
                 )
                 await rescore(work, agent, "retired key used", settings.key_rotation_days)
         else:

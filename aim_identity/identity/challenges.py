@@ -248,6 +248,7 @@ async def _misused(work: Work, actor: Actor, agent: Agent, reason: Reason, chall
         f"Agent {agent.name}: {reason.value.lower().replace('_', ' ')} during verification",
         agent_id=agent.id,
         evidence={"challengeId": challenge_id, "ipAddress": actor.ip_address},
+        key=reason.value,
     )
 
 
@@ -305,6 +306,7 @@ async def _record(
         eventId=ids.encode("VerificationEvent", event.id),
         failureReason=reason.value if reason else None,
         proven=proven,
+        ipAddress=actor.ip_address,
     )
     return event
 

@@ -119,6 +119,7 @@ async def _drift(work: Work, server: MCPServer, tools: list[str], key_rotation_d
             agent_id=agent.id,
             mcp_server_id=server.id,
             evidence={"mcpServer": server.name, "tools": undeclared},
+            key=f"{server.name}:" + ",".join(sorted(undeclared)),
         )
         work.emit("agent.updated", agentId=ids.encode("Agent", agent.id))
         await rescore(work, agent, f"MCP server {server.name} offers undeclared tools", key_rotation_days)

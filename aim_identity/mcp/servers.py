@@ -310,6 +310,7 @@ async def report_detected(
                 f"Agent {agent.name} talks to MCP servers nobody declared: " + ", ".join(undeclared),
                 agent_id=agent.id,
                 evidence={"servers": undeclared, "source": source},
+                key=",".join(sorted(undeclared)),
             )
             work.emit("agent.updated", agentId=agent_gid)
             await rescore(work, agent, "undeclared MCP servers detected", settings.key_rotation_days)

@@ -135,6 +135,7 @@ async def _replayed(work: Work, actor: Actor, server: MCPServer, challenge_id: s
         f"MCP server {server.name}: a challenge it had answered was answered again, with its key",
         mcp_server_id=server.id,
         evidence={"challengeId": challenge_id, "ipAddress": actor.ip_address},
+        key="replayed challenge",
     )
 
 

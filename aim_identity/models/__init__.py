@@ -25,6 +25,13 @@ from aim_identity.models.mcp import (
 from aim_identity.models.oauth import ResourceToken
 from aim_identity.models.organizations import Organization
 from aim_identity.models.outbox import OutboxEvent
+from aim_identity.models.security import (
+    AgentBaseline,
+    DetectionCursor,
+    ResponseAction,
+    SecurityPolicy,
+    Suppression,
+)
 from aim_identity.models.service import RetiredSigningKey, ServiceSecret
 from aim_identity.models.sessions import AuthFailure, RefreshToken, RevokedAccessToken
 from aim_identity.models.threats import Anomaly, Severity, Threat, ThreatStatus, ThreatType
@@ -40,6 +47,7 @@ from aim_identity.models.webhooks import Webhook, WebhookDelivery
 __all__ = [
     "ActionDecision",
     "Agent",
+    "AgentBaseline",
     "AgentFeedback",
     "AgentKey",
     "AgentMCPServer",
@@ -51,6 +59,7 @@ __all__ = [
     "AuditLogEntry",
     "AuthFailure",
     "CapabilityGrant",
+    "DetectionCursor",
     "HealthStatus",
     "MCPChallenge",
     "MCPHealthCheck",
@@ -64,11 +73,14 @@ __all__ = [
     "RefreshToken",
     "RegistrationCode",
     "ResourceToken",
+    "ResponseAction",
     "RetiredSigningKey",
     "RevokedAccessToken",
     "Role",
+    "SecurityPolicy",
     "ServiceSecret",
     "Severity",
+    "Suppression",
     "Threat",
     "ThreatStatus",
     "ThreatType",

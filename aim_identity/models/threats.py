@@ -61,12 +61,22 @@ class Threat(Model):
     title = fields.CharField(max_length=200)
     description = fields.TextField()
     evidence: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    # What the threat is about, as the rule names it ("agent:<id>", "ip:<address>", "account:<email>"):
+    # repeats against one subject join its open threat instead of opening another.
+    subject = fields.CharField(max_length=300, default="", db_default="")
+    occurrences = fields.IntField(default=1, db_default=1)
     detected_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    last_seen_at = fields.DatetimeField(null=True)
     resolved_at = fields.DatetimeField(null=True)
+    note: str | None = fields.TextField(null=True)
 
     class Meta:
         table = "threats"
-        indexes = (("organization_id", "detected_at"), ("agent_id", "detected_at"))
+        indexes = (
+            ("organization_id", "detected_at"),
+            ("agent_id", "detected_at"),
+            ("organization_id", "type", "subject", "status"),
+        )
 
 
 class Anomaly(Model):

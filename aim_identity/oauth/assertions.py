@@ -208,5 +208,6 @@ async def misuse(agent: Signer, actor: Actor, title: str, what: str, **evidence:
             f"Agent {agent.name} {what}",
             agent_id=agent.id,
             evidence={"ipAddress": actor.ip_address, **evidence},
+            key=title,
         )
         work.audit("oauth.token_refused", "Agent", gid, reason=title, **evidence)

@@ -1,6 +1,7 @@
-"""`aimctl worker`: the outbox relay, the watch over MCP servers, the trust worker, webhook deliveries
-and housekeeping. Run as many as you like: each outbox batch, each MCP server's check or discovery,
-each agent due for rescoring and each webhook with events waiting is claimed by one of them."""
+"""`aimctl worker`: the outbox relay, the security engine's detector, the watch over MCP servers, the
+trust worker, webhook deliveries and housekeeping. Run as many as you like: each outbox batch, each
+organization's events to judge, each MCP server's check or discovery, each agent due for rescoring and
+each webhook with events waiting is claimed by one of them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tortoise import Tortoise
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.events.broker import Broker
-from aim_identity.workers import housekeeping, mcp_watch, relay, rescoring, webhooks
+from aim_identity.workers import detection, housekeeping, mcp_watch, relay, rescoring, webhooks
 
 
 async def run(settings: Settings) -> None:
@@ -19,9 +20,10 @@ async def run(settings: Settings) -> None:
     broker = Broker(settings.redis_url)
     await broker.connect()
     try:
-        async with relay.woken_by_commits(settings.database_url):
+        async with relay.woken_by_commits(settings.database_url, _woken):
             await asyncio.gather(
                 relay.run(broker),
+                detection.run(),
                 mcp_watch.run(settings),
                 rescoring.run(settings),
                 webhooks.run(settings),
@@ -30,3 +32,8 @@ async def run(settings: Settings) -> None:
     finally:
         await broker.disconnect()
         await Tortoise.close_connections()
+
+
+def _woken() -> None:
+    relay.nudge()
+    detection.nudge()

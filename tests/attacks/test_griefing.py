@@ -14,9 +14,9 @@ import pytest
 from aim_identity import ids
 from aim_identity.auth.keyring import Keyring
 from aim_identity.identity import challenges
-from aim_identity.models import Threat, VerificationEvent
+from aim_identity.models import Threat, ThreatType, VerificationEvent
 from tests.conftest import TEST_SECRET
-from tests.support import CHALLENGE, VERIFY, Api, GraphQLError, Org, create_agent, signed_request, verify
+from tests.support import CHALLENGE, VERIFY, Api, GraphQLError, Org, create_agent, judged, signed_request, verify
 
 AUTHORIZE = "mutation($i: AuthorizeActionInput!) { authorizeAction(input: $i) { allowed reason } }"
 STANDING = """query($id: ID!) { agent(id: $id) { status trustScore { score factors { name value } } } }"""
@@ -93,9 +93,13 @@ async def test_two_hundred_forged_calls_of_each_kind_leave_the_agent_as_it_was(o
     assert set(seen[limit:]) == {"RATE_LIMITED"}
     unproven = await VerificationEvent.filter(agent_id=ids.decode(agent.id, "Agent"), proven=False).count()
     assert unproven == limit
-    # Nothing the attacker sent moved the agent, raised a threat against it, or kept it from verifying.
+    # Nothing the attacker sent moved the agent or kept it from verifying; the attack is visible as one
+    # VERIFICATION_FAILURES threat, which the default policy only alerts on.
+    await judged(org)
     assert await standing(org.admin.api, agent) == before | {"score": pytest.approx(before["score"], abs=1e-6)}
-    assert not await Threat.exists(agent_id=ids.decode(agent.id, "Agent"))
+    (threat,) = await Threat.filter(agent_id=ids.decode(agent.id, "Agent"))
+    assert threat.type == ThreatType.VERIFICATION_FAILURES and threat.evidence["repeats"][-1]["forged"] == limit
+    assert threat.evidence["ipAddresses"] == [attacker.ip]
     assert (await verify(Api(url), agent))["verified"]
     # The throttle is on forgeries: a request the agent signed is answered even from that address.
     assert (await attacker(AUTHORIZE, i=signed_request(agent, "db:read")))["authorizeAction"]["allowed"]
@@ -116,7 +120,10 @@ async def test_a_replay_is_misuse_only_when_its_signature_verifies(org: Org, ano
     assert (await anonymous(VERIFY, i={"challengeId": issued["id"], "signature": signature}))["verifyAgent"]["verified"]
     replay = await anonymous(ANONYMOUS_VIEW, i={"challengeId": issued["id"], "signature": signature})
     assert replay["verifyAgent"]["failureReason"] == "CHALLENGE_ALREADY_USED"
-    assert [t.type.value for t in await Threat.filter(agent_id=ids.decode(agent.id, "Agent"))] == ["CREDENTIAL_MISUSE"]
+    await judged(org)
+    # The replay is misuse; with the two forgeries it is also a third failed answer.
+    threats = await Threat.filter(agent_id=ids.decode(agent.id, "Agent")).order_by("detected_at")
+    assert [t.type.value for t in threats] == ["CREDENTIAL_MISUSE", "VERIFICATION_FAILURES"]
 
 
 async def test_a_failed_anonymous_answer_shows_no_more_of_the_agent_than_its_id_and_status(org: Org, anonymous: Api):

@@ -11,7 +11,7 @@ import pytest
 
 from aim_identity import ids
 from aim_identity.models import AuditLogEntry, MfaRecoveryCode, Threat, ThreatType, User
-from tests.support import LOGIN, PASSWORD, Api, GraphQLError, Org, Person, login
+from tests.support import LOGIN, PASSWORD, Api, GraphQLError, Org, Person, judged, login
 
 ENABLE = "mutation { enableMfa { secret otpauthUri } }"
 CONFIRM = """mutation($i: ConfirmMfaInput!) { confirmMfa(input: $i) { recoveryCodes user { id mfaEnabled } } }"""
@@ -117,6 +117,7 @@ async def test_wrong_codes_count_towards_the_brute_force_guard(org: Org, url: st
     # Locked now, even with the right password and the right code.
     api, variables = signing_in(url, person.email, code(secret))
     assert await api.error(LOGIN, **variables) == "RATE_LIMITED"
+    await judged(org)  # the BRUTE_FORCE rule reads the event stream
     threats = await Threat.filter(organization_id=ids.decode(org.id, "Organization"), type=ThreatType.BRUTE_FORCE)
     assert [t.evidence["email"] for t in threats] == [person.email]
     assert (await actions(person.user_id)).count("auth.mfa_failed") == settings.login_max_failures

@@ -22,7 +22,7 @@ from aim_identity.auth import passwords
 from aim_identity.auth.keyring import SigningKey
 from aim_identity.models import AuditLogEntry, AuthFailure, Organization, Threat, ThreatType, User
 from tests.conftest import TEST_SECRET
-from tests.support import PASSWORD, Api, create_agent, login
+from tests.support import PASSWORD, Api, create_agent, judged, login
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
   accessToken refreshToken expiresIn user { id email name role organization { id name slug } } } }"""
@@ -204,6 +204,7 @@ async def test_too_many_failures_lock_the_account_even_for_the_right_password(or
 
     lockouts = await AuditLogEntry.filter(organization_id=org_pk(org), action="auth.lockout")
     assert [e.target_id for e in lockouts] == [target.user_id]
+    await judged(org)  # the BRUTE_FORCE rule reads the event stream
     threats = await Threat.filter(organization_id=org_pk(org), type=ThreatType.BRUTE_FORCE)
     assert len(threats) == 1
     assert threats[0].evidence["email"] == target.email

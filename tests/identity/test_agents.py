@@ -507,6 +507,9 @@ async def test_rotate_agent_key_with_a_signature_by_the_current_key(org, anonymo
     stale = await verify(anonymous, agent, signer=old)
     assert (stale["verified"], stale["failureReason"], stale["agentToken"]) == (False, "KEY_REVOKED", None)
     assert "CREDENTIAL_MISUSE" in await threat_types(org.admin.api, agent.id)
+    # Which suspends the agent (the default policy) until a person reactivates it.
+    assert (await org.admin.api(AGENT, id=agent.id))["agent"]["status"] == "SUSPENDED"
+    await org.admin.api(REACTIVATE, i={"id": agent.id})
 
     agent.signing_key = new
     fresh = await verify(anonymous, agent)

@@ -25,7 +25,9 @@ from aim_identity.auth.keyring import Keyring
 from aim_identity.identity import challenges
 from aim_identity.models import AuditLogEntry, VerificationChallenge, VerificationEvent
 from tests.conftest import TEST_SECRET
-from tests.support import CHALLENGE, VERIFY, AgentKeys, Api, GraphQLError, create_agent, verify
+from tests.support import CHALLENGE, VERIFY, AgentKeys, Api, GraphQLError, alert_only, create_agent, verify
+
+REACTIVATE = """mutation($i: SetAgentStatusInput!) { reactivateAgent(input: $i) { agent { status } } }"""
 
 CONTEXT = "aim/agent-challenge/v1"
 RFC3339_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -223,6 +225,7 @@ async def test_a_challenge_answers_once_and_a_replay_is_misuse(org, anonymous):
 
 
 async def test_racing_answers_to_one_challenge_verify_once(org, anonymous):
+    await alert_only(org)  # each replay is answered as a replay, not as the suspension it would cause
     agent = await create_agent(org.admin.api)
     issued = await challenge(anonymous, agent)
     signature = signed(agent.signing_key, issued)
@@ -323,7 +326,11 @@ async def test_revoked_key(org, anonymous):
     assert outcome["agentToken"] is None
     await assert_recorded(org.admin.api, agent, outcome, count=1, score_before=before)
     assert await threat_types(org.admin.api, agent) == ["CREDENTIAL_MISUSE"]
-    # The current key still verifies.
+    # The default policy suspends an agent whose retired key is used: the current key verifies again
+    # once a person has looked and reactivated it.
+    refused = await verify(anonymous, agent, signer=new)
+    assert (refused["verified"], refused["failureReason"]) == (False, "AGENT_NOT_ACTIVE")
+    await org.admin.api(REACTIVATE, i={"id": agent.id})
     assert (await verify(anonymous, agent, signer=new))["verified"] is True
 
 

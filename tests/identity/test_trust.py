@@ -17,7 +17,7 @@ from aim_identity.auth.keyring import Keyring
 from aim_identity.identity import challenges, scoring, trust
 from aim_identity.models import ActionDecision, Agent, AgentStatus, Severity, TrustScoreRecord, VerificationEvent
 from tests.conftest import TEST_SECRET
-from tests.support import VERIFY_OUTCOME, create_agent, verify
+from tests.support import POLICY, VERIFY_OUTCOME, create_agent, verify
 
 KEY = Keyring.derive(TEST_SECRET).challenge_key
 
@@ -420,6 +420,10 @@ def check_shape(trust_score: dict) -> dict[str, dict]:
 
 async def test_the_score_follows_an_agents_lifecycle(org, anonymous):
     api = org.admin.api
+    # Three failed answers would raise a threat, which is a factor of its own: not this test's subject.
+    await api(
+        POLICY, i={"threatType": "VERIFICATION_FAILURES", "minSeverity": "LOW", "action": "ALERT", "enabled": False}
+    )
     agent = await create_agent(api)
     stages: dict[str, dict] = {}
 

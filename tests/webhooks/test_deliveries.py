@@ -15,7 +15,7 @@ from aim_identity.auth.keyring import load_keyring
 from aim_identity.models import Webhook, WebhookDelivery
 from aim_identity.webhooks import deliveries
 from tests.receivers import Receiver, respond
-from tests.support import Org, create_agent
+from tests.support import Org, create_agent, eventually
 
 CREATE = """mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id url events } secret } }"""
 LISTED = "{ webhooks { id lastDeliveryStatus lastDeliveryAt } }"
@@ -36,13 +36,6 @@ def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
     fields = dict(part.split("=", 1) for part in headers["x-aim-signature"].split(","))
     expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(fields["v1"], expected)
-
-
-async def eventually(check, seconds: float = 15) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_delivery_is_signed_retried_after_a_failure_and_recorded(org: Org, receivers):

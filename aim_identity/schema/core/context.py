@@ -17,6 +17,7 @@ from aim_identity.errors import AimError, Forbidden, Unauthenticated
 from aim_identity.mail import Mailer
 from aim_identity.models import Role
 from aim_identity.schema.core.loaders import Loaders
+from aim_identity.security.blocklist import Blocklist
 from aim_identity.throttle import Throttle
 
 
@@ -32,9 +33,10 @@ class Context:
     response: Any = None
     connection_params: dict | None = None
     feed: AsyncIterator[dict[str, Any]] | None = None  # a subscription group's events (fanout.py)
-    # Over HTTP only: what signing up and signing in need.
+    # Over HTTP only: what signing up, signing in and blocking an address need.
     throttle: Throttle | None = None
     mailer: Mailer | None = None
+    blocklist: Blocklist | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -8,6 +8,8 @@ from aim_identity import models as m
 Severity = m.Severity
 ThreatStatus = m.ThreatStatus
 ThreatType = m.ThreatType
+ResponseAction = m.ResponseAction
 strawberry.enum(Severity)
 strawberry.enum(ThreatStatus)
 strawberry.enum(ThreatType)
+strawberry.enum(ResponseAction)

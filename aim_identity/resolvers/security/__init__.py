@@ -1,0 +1,1 @@
+"""The security engine: threats, anomalies, metrics and policies."""
