@@ -5,7 +5,7 @@ replay or a retired key is credential misuse, and an action outside the grants i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aim_identity import clock, db, ids, protocol
@@ -123,6 +123,10 @@ async def authorize(
                 + ", which it was never granted",
                 {"capability": capability, "resource": resource, "grants": sorted(grants)},
                 capability,
+                # The agent's violations: its requests refused though good enough to spend their nonce.
+                lambda since: ActionDecision.filter(
+                    agent_id=agent.id, allowed=False, nonce__isnull=False, created_at__gte=since
+                ).count(),
             )
         if threat is not None:
             await db.execute("UPDATE action_decisions SET threat_id = $2 WHERE id = $1", decision.id, threat.id)
@@ -204,9 +208,19 @@ def _raise(
     description: str,
     evidence: dict[str, object],
     key: str,
+    counted: Callable[[datetime], Awaitable[int]] | None = None,
 ) -> Awaitable[Threat | None]:
     return raise_threat(
-        work, agent.organization_id, type, severity, title, description, agent_id=agent.id, evidence=evidence, key=key
+        work,
+        agent.organization_id,
+        type,
+        severity,
+        title,
+        description,
+        agent_id=agent.id,
+        evidence=evidence,
+        key=key,
+        counted=counted,
     )
 
 

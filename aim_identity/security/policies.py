@@ -64,7 +64,7 @@ DEFAULTS: dict[ThreatType, Policy] = {
             True,
             1,
             3600,
-            "signed requests for a capability outside the agent's grants; repeats within the window join one threat",
+            "signed requests for a capability outside the agent's grants within the window",
         ),
         Policy(
             ThreatType.ANOMALOUS_ACTIVITY,
@@ -83,7 +83,8 @@ DEFAULTS: dict[ThreatType, Policy] = {
             True,
             1,
             86400,
-            "MCP servers or tools the agent never declared; repeats within the window join one threat",
+            "MCP servers or tools the agent never declared (one is proof: the threshold stays 1); repeats "
+            "within the window join one threat",
         ),
         # An honest client never sends a signed message twice, nor signs with a key it rotated away: a
         # replay means its traffic is in other hands, a retired key that its key is.
@@ -94,8 +95,8 @@ DEFAULTS: dict[ThreatType, Policy] = {
             True,
             1,
             86400,
-            "replayed challenges or nonces, retired keys, reused refresh tokens; repeats within the window join "
-            "one threat",
+            "replayed challenges or nonces, retired keys, reused refresh tokens (one is proof: the threshold "
+            "stays 1); repeats within the window join one threat",
         ),
         Policy(
             ThreatType.BRUTE_FORCE,
@@ -108,6 +109,10 @@ DEFAULTS: dict[ThreatType, Policy] = {
         ),
     )
 }
+
+
+# Rules that one event proves: their threshold is always 1.
+PROVEN_BY_ONE = frozenset({ThreatType.CONFIGURATION_DRIFT, ThreatType.CREDENTIAL_MISUSE})
 
 
 async def effective(organization_id: uuid.UUID, threat_type: ThreatType) -> Policy:
@@ -133,6 +138,8 @@ async def update(
     assert organization_id is not None
     if threshold is not None and not threshold > 0:
         raise BadUserInput("threshold must be above 0", field="threshold")
+    if threshold not in (None, 1) and threat_type in PROVEN_BY_ONE:
+        raise BadUserInput(f"One {threat_type.value} event is proof: its threshold is 1", field="threshold")
     if window_seconds is not None and not 1 <= window_seconds <= 30 * 86400:
         raise BadUserInput("windowSeconds must be between 1 and 30 days", field="windowSeconds")
     async with atomic(actor) as work:

@@ -7,6 +7,7 @@ lifecycle: acknowledged, blocked or resolved by a person."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,23 +49,29 @@ async def raise_threat(
     subject: str | None = None,
     key: str = "",
     measured: float | None = None,
+    counted: Callable[[datetime], Awaitable[int]] | None = None,
     at: datetime | None = None,
 ) -> Threat | None:
     """`key` names the evidence for false-positive feedback (a capability, a metric); `measured` is the
-    value a measured rule saw. Returns the threat raised or joined, or None when none is."""
+    value a measured rule saw; `counted(since)` says how often the evidence occurred since the start of
+    the policy's window, this time included, for a rule that raises only from its threshold on. Returns
+    the threat raised or joined, or None when none is."""
     policy = await policies.effective(organization_id, type)
     subject = subject or subject_of(agent_id, mcp_server_id, organization_id)
     if not policy.enabled or await suppressed(organization_id, type, subject, key, measured):
         return None
     at = at or clock.now()
+    since = at - timedelta(seconds=policy.window_seconds)
     facts = {**(evidence or {}), "key": key, "at": at.isoformat()}
+    if counted is not None:
+        facts["count"] = await counted(since)
+        if facts["count"] < policy.threshold:
+            return None
     if measured is not None:
         facts["measured"] = measured
     threat = await (
         scoped(Threat, organization_id)
-        .filter(
-            type=type, subject=subject, status__in=OPEN, last_seen_at__gte=at - timedelta(seconds=policy.window_seconds)
-        )
+        .filter(type=type, subject=subject, status__in=OPEN, last_seen_at__gte=since)
         .select_for_update()
         .order_by("-last_seen_at")
         .first()

@@ -72,3 +72,26 @@ async def test_a_threat_below_the_minimum_severity_is_kept_but_not_alerted(org: 
     await violate(anonymous, agent, "db:drop")  # HIGH: joins the threat, now alerted
     assert await threat_events.order_by("id").values_list("kind", flat=True) == ["threat.recorded", "threat.updated"]
     assert (await listed(org.admin.api))[0]["id"] == threat["id"]
+
+
+async def test_a_capability_violation_threshold_counts_the_agents_violations_in_the_window(org: Org, anonymous):
+    await org.admin.api(
+        UPDATE,
+        i={"threatType": "CAPABILITY_VIOLATION", "minSeverity": "LOW", "action": "ALERT", "enabled": True}
+        | {"threshold": 3},
+    )
+    agent = await create_agent(org.admin.api, capabilities=["db:read"])
+    decisions = [await violate(anonymous, agent, capability) for capability in ("db:write", "db:drop", "db:write")]
+    assert [d["allowed"] for d in decisions] == [False] * 3
+    assert [d["threat"] is not None for d in decisions] == [False, False, True]
+    (threat,) = await listed(org.admin.api)
+    assert threat["evidence"]["count"] == 3
+
+
+async def test_one_event_proves_credential_misuse_and_drift_so_their_threshold_stays_one(org: Org):
+    for threat_type in ("CREDENTIAL_MISUSE", "CONFIGURATION_DRIFT"):
+        change = {"threatType": threat_type, "minSeverity": "LOW", "action": "ALERT", "enabled": True}
+        assert await org.admin.api.error(UPDATE, i=change | {"threshold": 2}) == "BAD_USER_INPUT"
+        assert (await org.admin.api(UPDATE, i=change | {"threshold": 1, "windowSeconds": 60}))["updateSecurityPolicy"][
+            "windowSeconds"
+        ] == 60
