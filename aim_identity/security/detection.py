@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import uuid
 
+from tortoise.exceptions import BaseORMException
+
 from aim_identity import db
 from aim_identity.actors import Actor
 from aim_identity.models import DetectionCursor, OutboxEvent
@@ -38,6 +40,8 @@ async def judge_waiting(limit: int = 100) -> int:
         organization_id = row["organization_id"]
         try:
             judged += await _judge(organization_id, BATCH)
+        except (BaseORMException, OSError):
+            raise  # the database is away or refused the batch: nothing was judged, the worker tries again
         except Exception:
             # One event the rules cannot judge must not hold back the rest: judge them one at a time,
             # passing over the one that fails.
@@ -68,6 +72,8 @@ async def _one_by_one(organization_id: uuid.UUID) -> int:
     for _ in range(BATCH):
         try:
             done = await _judge(organization_id, 1)
+        except (BaseORMException, OSError):
+            raise
         except Exception:
             log.exception("passing over an event of organization %s that the rules cannot judge", organization_id)
             await _pass_over(organization_id)

@@ -107,18 +107,7 @@ class Judge:
         address = payload.get("ipAddress")
         if address:
             targets = await failed.filter(ip_address=address).values_list("agent_id", flat=True)
-            if len(targets) >= policy.threshold and len(set(targets)) >= 2:
-                await raise_threat(
-                    self.work,
-                    self.organization_id,
-                    ThreatType.VERIFICATION_FAILURES,
-                    Severity.HIGH if len(targets) >= 3 * policy.threshold else Severity.MEDIUM,
-                    "Failed verifications from one address",
-                    f"{len(targets)} failed challenge answers for {len(set(targets))} agents from {address}",
-                    subject=f"ip:{address}",
-                    evidence={"failures": len(targets), "agents": len(set(targets)), "ipAddress": address},
-                    at=at,
-                )
+            await self._from_one_address(policy, address, targets, "challenge answers", "agents", 3, at)
 
     async def trust_changed(self, payload: dict[str, Any], at: datetime) -> None:
         policy = await self.policy(ThreatType.TRUST_SCORE_DROP)
@@ -245,18 +234,26 @@ class Judge:
             )
         if address:
             accounts = await failed.filter(ip_address=address).values_list("subject", flat=True)
-            if len(accounts) >= policy.threshold and len(set(accounts)) >= 2:
-                await raise_threat(
-                    self.work,
-                    self.organization_id,
-                    ThreatType.BRUTE_FORCE,
-                    Severity.HIGH if len(accounts) >= 4 * policy.threshold else Severity.MEDIUM,
-                    "Failed logins from one address",
-                    f"{len(accounts)} failed logins for {len(set(accounts))} accounts from {address}",
-                    subject=f"ip:{address}",
-                    evidence={"failures": len(accounts), "accounts": len(set(accounts)), "ipAddress": address},
-                    at=at,
-                )
+            await self._from_one_address(policy, address, accounts, "logins", "accounts", 4, at)
+
+    async def _from_one_address(
+        self, policy: policies.Policy, address: str, targets: list, failures: str, whom: str, high: int, at: datetime
+    ) -> None:
+        """One address failing against several subjects (`targets`, one per failure) is a threat against
+        the address; HIGH from `high` times the threshold."""
+        if len(targets) < policy.threshold or len(set(targets)) < 2:
+            return
+        await raise_threat(
+            self.work,
+            self.organization_id,
+            policy.threat_type,
+            Severity.HIGH if len(targets) >= high * policy.threshold else Severity.MEDIUM,
+            f"Failed {failures} from one address",
+            f"{len(targets)} failed {failures} for {len(set(targets))} {whom} from {address}",
+            subject=f"ip:{address}",
+            evidence={"failures": len(targets), whom: len(set(targets)), "ipAddress": address},
+            at=at,
+        )
 
 
 async def _learned(agent_id: uuid.UUID, size: int, at: datetime, judged: uuid.UUID) -> dict[str, Any]:

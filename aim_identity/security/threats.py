@@ -76,7 +76,6 @@ async def raise_threat(
         .order_by("-last_seen_at")
         .first()
     )
-    escalated = False
     if threat is None:
         threat = await Threat.create(
             organization_id=organization_id,
@@ -91,9 +90,8 @@ async def raise_threat(
             detected_at=at,
             last_seen_at=at,
         )
-        kind, escalated = "threat.detected", True
+        kind = "threat.detected"
     else:
-        escalated = severity > threat.severity
         threat.severity = max(threat.severity, severity)
         threat.occurrences += 1
         threat.last_seen_at = at
@@ -124,7 +122,9 @@ async def raise_threat(
         agentId=ids.encode("Agent", agent_id) if agent_id else None,
         mcpServerId=ids.encode("MCPServer", mcp_server_id) if mcp_server_id else None,
     )
-    if escalated and agent_id and policy.suspends(threat.severity):
+    # On every occurrence: an agent a person reactivated while its threat stayed open is suspended again
+    # by the next.
+    if agent_id and policy.suspends(threat.severity):
         await response.suspend_agent(work, agent_id, f"{type.value} threat {gid}, by the security policy")
     return threat
 

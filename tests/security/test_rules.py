@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from nacl.signing import SigningKey
 
 from aim_identity import ids
+from aim_identity.actors import Actor
 from aim_identity.auth.keyring import Keyring
 from aim_identity.identity import challenges
 from aim_identity.models import DetectionCursor, OutboxEvent, Threat, ThreatType
+from aim_identity.unit_of_work import atomic
 from tests.conftest import TEST_SECRET
 from tests.security.test_threats import LOGIN, listed, violate
 from tests.support import VERIFY_OUTCOME, Api, Org, create_agent, judged, verify
@@ -164,3 +166,14 @@ async def test_the_detector_judges_each_event_once(org: Org, anonymous):
     assert last is not None and cursor.cursor == last.id
     threats = await Threat.filter(organization_id=organization_id, type=ThreatType.VERIFICATION_FAILURES)
     assert [t.occurrences for t in threats] == [1]
+
+
+async def test_an_event_the_rules_cannot_read_is_passed_over_and_the_rest_are_judged(org: Org, anonymous):
+    organization_id = ids.decode(org.id, "Organization")
+    async with atomic(Actor(organization_id, "system", "test")) as work:
+        work.emit("agent.trust_changed", agentId="not an agent", previous=0.9, current=0.1)
+    agent = await create_agent(org.admin.api)
+    await forge(anonymous, agent, 3)
+    await judged(org)
+    (threat,) = await listed(org.admin.api)
+    assert threat["type"] == "VERIFICATION_FAILURES" and threat["agent"]["id"] == agent.id
