@@ -25,6 +25,7 @@ from aim_identity.resolvers.agents import mutations as agents
 from aim_identity.resolvers.agents import queries as agent_queries
 from aim_identity.resolvers.api_keys import mutations as api_keys
 from aim_identity.resolvers.api_keys import queries as api_key_queries
+from aim_identity.resolvers.audit import queries as audit_queries
 from aim_identity.resolvers.core import queries as core_queries
 from aim_identity.resolvers.events import subscriptions
 from aim_identity.resolvers.mcp import mutations as mcp
@@ -68,6 +69,10 @@ class Query:
     anomalies = field(security_queries.anomalies, VIEWER)
     security_metrics = field(security_queries.security_metrics, VIEWER)
     security_policies = field(security_queries.security_policies, VIEWER)
+    audit_logs = field(audit_queries.audit_logs, MANAGER)
+    audit_stats = field(audit_queries.audit_stats, MANAGER)
+    verify_audit_chain = field(audit_queries.verify_audit_chain, ADMIN)
+    audit_checkpoints = field(audit_queries.audit_checkpoints, ADMIN)
 
 
 @strawberry.type

@@ -27,7 +27,7 @@ from aim_identity.events.broker import Broker
 from aim_identity.mail import Mailer
 from aim_identity.security.blocklist import Blocklist
 from aim_identity.throttle import Throttle
-from aim_identity.workers import detection, housekeeping, mcp_watch, relay, rescoring, webhooks
+from aim_identity.workers import checkpoints, detection, housekeeping, mcp_watch, relay, rescoring, webhooks
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else [
                 asyncio.create_task(relay.run(broker)),
                 asyncio.create_task(detection.run()),
+                asyncio.create_task(checkpoints.run(settings)),
                 asyncio.create_task(housekeeping.run(settings)),
                 asyncio.create_task(mcp_watch.run(settings)),
                 asyncio.create_task(rescoring.run(settings)),

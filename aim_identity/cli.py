@@ -1,4 +1,4 @@
-"""aimctl: serve, worker, migrate, create-admin, unlock, schema, settings."""
+"""aimctl: serve, worker, migrate, create-admin, unlock, verify-audit, schema, settings."""
 
 from __future__ import annotations
 
@@ -108,6 +108,56 @@ def _unlock(args: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(unlock())
 
 
+def _verify_audit(args: argparse.Namespace, settings: Settings) -> None:
+    import uuid
+
+    from tortoise import Tortoise
+
+    from aim_identity import ids
+    from aim_identity.audit import verification
+    from aim_identity.auth.keyring import load_keyring
+    from aim_identity.db import tortoise_config
+    from aim_identity.errors import NotFound
+    from aim_identity.models import Organization
+
+    def _organization_id(value: str) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+        try:
+            return ids.decode(value, "Organization")
+        except NotFound:
+            return None
+
+    async def check() -> int:
+        await Tortoise.init(config=tortoise_config(settings.database_url))
+        try:
+            keyring = await load_keyring(settings)
+            if args.org:
+                wanted = _organization_id(args.org)
+                organizations = await Organization.filter(id=wanted) if wanted else []
+                if not organizations:
+                    print(f"aimctl: no such organization: {args.org}")
+                    return 2
+            else:
+                organizations = await Organization.all().order_by("created_at")
+            broken = 0
+            for org in organizations:
+                found = await verification.verify(org.id, keyring)
+                gid = ids.encode("Organization", org.id)
+                if found.valid:
+                    print(f"{gid}: valid, {found.checked_entries} entries")
+                else:
+                    broken += 1
+                    print(f"{gid}: BROKEN at entry {found.first_invalid_sequence}: {found.reason}")
+            return 1 if broken else 0
+        finally:
+            await Tortoise.close_connections()
+
+    sys.exit(asyncio.run(check()))
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="aimctl", description="AIM: agent identity management")
@@ -133,6 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     unlock = commands.add_parser("unlock", help="forgive an account's failed sign-ins (its lockout), from the shell")
     unlock.add_argument("--email", required=True)
     unlock.set_defaults(run=_unlock)
+    audit = commands.add_parser(
+        "verify-audit", help="check the audit chains (exit 1 if one is broken); names the first bad entry and why"
+    )
+    audit.add_argument("--org", help="one organization, by its ID (global or UUID); every one by default")
+    audit.set_defaults(run=_verify_audit)
     args = parser.parse_args(argv)
     try:
         settings = config.load()

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     outbound_max_bytes: Positive = Field(
         4 * 1024 * 1024, description="largest response body AIM reads from a user-given URL; more fails the call"
     )
+    audit_checkpoint_entries: Positive = Field(
+        1000, description="a signed checkpoint of an organization's audit chain at least every this many entries"
+    )
+    audit_checkpoint_seconds: PositiveSeconds = Field(
+        3600.0, description="and before its oldest unsigned entry is this many seconds old, whichever comes first"
+    )
     webhook_timeout: PositiveSeconds = Field(10.0, description="seconds a webhook receiver has to answer a delivery")
     webhook_retry_seconds: PositiveSeconds = Field(
         10.0,

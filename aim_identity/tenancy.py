@@ -44,6 +44,7 @@ _ORG_PATH: dict[type[Model], str] = {
     m.WebhookDelivery: "webhook__organization_id",
     m.SecurityPolicy: "organization_id",
     m.Suppression: "organization_id",
+    m.AuditCheckpoint: "organization_id",
 }
 
 

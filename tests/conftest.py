@@ -56,6 +56,9 @@ async def fresh_database(tmp_dir) -> str:
     return database_url(name)
 
 
+CHECKPOINT_EVERY = 5  # audit entries between signed checkpoints, so that the tests see them
+
+
 @pytest.fixture(scope="session")
 async def settings(tmp_path_factory) -> Settings:
     database_url = await fresh_database(tmp_path_factory.mktemp("db"))
@@ -71,6 +74,7 @@ async def settings(tmp_path_factory) -> Settings:
         ws_max_subscriptions=5,
         ws_max_connections_per_principal=3,
         webhook_retry_seconds=0.2,
+        audit_checkpoint_entries=CHECKPOINT_EVERY,
     )
 
 

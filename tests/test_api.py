@@ -699,6 +699,30 @@ async def m_update_security_policy(call: Caller, env: Env) -> None:
     assert (row is not None and row.threshold == threshold) == bool(data)
 
 
+async def q_audit_logs(call: Caller, env: Env) -> None:
+    data = await call("{ auditLogs(first: 5) { totalCount edges { node { sequence action } } } }")
+    if data:
+        assert data["auditLogs"]["totalCount"] >= 1
+
+
+async def q_audit_stats(call: Caller, env: Env) -> None:
+    data = await call("{ auditStats { total byAction { key count } } }")
+    if data:
+        assert data["auditStats"]["total"] >= 1
+
+
+async def q_verify_audit_chain(call: Caller, env: Env) -> None:
+    data = await call("{ verifyAuditChain { valid checkedEntries } }")
+    if data:
+        assert data["verifyAuditChain"]["valid"] and data["verifyAuditChain"]["checkedEntries"] >= 1
+
+
+async def q_audit_checkpoints(call: Caller, env: Env) -> None:
+    data = await call("{ auditCheckpoints { sequence } }")
+    if data:
+        assert isinstance(data["auditCheckpoints"], list)
+
+
 @dataclass(frozen=True)
 class Case:
     operation: str
@@ -773,6 +797,10 @@ CASES = [
     Case("blockThreat", "MANAGER", threat_case("blockThreat", ThreatStatus.BLOCKED)),
     Case("resolveThreat", "MANAGER", threat_case("resolveThreat", ThreatStatus.RESOLVED)),
     Case("updateSecurityPolicy", "ADMIN", m_update_security_policy),
+    Case("auditLogs", "MANAGER", q_audit_logs),
+    Case("auditStats", "MANAGER", q_audit_stats),
+    Case("verifyAuditChain", "ADMIN", q_verify_audit_chain),
+    Case("auditCheckpoints", "ADMIN", q_audit_checkpoints),
 ]
 BY_NAME = {case.operation: case for case in CASES}
 
@@ -956,20 +984,9 @@ CONTRACT = REPO.parent / "shared" / "design" / "contract.graphql"
 # What the contract names that is not built yet, by the issue that builds it. The list only shrinks:
 # building a part means deleting its lines here, and the test fails until both agree.
 NOT_BUILT = """
-
 missing type ExportFormat
-missing type AuditCheckpoint
-missing type AuditChainVerification
-missing type AuditStats
-missing type AuditLogEdge
-missing type AuditLogConnection
-missing type AuditLogFilter
 missing type ExportAuditLogsInput
 missing type AuditExport
-Query.auditLogs: missing field
-Query.auditStats: missing field
-Query.verifyAuditChain: missing field
-Query.auditCheckpoints: missing field
 Mutation.exportAuditLogs: missing field
 """
 

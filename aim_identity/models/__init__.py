@@ -11,7 +11,7 @@ from aim_identity.models.agents import (
     TrustScoreRecord,
 )
 from aim_identity.models.api_keys import ApiKey
-from aim_identity.models.audit import AuditChainHead, AuditLogEntry
+from aim_identity.models.audit import AuditChainHead, AuditCheckpoint, AuditLogEntry
 from aim_identity.models.mcp import (
     AgentMCPServer,
     HealthStatus,
@@ -56,6 +56,7 @@ __all__ = [
     "Anomaly",
     "ApiKey",
     "AuditChainHead",
+    "AuditCheckpoint",
     "AuditLogEntry",
     "AuthFailure",
     "CapabilityGrant",

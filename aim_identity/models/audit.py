@@ -34,7 +34,13 @@ class AuditLogEntry(Model):
     class Meta:
         table = "audit_log"
         unique_together = (("organization", "sequence"),)
-        indexes = (("organization_id", "occurred_at"),)
+        # Each auditLogs filter reads its page off an index, newest first (audit/log.py).
+        indexes = (
+            ("organization_id", "occurred_at"),
+            ("organization_id", "action", "sequence"),
+            ("organization_id", "actor_id", "sequence"),
+            ("organization_id", "target_id", "sequence"),
+        )
 
 
 class AuditChainHead(Model):
@@ -49,3 +55,22 @@ class AuditChainHead(Model):
 
     class Meta:
         table = "audit_chain_heads"
+
+
+class AuditCheckpoint(Model):
+    """A signature by the service over one entry of the chain of an organization (audit/checkpoints.py)."""
+
+    id = fields.BigIntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "aim.Organization", related_name="audit_checkpoints", on_delete=fields.RESTRICT
+    )
+    organization_id: uuid.UUID
+    sequence = fields.BigIntField()
+    hash = fields.CharField(max_length=64)
+    signature = fields.CharField(max_length=100)  # base64 Ed25519
+    key_id = fields.CharField(max_length=32)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "audit_checkpoints"
+        unique_together = (("organization", "sequence"),)

@@ -8,16 +8,17 @@ from __future__ import annotations
 import logging
 import uuid
 
-from tortoise.exceptions import BaseORMException
-
 from aim_identity import db
 from aim_identity.actors import Actor
+from aim_identity.errors import AimError
 from aim_identity.models import DetectionCursor, OutboxEvent
 from aim_identity.security.rules import Judge
 from aim_identity.unit_of_work import atomic
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# What a rule raises on an event whose payload it cannot read (a field missing, an ID of another kind).
+UNREADABLE = (KeyError, TypeError, ValueError, AimError)
 _WAITING = """
 SELECT c.organization_id FROM detection_cursors c
 WHERE EXISTS (SELECT 1 FROM outbox_events o WHERE o.organization_id = c.organization_id AND o.id > c.cursor)
@@ -40,11 +41,10 @@ async def judge_waiting(limit: int = 100) -> int:
         organization_id = row["organization_id"]
         try:
             judged += await _judge(organization_id, BATCH)
-        except (BaseORMException, OSError):
-            raise  # the database is away or refused the batch: nothing was judged, the worker tries again
-        except Exception:
-            # One event the rules cannot judge must not hold back the rest: judge them one at a time,
-            # passing over the one that fails.
+        except UNREADABLE:
+            # One event the rules cannot read must not hold back the rest: judge them one at a time,
+            # passing over the one that fails. (Anything else, the database refusing say, propagates:
+            # nothing was judged, and the worker tries again.)
             log.exception("judging the events of organization %s failed; judging them one by one", organization_id)
             judged += await _one_by_one(organization_id)
     return judged
@@ -72,9 +72,7 @@ async def _one_by_one(organization_id: uuid.UUID) -> int:
     for _ in range(BATCH):
         try:
             done = await _judge(organization_id, 1)
-        except (BaseORMException, OSError):
-            raise
-        except Exception:
+        except UNREADABLE:
             log.exception("passing over an event of organization %s that the rules cannot judge", organization_id)
             await _pass_over(organization_id)
             done = 1

@@ -1,7 +1,8 @@
-"""`aimctl worker`: the outbox relay, the security engine's detector, the watch over MCP servers, the
-trust worker, webhook deliveries and housekeeping. Run as many as you like: each outbox batch, each
-organization's events to judge, each MCP server's check or discovery, each agent due for rescoring and
-each webhook with events waiting is claimed by one of them."""
+"""`aimctl worker`: the outbox relay, the security engine's detector, the audit checkpoints, the watch
+over MCP servers, the trust worker, webhook deliveries and housekeeping. Run as many as you like: each
+outbox batch, each organization's events to judge, each MCP server's check or discovery, each agent
+due for rescoring and each webhook with events waiting is claimed by one of them; a chain's checkpoint
+is signed once however many sign it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tortoise import Tortoise
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.events.broker import Broker
-from aim_identity.workers import detection, housekeeping, mcp_watch, relay, rescoring, webhooks
+from aim_identity.workers import checkpoints, detection, housekeeping, mcp_watch, relay, rescoring, webhooks
 
 
 async def run(settings: Settings) -> None:
@@ -24,6 +25,7 @@ async def run(settings: Settings) -> None:
             await asyncio.gather(
                 relay.run(broker),
                 detection.run(),
+                checkpoints.run(settings),
                 mcp_watch.run(settings),
                 rescoring.run(settings),
                 webhooks.run(settings),

@@ -5,9 +5,10 @@ import strawberry
 from aim_identity import ids
 from aim_identity import models as m
 from aim_identity.schema.core.context import Info
+from aim_identity.schema.core.counts import CountByKey
 from aim_identity.schema.core.pagination import Connection, Order, paginate
 from aim_identity.schema.security.inputs import ThreatFilter
-from aim_identity.schema.security.types import Anomaly, CountByKey, SecurityMetrics, SecurityPolicy, Threat
+from aim_identity.schema.security.types import Anomaly, SecurityMetrics, SecurityPolicy, Threat
 from aim_identity.security import metrics, policies
 from aim_identity.tenancy import scoped
 
@@ -43,8 +44,8 @@ async def security_metrics(info: Info) -> SecurityMetrics:
     found = await metrics.of(info.context.organization_id)
     return SecurityMetrics(
         open_threats=found.open_threats,
-        threats_by_severity=[CountByKey(key=k, count=n) for k, n in found.threats_by_severity],
-        agents_by_status=[CountByKey(key=k, count=n) for k, n in found.agents_by_status],
+        threats_by_severity=CountByKey.all(found.threats_by_severity),
+        agents_by_status=CountByKey.all(found.agents_by_status),
         verification_success_rate=found.verification_success_rate,
         average_trust_score=found.average_trust_score,
     )

@@ -9,7 +9,9 @@ from strawberry.scalars import JSON
 from aim_identity import ids
 from aim_identity import models as m
 from aim_identity.schema.core.context import Info
+from aim_identity.schema.core.counts import CountByKey
 from aim_identity.schema.core.node import Node, node_type
+from aim_identity.schema.core.pagination import Connection, Edge
 
 
 @node_type(m.AuditLogEntry)
@@ -51,3 +53,48 @@ class AuditLogEntry(Node):
         info.context.require(m.Role.MANAGER)
         row = await info.context.loaders.by_id(m.AuditLogEntry).load(pk)
         return cls.of(row) if row else None
+
+
+@strawberry.type(name="AuditLogEdge")
+class AuditLogEdge(Edge[AuditLogEntry]):
+    pass
+
+
+@strawberry.type(name="AuditLogConnection")
+class AuditLogConnection(Connection[AuditLogEntry]):
+    edges: list[AuditLogEdge]  # type: ignore[assignment]  # the contract's names for the generic page
+
+
+@strawberry.type
+class AuditChainVerification:
+    valid: bool
+    checked_entries: int
+    first_invalid_sequence: int | None
+    reason: str | None
+
+
+@strawberry.type
+class AuditStats:
+    total: int
+    by_action: list[CountByKey]
+    by_actor_type: list[CountByKey]
+    per_day: list[CountByKey] = strawberry.field(description="key = YYYY-MM-DD (UTC), oldest first")
+
+
+@strawberry.type
+class AuditCheckpoint:
+    sequence: int
+    hash: str
+    signature: str = strawberry.field(description="base64 Ed25519 over the checkpoint bytes in PROTOCOL.md")
+    key_id: str = strawberry.field(description="the kid of the signing key in /.well-known/jwks.json")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: m.AuditCheckpoint) -> AuditCheckpoint:
+        return cls(
+            sequence=row.sequence,
+            hash=row.hash,
+            signature=row.signature,
+            key_id=row.key_id,
+            created_at=row.created_at,
+        )

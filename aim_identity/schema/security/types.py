@@ -10,6 +10,7 @@ from aim_identity import ids
 from aim_identity import models as m
 from aim_identity.schema.agents.types import Agent
 from aim_identity.schema.core.context import Info
+from aim_identity.schema.core.counts import CountByKey
 from aim_identity.schema.core.node import Node, node_type
 from aim_identity.schema.mcp.types import MCPServer
 from aim_identity.schema.security.enums import ResponseAction, Severity, ThreatStatus, ThreatType
@@ -99,12 +100,6 @@ class Anomaly(Node):
     async def load(cls, info: Info, pk: uuid.UUID) -> Anomaly | None:
         row = await info.context.loaders.by_id(m.Anomaly).load(pk)
         return cls.of(row) if row else None
-
-
-@strawberry.type
-class CountByKey:
-    key: str
-    count: int
 
 
 @strawberry.type

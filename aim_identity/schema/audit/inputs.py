@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from aim_identity.audit import log
+
+
+@strawberry.input
+class AuditLogFilter:
+    action: str | None = strawberry.field(default=None, description='exact, or a prefix ending in "*" ("agent.*")')
+    actor_id: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def selected(self) -> log.Filter:
+        return log.Filter(self.action, self.actor_id, self.target_id, self.since, self.until)
