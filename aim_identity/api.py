@@ -25,6 +25,7 @@ from aim_identity.resolvers.agents import mutations as agents
 from aim_identity.resolvers.agents import queries as agent_queries
 from aim_identity.resolvers.api_keys import mutations as api_keys
 from aim_identity.resolvers.api_keys import queries as api_key_queries
+from aim_identity.resolvers.audit import mutations as audit
 from aim_identity.resolvers.audit import queries as audit_queries
 from aim_identity.resolvers.core import queries as core_queries
 from aim_identity.resolvers.events import subscriptions
@@ -129,6 +130,7 @@ class Mutation:
     block_threat = mutation(security.block_threat, MANAGER)
     resolve_threat = mutation(security.resolve_threat, MANAGER)
     update_security_policy = mutation(security.update_security_policy, ADMIN)
+    export_audit_logs = mutation(audit.export_audit_logs, MANAGER)
 
 
 @strawberry.type

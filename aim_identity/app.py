@@ -20,6 +20,7 @@ from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.delivery.admission import Admission
 from aim_identity.delivery.endpoint import Endpoint
+from aim_identity.delivery.exports import ExportDownloads
 from aim_identity.delivery.fanout import Fanout
 from aim_identity.delivery.oauth import OAuthEndpoints
 from aim_identity.events import outbox
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     schema = build_schema(settings)
     graphql = Endpoint(schema, settings)
     oauth = OAuthEndpoints(settings, lambda: graphql.keyring, lambda: graphql.blocklist)
+    downloads = ExportDownloads(settings, lambda: graphql.keyring, lambda: graphql.blocklist)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/.well-known/jwks.json", jwks),
             *oauth.routes(),
+            *downloads.routes(),
             Route("/healthz", healthz),
         ],
         lifespan=lifespan,

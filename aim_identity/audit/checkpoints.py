@@ -75,5 +75,9 @@ def genuine(keyring: Keyring, checkpoint: AuditCheckpoint) -> bool:
     return True
 
 
-async def latest(organization_id: uuid.UUID) -> AuditCheckpoint | None:
-    return await AuditCheckpoint.filter(organization_id=organization_id).order_by("-sequence").first()
+async def latest(organization_id: uuid.UUID, through: int | None = None) -> AuditCheckpoint | None:
+    """The newest checkpoint, or the newest of entry `through` or before."""
+    signed = AuditCheckpoint.filter(organization_id=organization_id)
+    if through is not None:
+        signed = signed.filter(sequence__lte=through)
+    return await signed.order_by("-sequence").first()

@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 
 from aim_identity.audit import log
+from aim_identity.schema.audit.types import ExportFormat
 
 
 @strawberry.input
@@ -17,3 +18,9 @@ class AuditLogFilter:
 
     def selected(self) -> log.Filter:
         return log.Filter(self.action, self.actor_id, self.target_id, self.since, self.until)
+
+
+@strawberry.input
+class ExportAuditLogsInput:
+    format: ExportFormat
+    filter: AuditLogFilter | None = None

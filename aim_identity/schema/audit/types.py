@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 from strawberry.scalars import JSON
@@ -98,3 +99,20 @@ class AuditCheckpoint:
             key_id=row.key_id,
             created_at=row.created_at,
         )
+
+
+@strawberry.enum
+class ExportFormat(Enum):
+    CSV = "CSV"
+    JSON = "JSON"
+    PDF = "PDF"
+
+
+@strawberry.type
+class AuditExport:
+    format: ExportFormat
+    entries: int
+    download_url: str = strawberry.field(
+        description="GET it with a credential of this organization (ADMIN or MANAGER) within five minutes"
+    )
+    expires_at: datetime

@@ -1,0 +1,345 @@
+"""Exports of the audit trail (exportAuditLogs): a short-lived ticket names what to export, and GET
+/exports/<ticket> streams it to a caller of the same organization allowed to export.
+
+The entries are read in pages by sequence and written out as they come, so an export of any size
+holds one page in memory: CSV and JSON as text chunks; PDF drawn page by page with ReportLab into a
+spooled file (to disk past SPOOL_BYTES), in a thread so the event loop keeps serving. The JSON export
+carries every entry's hashes and the latest signed checkpoint, which scripts/verify_audit_export.py
+checks offline with the JWKS alone."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.pdfgen.canvas import Canvas
+
+from aim_identity import clock, ids, protocol
+from aim_identity.actors import Actor
+from aim_identity.audit import checkpoints, log, verification
+from aim_identity.auth import tokens
+from aim_identity.auth.keyring import Keyring
+from aim_identity.config import Settings
+from aim_identity.errors import NotFound, Unauthenticated
+from aim_identity.models import AuditChainHead, AuditLogEntry
+from aim_identity.unit_of_work import atomic
+
+TYP, AUDIENCE = "aim-export+jwt", "aim-export"
+TICKET_TTL = 300
+PAGE = 1000
+SPOOL_BYTES = 8 * 1024 * 1024
+FORMATS = {
+    "CSV": ("text/csv; charset=utf-8", "csv"),
+    "JSON": ("application/json", "json"),
+    "PDF": ("application/pdf", "pdf"),
+}
+COLUMNS = (
+    "sequence",
+    "occurredAt",
+    "actorType",
+    "actorId",
+    "action",
+    "targetType",
+    "targetId",
+    "ipAddress",
+    "userAgent",
+    "metadata",
+    "previousHash",
+    "hash",
+)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    organization_id: uuid.UUID
+    format: str
+    selected: log.Filter
+    through: int  # the chain's length when the export was asked for: the file is that snapshot
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Issued:
+    format: str
+    entries: int
+    url: str
+    expires_at: datetime
+
+
+async def request(actor: Actor, settings: Settings, keyring: Keyring, format: str, selected: log.Filter) -> Issued:
+    """Counts what the filter selects, audits the export and issues its ticket."""
+    organization_id = actor.organization_id
+    assert organization_id is not None
+    query = log.entries(organization_id, selected)  # refuses a bad filter before anything is written
+    async with atomic(actor) as work:
+        head = await AuditChainHead.get(organization_id=organization_id)
+        entries = await query.filter(sequence__lte=head.sequence).count()
+        work.audit(
+            "audit.export",
+            "Organization",
+            ids.encode("Organization", organization_id),
+            format=format,
+            entries=entries,
+            filter=_described(selected),
+        )
+    issued = tokens.issue(
+        keyring,
+        typ=TYP,
+        audience=AUDIENCE,
+        issuer=settings.issuer,
+        subject=ids.encode("Organization", organization_id),
+        ttl=TICKET_TTL,
+        claims={"format": format, "filter": _described(selected), "through": head.sequence},
+    )
+    expires_at = datetime.fromtimestamp(issued.expires_at, UTC)
+    return Issued(format, entries, f"{settings.issuer_url}/exports/{issued.token}", expires_at)
+
+
+def ticket(keyring: Keyring, settings: Settings, token: str) -> Ticket:
+    claims = tokens.verify(keyring, token, typ=TYP, audience=AUDIENCE, issuer=settings.issuer)
+    try:
+        described = claims["filter"]
+        selected = log.Filter(
+            described.get("action"),
+            described.get("actorId"),
+            described.get("targetId"),
+            _instant(described.get("since")),
+            _instant(described.get("until")),
+        )
+        return Ticket(
+            ids.decode(claims["sub"], "Organization"),
+            claims["format"],
+            selected,
+            int(claims["through"]),
+            datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except (KeyError, TypeError, ValueError, NotFound):
+        raise Unauthenticated("Not an export ticket") from None
+
+
+def media(format: str) -> tuple[str, str]:
+    """The content type and the file name's extension."""
+    return FORMATS[format]
+
+
+def stream(ticket: Ticket, keyring: Keyring) -> AsyncIterator[bytes]:
+    if ticket.format == "CSV":
+        return _csv(ticket)
+    if ticket.format == "JSON":
+        return _json(ticket)
+    return _pdf(ticket, keyring)
+
+
+async def _entries(ticket: Ticket) -> AsyncIterator[list[AuditLogEntry]]:
+    after = 0
+    while True:
+        page = (
+            await log.entries(ticket.organization_id, ticket.selected)
+            .filter(sequence__gt=after, sequence__lte=ticket.through)
+            .order_by("sequence")
+            .limit(PAGE)
+        )
+        if not page:
+            return
+        yield page
+        after = page[-1].sequence
+
+
+def as_dict(entry: AuditLogEntry) -> dict[str, Any]:
+    return {
+        "sequence": entry.sequence,
+        "occurredAt": protocol.rfc3339(entry.occurred_at),
+        "actorType": entry.actor_type,
+        "actorId": entry.actor_id,
+        "action": entry.action,
+        "targetType": entry.target_type,
+        "targetId": entry.target_id,
+        "ipAddress": entry.ip_address,
+        "userAgent": entry.user_agent,
+        "metadata": entry.metadata,
+        "previousHash": entry.previous_hash,
+        "hash": entry.hash,
+    }
+
+
+async def _csv(ticket: Ticket) -> AsyncIterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    async for page in _entries(ticket):
+        for entry in page:
+            row = as_dict(entry)
+            row["metadata"] = json.dumps(row["metadata"], separators=(",", ":"), sort_keys=True)
+            writer.writerow(row[c] for c in COLUMNS)
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
+
+
+async def _json(ticket: Ticket) -> AsyncIterator[bytes]:
+    header = await _header(ticket)
+    yield json.dumps(header, separators=(",", ":"))[:-1].encode() + b',"entries":['
+    first = True
+    async for page in _entries(ticket):
+        chunk = ",".join(json.dumps(as_dict(e), separators=(",", ":")) for e in page)
+        yield (chunk if first else "," + chunk).encode()
+        first = False
+    yield b"]}"
+
+
+async def _header(ticket: Ticket) -> dict[str, Any]:
+    checkpoint = await checkpoints.latest(ticket.organization_id, through=ticket.through)
+    return {
+        "organizationId": ids.encode("Organization", ticket.organization_id),
+        "exportedAt": protocol.rfc3339(clock.now()),
+        "filter": _described(ticket.selected),
+        "checkpoint": None
+        if checkpoint is None
+        else {
+            "sequence": checkpoint.sequence,
+            "hash": checkpoint.hash,
+            "signature": checkpoint.signature,
+            "keyId": checkpoint.key_id,
+            "createdAt": protocol.rfc3339(checkpoint.created_at),
+        },
+    }
+
+
+async def _pdf(ticket: Ticket, keyring: Keyring) -> AsyncIterator[bytes]:
+    header = await _header(ticket)
+    chain = await verification.verify(ticket.organization_id, keyring)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spooled:
+        report = _Report(spooled, header, chain)
+        async for page in _entries(ticket):
+            await asyncio.to_thread(report.rows, [as_dict(e) for e in page])
+        await asyncio.to_thread(report.finish)
+        spooled.seek(0)
+        while chunk := await asyncio.to_thread(spooled.read, 64 * 1024):
+            yield chunk
+
+
+class _Report:
+    """The PDF: a title, the filter, the chain's status and the latest checkpoint, then a paginated
+    table of the entries."""
+
+    SIZE = landscape(A4)
+    MARGIN = 36
+    LINE = 11
+    WIDTHS = (50, 105, 55, 150, 120, 150, 140)  # sequence, time, actor type, actor, action, target, hash
+
+    def __init__(self, out: Any, header: dict[str, Any], chain: verification.Verification) -> None:
+        self.canvas = Canvas(out, pagesize=self.SIZE, pageCompression=1)
+        self.canvas.setTitle("AIM audit trail")
+        self.page = 0
+        self.y = 0.0
+        self.rows_written = 0
+        self._front(header, chain)
+
+    def _front(self, header: dict[str, Any], chain: verification.Verification) -> None:
+        c, top = self.canvas, self.SIZE[1] - self.MARGIN
+        c.setFont("Helvetica-Bold", 16)
+        c.drawString(self.MARGIN, top - 10, "AIM audit trail")
+        c.setFont("Helvetica", 9)
+        described = header["filter"] or {}
+        lines = [
+            f"Organization: {header['organizationId']}",
+            f"Exported at: {header['exportedAt']}",
+            "Filter: " + (", ".join(f"{k} = {v}" for k, v in described.items()) or "none (every entry)"),
+            "Chain: "
+            + (
+                f"valid, {chain.checked_entries} entries verified"
+                if chain.valid
+                else f"BROKEN at entry {chain.first_invalid_sequence}: {chain.reason}"
+            ),
+        ]
+        checkpoint = header["checkpoint"]
+        lines.append(
+            "Latest checkpoint: none yet"
+            if checkpoint is None
+            else f"Latest checkpoint: entry {checkpoint['sequence']}, hash {checkpoint['hash']}, "
+            f"key {checkpoint['keyId']}, signed {checkpoint['createdAt']}"
+        )
+        y = top - 30
+        for line in lines:
+            c.drawString(self.MARGIN, y, line)
+            y -= 13
+        self._table_head(y - 10)
+
+    def _table_head(self, y: float) -> None:
+        c = self.canvas
+        c.setFont("Helvetica-Bold", 8)
+        x = self.MARGIN
+        for title, width in zip(
+            ("Seq", "Occurred at", "Actor type", "Actor", "Action", "Target", "Hash"), self.WIDTHS, strict=True
+        ):
+            c.drawString(x, y, title)
+            x += width
+        c.setFont("Helvetica", 7)
+        self.y = y - self.LINE
+
+    def rows(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if self.y < self.MARGIN + self.LINE:
+                self._footer()
+                self.canvas.showPage()
+                self._table_head(self.SIZE[1] - self.MARGIN)
+            x = self.MARGIN
+            cells = (
+                str(row["sequence"]),
+                row["occurredAt"],
+                row["actorType"],
+                row["actorId"] or "",
+                row["action"],
+                row["targetId"] or "",
+                row["hash"][:24] + "…",
+            )
+            for cell, width in zip(cells, self.WIDTHS, strict=True):
+                self.canvas.drawString(x, self.y, _fitted(cell, width))
+                x += width
+            self.y -= self.LINE
+            self.rows_written += 1
+
+    def _footer(self) -> None:
+        self.page += 1
+        self.canvas.setFont("Helvetica", 7)
+        self.canvas.drawRightString(self.SIZE[0] - self.MARGIN, self.MARGIN / 2, f"page {self.page}")
+        self.canvas.setFont("Helvetica", 7)
+
+    def finish(self) -> None:
+        if not self.rows_written:
+            self.canvas.drawString(self.MARGIN, self.y, "No entries match the filter.")
+        self._footer()
+        self.canvas.save()
+
+
+def _fitted(text: str, width: float) -> str:
+    # Helvetica 7 pt averages about 3.6 pt a character.
+    most = int(width / 3.6) - 1
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _described(selected: log.Filter) -> dict[str, str]:
+    """The filter as the API names its fields, for the ticket, the audit entry and the file."""
+    named = {
+        "action": selected.action,
+        "actorId": selected.actor_id,
+        "targetId": selected.target_id,
+        "since": selected.since.isoformat() if selected.since else None,
+        "until": selected.until.isoformat() if selected.until else None,
+    }
+    return {k: v for k, v in named.items() if v is not None}
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
