@@ -131,6 +131,8 @@ class Mutation:
     resolve_threat = mutation(security.resolve_threat, MANAGER)
     update_security_policy = mutation(security.update_security_policy, ADMIN)
     export_audit_logs = mutation(audit.export_audit_logs, MANAGER)
+    export_access_review = mutation(audit.export_access_review, ADMIN)
+    export_subject_data = mutation(audit.export_subject_data, ADMIN)
 
 
 @strawberry.type

@@ -1,4 +1,5 @@
-"""Exports of the audit trail (exportAuditLogs): a short-lived ticket names what to export, and GET
+"""Exports of the audit trail (exportAuditLogs) and of the compliance reports (exportAccessReview,
+exportSubjectData, audit/reports.py): a short-lived ticket names what to export, and GET
 /exports/<ticket> streams it to a caller of the same organization allowed to export.
 
 The entries are read in pages by sequence and written out as they come, so an export of any size
@@ -22,15 +23,17 @@ from typing import Any
 
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfgen.canvas import Canvas
+from tortoise.expressions import Q
 
 from aim_identity import clock, ids, protocol
 from aim_identity.actors import Actor
-from aim_identity.audit import checkpoints, log, verification
+from aim_identity.audit import checkpoints, log, reports, verification
 from aim_identity.auth import tokens
 from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
-from aim_identity.errors import NotFound, Unauthenticated
-from aim_identity.models import AuditChainHead, AuditLogEntry
+from aim_identity.errors import BadUserInput, NotFound, Unauthenticated
+from aim_identity.models import ApiKey, AuditChainHead, AuditLogEntry, User
+from aim_identity.tenancy import scoped
 from aim_identity.unit_of_work import atomic
 
 TYP, AUDIENCE = "aim-export+jwt", "aim-export"
@@ -58,6 +61,10 @@ COLUMNS = (
 )
 
 
+# What a ticket exports: the trail, or one of the compliance reports (audit/reports.py).
+TRAIL, ACCESS_REVIEW, SUBJECT = "audit", "access_review", "subject"
+
+
 @dataclass(frozen=True)
 class Ticket:
     organization_id: uuid.UUID
@@ -65,6 +72,8 @@ class Ticket:
     selected: log.Filter
     through: int  # the chain's length when the export was asked for: the file is that snapshot
     expires_at: datetime
+    report: str = TRAIL
+    subject_id: uuid.UUID | None = None  # the person a subject export is about
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,39 @@ async def request(actor: Actor, settings: Settings, keyring: Keyring, format: st
             entries=entries,
             filter=_described(selected),
         )
+    claims = {"format": format, "filter": _described(selected), "through": head.sequence}
+    return _issued(settings, keyring, organization_id, claims, entries)
+
+
+async def request_access_review(actor: Actor, settings: Settings, keyring: Keyring, format: str) -> Issued:
+    if format == "PDF":
+        raise BadUserInput("The access review comes as CSV or JSON", field="format")
+    organization_id = actor.organization_id
+    assert organization_id is not None
+    async with atomic(actor) as work:
+        rows = await scoped(User, organization_id).count() + await scoped(ApiKey, organization_id).count()
+        work.audit("audit.access_review", "Organization", ids.encode("Organization", organization_id), format=format)
+    return _issued(settings, keyring, organization_id, {"format": format, "report": ACCESS_REVIEW}, rows)
+
+
+async def request_subject(actor: Actor, settings: Settings, keyring: Keyring, user_id: uuid.UUID) -> Issued:
+    organization_id = actor.organization_id
+    assert organization_id is not None
+    gid = ids.encode("User", user_id)
+    async with atomic(actor) as work:
+        if not await scoped(User, organization_id).filter(id=user_id).exists():
+            raise NotFound("No such user")
+        head = await AuditChainHead.get(organization_id=organization_id)
+        about = scoped(AuditLogEntry, organization_id).filter(Q(actor_id=gid) | Q(target_id=gid))
+        entries = await about.filter(sequence__lte=head.sequence).count()
+        work.audit("audit.subject_export", "User", gid)
+    claims = {"format": "JSON", "report": SUBJECT, "userId": gid, "through": head.sequence}
+    return _issued(settings, keyring, organization_id, claims, entries)
+
+
+def _issued(
+    settings: Settings, keyring: Keyring, organization_id: uuid.UUID, claims: dict[str, Any], entries: int
+) -> Issued:
     issued = tokens.issue(
         keyring,
         typ=TYP,
@@ -98,16 +140,16 @@ async def request(actor: Actor, settings: Settings, keyring: Keyring, format: st
         issuer=settings.issuer,
         subject=ids.encode("Organization", organization_id),
         ttl=TICKET_TTL,
-        claims={"format": format, "filter": _described(selected), "through": head.sequence},
+        claims=claims,
     )
     expires_at = datetime.fromtimestamp(issued.expires_at, UTC)
-    return Issued(format, entries, f"{settings.issuer_url}/exports/{issued.token}", expires_at)
+    return Issued(claims["format"], entries, f"{settings.issuer_url}/exports/{issued.token}", expires_at)
 
 
 def ticket(keyring: Keyring, settings: Settings, token: str) -> Ticket:
     claims = tokens.verify(keyring, token, typ=TYP, audience=AUDIENCE, issuer=settings.issuer)
     try:
-        described = claims["filter"]
+        described = claims.get("filter", {})
         selected = log.Filter(
             described.get("action"),
             described.get("actorId"),
@@ -119,8 +161,10 @@ def ticket(keyring: Keyring, settings: Settings, token: str) -> Ticket:
             ids.decode(claims["sub"], "Organization"),
             claims["format"],
             selected,
-            int(claims["through"]),
+            int(claims.get("through", 0)),
             datetime.fromtimestamp(claims["exp"], UTC),
+            claims.get("report", TRAIL),
+            ids.decode(claims["userId"], "User") if "userId" in claims else None,
         )
     except (KeyError, TypeError, ValueError, NotFound):
         raise Unauthenticated("Not an export ticket") from None
@@ -132,6 +176,12 @@ def media(format: str) -> tuple[str, str]:
 
 
 def stream(ticket: Ticket, keyring: Keyring) -> AsyncIterator[bytes]:
+    if ticket.report == SUBJECT:
+        assert ticket.subject_id is not None
+        return reports.subject(ticket.organization_id, ticket.subject_id, ticket.through)
+    if ticket.report == ACCESS_REVIEW:
+        rows = reports.access_review(ticket.organization_id)
+        return _csv_rows(reports.ACCESS_COLUMNS, rows) if ticket.format == "CSV" else _json_rows(rows)
     if ticket.format == "CSV":
         return _csv(ticket)
     if ticket.format == "JSON":
@@ -154,37 +204,43 @@ async def _entries(ticket: Ticket) -> AsyncIterator[list[AuditLogEntry]]:
         after = page[-1].sequence
 
 
-def as_dict(entry: AuditLogEntry) -> dict[str, Any]:
-    return {
-        "sequence": entry.sequence,
-        "occurredAt": protocol.rfc3339(entry.occurred_at),
-        "actorType": entry.actor_type,
-        "actorId": entry.actor_id,
-        "action": entry.action,
-        "targetType": entry.target_type,
-        "targetId": entry.target_id,
-        "ipAddress": entry.ip_address,
-        "userAgent": entry.user_agent,
-        "metadata": entry.metadata,
-        "previousHash": entry.previous_hash,
-        "hash": entry.hash,
-    }
+async def _trail_rows(ticket: Ticket) -> AsyncIterator[list[dict[str, Any]]]:
+    async for page in _entries(ticket):
+        yield [log.as_dict(e) for e in page]
 
 
-async def _csv(ticket: Ticket) -> AsyncIterator[bytes]:
+def _csv(ticket: Ticket) -> AsyncIterator[bytes]:
+    return _csv_rows(COLUMNS, _trail_rows(ticket))
+
+
+async def _csv_rows(columns: tuple[str, ...], pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    async for page in _entries(ticket):
-        for entry in page:
-            row = as_dict(entry)
-            row["metadata"] = json.dumps(row["metadata"], separators=(",", ":"), sort_keys=True)
-            writer.writerow(row[c] for c in COLUMNS)
+    writer.writerow(columns)
+    async for page in pages:
+        for row in page:
+            writer.writerow(_cell(row[c]) for c in columns)
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
-    if buffer.tell():
+    if buffer.tell():  # the header of an empty export
         yield buffer.getvalue().encode()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return "" if value is None else str(value)
+
+
+async def _json_rows(pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
+    yield b"["
+    first = True
+    async for page in pages:
+        chunk = ",".join(json.dumps(row, separators=(",", ":")) for row in page)
+        yield (chunk if first else "," + chunk).encode()
+        first = False
+    yield b"]"
 
 
 async def _json(ticket: Ticket) -> AsyncIterator[bytes]:
@@ -192,7 +248,7 @@ async def _json(ticket: Ticket) -> AsyncIterator[bytes]:
     yield json.dumps(header, separators=(",", ":"))[:-1].encode() + b',"entries":['
     first = True
     async for page in _entries(ticket):
-        chunk = ",".join(json.dumps(as_dict(e), separators=(",", ":")) for e in page)
+        chunk = ",".join(json.dumps(log.as_dict(e), separators=(",", ":")) for e in page)
         yield (chunk if first else "," + chunk).encode()
         first = False
     yield b"]}"
@@ -222,7 +278,7 @@ async def _pdf(ticket: Ticket, keyring: Keyring) -> AsyncIterator[bytes]:
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spooled:
         report = _Report(spooled, header, chain)
         async for page in _entries(ticket):
-            await asyncio.to_thread(report.rows, [as_dict(e) for e in page])
+            await asyncio.to_thread(report.rows, [log.as_dict(e) for e in page])
         await asyncio.to_thread(report.finish)
         spooled.seek(0)
         while chunk := await asyncio.to_thread(spooled.read, 64 * 1024):

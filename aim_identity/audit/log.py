@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from aim_identity import db
+from aim_identity import db, protocol
 from aim_identity.errors import BadUserInput
 from aim_identity.models import AuditLogEntry
 from aim_identity.tenancy import scoped
@@ -41,6 +42,24 @@ def entries(organization_id: uuid.UUID, selected: Filter) -> QuerySet[AuditLogEn
     if selected.until:
         query = query.filter(occurred_at__lt=selected.until)
     return query
+
+
+def as_dict(entry: AuditLogEntry) -> dict[str, Any]:
+    """An entry as the API names its fields: what the exports write."""
+    return {
+        "sequence": entry.sequence,
+        "occurredAt": protocol.rfc3339(entry.occurred_at),
+        "actorType": entry.actor_type,
+        "actorId": entry.actor_id,
+        "action": entry.action,
+        "targetType": entry.target_type,
+        "targetId": entry.target_id,
+        "ipAddress": entry.ip_address,
+        "userAgent": entry.user_agent,
+        "metadata": entry.metadata,
+        "previousHash": entry.previous_hash,
+        "hash": entry.hash,
+    }
 
 
 @dataclass(frozen=True)

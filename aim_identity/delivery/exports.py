@@ -19,7 +19,8 @@ from aim_identity.errors import AimError
 from aim_identity.models import Role
 from aim_identity.security.blocklist import Blocklist
 
-EXPORTERS = Role.MANAGER
+# Who may fetch each kind of export: the trail, as exportAuditLogs; the reports, as their mutations.
+EXPORTERS = {exports.TRAIL: Role.MANAGER, exports.ACCESS_REVIEW: Role.ADMIN, exports.SUBJECT: Role.ADMIN}
 
 
 class ExportDownloads:
@@ -47,12 +48,12 @@ class ExportDownloads:
         if (
             principal.organization_id != ticket.organization_id
             or principal.role is None
-            or not principal.role >= EXPORTERS
+            or not principal.role >= EXPORTERS[ticket.report]
         ):
             return JSONResponse({"error": "No such export", "code": "NOT_FOUND"}, status_code=404)
         content_type, extension = exports.media(ticket.format)
         headers = {
-            "Content-Disposition": f'attachment; filename="aim-audit.{extension}"',
+            "Content-Disposition": f'attachment; filename="aim-{ticket.report.replace("_", "-")}.{extension}"',
             "Cache-Control": "no-store",
         }
         return StreamingResponse(exports.stream(ticket, keyring), media_type=content_type, headers=headers)

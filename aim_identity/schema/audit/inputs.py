@@ -24,3 +24,13 @@ class AuditLogFilter:
 class ExportAuditLogsInput:
     format: ExportFormat
     filter: AuditLogFilter | None = None
+
+
+@strawberry.input
+class ExportAccessReviewInput:
+    format: ExportFormat = strawberry.field(description="CSV or JSON")
+
+
+@strawberry.input
+class ExportSubjectDataInput:
+    user_id: strawberry.ID

@@ -111,7 +111,9 @@ class ExportFormat(Enum):
 @strawberry.type
 class AuditExport:
     format: ExportFormat
-    entries: int
+    entries: int = strawberry.field(
+        description="the trail's entries, the review's rows, or the subject's audit entries"
+    )
     download_url: str = strawberry.field(
         description="GET it with a credential of this organization (ADMIN or MANAGER) within five minutes"
     )
