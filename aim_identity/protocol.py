@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +41,7 @@ def mcp_challenge(mcp_server_id: str, challenge_id: str, nonce: str, expires_at:
 
 def context_digest(context: dict[str, Any] | None) -> str:
     """Hex SHA-256 of the RFC 8785 canonical JSON of an action's context; no context counts as {}."""
-    return hashlib.sha256(rfc8785.dumps(context or {})).hexdigest()
+    return hashlib.sha256(canonical(context or {})).hexdigest()
 
 
 def action(
@@ -60,7 +61,38 @@ def key_rotation(agent_id: str, new_public_key: str) -> bytes:
 
 def audit_entry_hash(previous_hash: str, fields: dict[str, Any]) -> str:
     """hash_n = hex SHA-256(previousHash_n || "\\n" || RFC8785(fields of entry n))."""
-    return hashlib.sha256(previous_hash.encode() + b"\n" + rfc8785.dumps(fields)).hexdigest()
+    # Every field but the metadata is text, the sequence or null, under ASCII names (audit/chain.py): only
+    # the metadata can need the canonicalizer.
+    body = _json(fields) if _plain(fields["metadata"]) else rfc8785.dumps(fields)
+    return hashlib.sha256(previous_hash.encode() + b"\n" + body).hexdigest()
+
+
+# Integers JSON numbers hold exactly (IEEE doubles), which RFC 8785 writes as the json module does.
+_SAFE_INTEGER = 2**53 - 1
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON. Without floats, and with no key outside the Basic Multilingual Plane
+    (where sorting by code point and by UTF-16 unit part ways), it is what the json module writes
+    with sorted keys, which its C encoder does several times faster: checking the value for those
+    cases is cheaper than the pure-Python canonicalizer, and verifying a chain hashes every entry."""
+    return _json(value) if _plain(value) else rfc8785.dumps(value)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and max(k, default="\0") <= "\uffff" and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False  # a float, or anything else: the canonicalizer decides
 
 
 def audit_checkpoint(organization_id: str, sequence: int, entry_hash: str) -> bytes:

@@ -72,3 +72,40 @@ def test_webhook_signature():
     body = b'{"kind":"threat.detected"}'
     digest = hmac.new(b"secret", b"1764270000." + body, hashlib.sha256).hexdigest()
     assert protocol.webhook_signature(b"secret", 1764270000, body) == f"t=1764270000,v1={digest}"
+
+
+def test_the_fast_canonical_json_is_rfc_8785_exactly():
+    """protocol.canonical takes the json module's path where it gives RFC 8785's bytes: random values
+    of every kind, floats and keys past the Basic Multilingual Plane included, come out the same."""
+    import random
+
+    import rfc8785
+
+    rng = random.Random(8785)
+    alphabet = ["a", "Z", "é", "\u2028", "\n", '"', "\\", "\x01", "\x7f", "€", "\uffff", "\U0001f600", " "]
+
+    def text() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+
+    def value(depth: int = 0):
+        kind = rng.randint(0, 8 if depth < 3 else 5)
+        if kind == 0:
+            return None
+        if kind == 1:
+            return rng.choice([True, False])
+        if kind == 2:
+            return rng.choice([0, -1, 7, 2**53 - 1, -(2**53 - 1), rng.randint(-(10**9), 10**9)])
+        if kind == 3:
+            return rng.choice([0.5, 8.0, -3.75, 1e21, 1e-7, rng.uniform(-1e6, 1e6)])
+        if kind in (4, 5):
+            return text()
+        if kind in (6, 7):
+            return {text(): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+
+    for _ in range(3000):
+        sample = value()
+        assert protocol.canonical(sample) == rfc8785.dumps(sample), sample
+        fields = {"organizationId": "T3Jn", "sequence": 7, "action": "x.y", "targetId": None, "metadata": sample}
+        expected = hashlib.sha256(b"0" * 64 + b"\n" + rfc8785.dumps(fields)).hexdigest()
+        assert protocol.audit_entry_hash("0" * 64, fields) == expected

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
-
 from aim_identity import db, ids, protocol, tenancy
 from aim_identity.actors import Actor
 from aim_identity.models import AuditChainHead
@@ -86,7 +84,9 @@ def _hash_input(occurred_at: datetime, r: Record) -> tuple[str, str]:
     """The canonical JSON of an entry around its sequence number, which only the locked head knows:
     RFC 8785 orders the keys, "sequence" is followed by "targetId", and every later value is a string
     or null, so the last `,"sequence":0,"targetId":` is the entry's own."""
-    before, after = rfc8785.dumps(_record_fields(r, 0, occurred_at)).decode().rsplit(',"sequence":0,"targetId":', 1)
+    before, after = (
+        protocol.canonical(_record_fields(r, 0, occurred_at)).decode().rsplit(',"sequence":0,"targetId":', 1)
+    )
     return f'{before},"sequence":', f',"targetId":{after}'
 
 
