@@ -39,6 +39,9 @@ while the same AIM is otherwise idle:
                the security engine: commit-to-threat lag p50/p99 at 200 events/s, and the events/s one
                `aimctl worker` judges from a backlog (bench/detection.py)
 
+  (i) audit    verifying 100,000 audit entries (target 50,000/s), and each export format's time, size and
+               peak Python memory over them, in this process (bench/audit.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -68,7 +71,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import detection, discovery, fanout
+from bench import audit, detection, discovery, fanout
 from bench.harness import free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
@@ -278,6 +281,7 @@ SCENARIO_NAMES = (
     "token",
     "discovery",
     "detection",
+    "audit",
     "fanout",
 )
 LABELS = {
@@ -381,14 +385,8 @@ def report(results: dict[str, dict]) -> dict:
     return verdict
 
 
-def write_json(
-    args: argparse.Namespace,
-    results: dict,
-    verdict: dict,
-    fanout_results: dict | None = None,
-    discovery_results: dict | None = None,
-    detection_results: dict | None = None,
-) -> None:
+def write_json(args: argparse.Namespace, results: dict, verdict: dict, **sections: dict | None) -> None:
+    """`sections`: the results of the scenarios measured apart (discovery, detection, audit, fanout)."""
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         document = {
@@ -403,12 +401,7 @@ def write_json(
             "results": results,
             "verdict": verdict,
         }
-        if discovery_results is not None:
-            document["discovery"] = discovery_results
-        if detection_results is not None:
-            document["detection"] = detection_results
-        if fanout_results is not None:
-            document["fanout"] = fanout_results
+        document |= {name: section for name, section in sections.items() if section is not None}
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         print(f"results written to {args.json}")
 
@@ -422,8 +415,7 @@ def run_fanout(
     args: argparse.Namespace,
     results: dict,
     verdict: dict,
-    discovery_results: dict | None = None,
-    detection_results: dict | None = None,
+    apart: dict[str, dict | None],
 ) -> int:
     """(d), after the others: each N on its own fresh API process (bench/fanout.py)."""
     print(f"running (d) fan-out, N = {', '.join(f'{n:,}' for n in options.sizes)} ...", flush=True)
@@ -432,14 +424,14 @@ def run_fanout(
         print()
         print("request path (repeated from above, to sit with fan-out):")
         report(results)
-    if discovery_results is not None:
-        discovery.report(discovery_results)
-    if detection_results is not None:
-        detection.report(detection_results)
+    for name, module in (("discovery", discovery), ("detection", detection), ("audit", audit)):
+        if apart.get(name) is not None:
+            module.report(apart[name])
     verdict = {**verdict, **fanout.report(fanout_results)}
-    write_json(args, results, verdict, fanout_results, discovery_results, detection_results)
+    write_json(args, results, verdict, fanout=fanout_results, **apart)
     failed = any(r["errors"] for r in results.values()) or fanout.failed(fanout_results)
-    return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
+    discovered = apart.get("discovery")
+    return 1 if failed or (discovered is not None and discovery.failed(discovered)) else 0
 
 
 def main() -> int:
@@ -568,8 +560,8 @@ def main() -> int:
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
-        if not request_path and not {"discovery", "detection"} & set(scenarios) and not args.hold:
-            return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {})
+        if not request_path and not {"discovery", "detection", "audit"} & set(scenarios) and not args.hold:
+            return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {}, {})
 
         aim_port, floor_port = free_port(), free_port()
         aim = start("aim", [*aimctl(), "serve", "--port", str(aim_port)], aim_env, aim_port, workdir)
@@ -653,24 +645,19 @@ def main() -> int:
             print(f"running (h) detection at {detection.RATE} events/s ...", flush=True)
             detection_results = detection.run(database_url, aim_env, aimctl(), workdir, args.duration)
             verdict |= detection.report(detection_results)
+        audit_results = None
+        if "audit" in scenarios:
+            print(f"running (i) audit over {audit.ENTRIES:,} entries ...", flush=True)
+            audit_results = audit.run(database_url, SECRET)
+            verdict |= audit.report(audit_results)
+        apart = {"discovery": discovery_results, "detection": detection_results, "audit": audit_results}
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
             for server in reversed(servers):
                 stop(server)
             servers.clear()
-            return run_fanout(
-                fanout_options,
-                database_url,
-                redis_url,
-                base_env,
-                workdir,
-                args,
-                results,
-                verdict,
-                discovery_results,
-                detection_results,
-            )
-        write_json(args, results, verdict, discovery_results=discovery_results, detection_results=detection_results)
+            return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, results, verdict, apart)
+        write_json(args, results, verdict, **apart)
         failed = any(r["errors"] for r in results.values())
         return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:

@@ -685,7 +685,9 @@ def threat_case(operation: str, status: ThreatStatus) -> Callable[[Caller, Env],
 
 
 async def m_update_security_policy(call: Caller, env: Env) -> None:
-    threshold = float(uuid.uuid4().int % 50 + 2)
+    policies = SecurityPolicyRow.filter(organization_id=pk(env.org.id, "Organization"), threat_type="BRUTE_FORCE")
+    before = await policies.first()
+    threshold = (before.threshold if before else 5.0) + 1  # unlike any threshold this organization had
     data = await call(
         "mutation($i: UpdateSecurityPolicyInput!) { updateSecurityPolicy(input: $i) { threshold } }",
         i={
@@ -696,8 +698,8 @@ async def m_update_security_policy(call: Caller, env: Env) -> None:
             "threshold": threshold,
         },
     )
-    row = await SecurityPolicyRow.get_or_none(organization_id=pk(env.org.id, "Organization"), threat_type="BRUTE_FORCE")
-    assert (row is not None and row.threshold == threshold) == bool(data)
+    after = await policies.first()
+    assert (after is not None and after.threshold == threshold) == bool(data)
 
 
 async def q_audit_logs(call: Caller, env: Env) -> None:

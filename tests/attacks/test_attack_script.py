@@ -39,13 +39,16 @@ STATUS = "query($id: ID!) { agent(id: $id) { status } }"
 ALERTS = ["threat.detected", "anomaly.detected", "agent.suspended"]
 
 
-async def replay_a_challenge_answer(url: str, agent) -> None:
+async def replay_a_challenge_answer(url: str, agent) -> str:
+    """Returns the agent token its own answer earned."""
     attacker = Api(url)
     challenge = (await attacker(CHALLENGE, i={"agentId": agent.id}))["requestVerificationChallenge"]
     answer = {"challengeId": challenge["id"], "signature": agent.sign(base64.b64decode(challenge["message"]))}
-    assert (await attacker(VERIFY, i=answer))["verifyAgent"]["verified"]  # the agent's own answer
+    verified = (await attacker(VERIFY, i=answer))["verifyAgent"]  # the agent's own answer
+    assert verified["verified"]
     replayed = (await Api(url)(VERIFY_OUTCOME, i=answer))["verifyAgent"]  # captured and sent again
     assert replayed["failureReason"] == "CHALLENGE_ALREADY_USED"
+    return verified["agentToken"]
 
 
 async def learned_history(settings, agent, minutes: int = 90, per_minute: int = 2) -> None:
@@ -79,7 +82,7 @@ async def test_the_attack_script(org: Org, url, settings, receivers):
 
     async with Feed(url, SECURITY, Authorization=f"Bearer {org.admin.api.token}") as feed:
         # 1. A replayed challenge answer.
-        await replay_a_challenge_answer(url, replayed)
+        replayed_token = await replay_a_challenge_answer(url, replayed)
         # 2. A capability escalation.
         escalation = (await Api(url)(AUTHORIZE, i=signed_request(busy, "iam:roles:escalate")))["authorizeAction"]
         assert not escalation["allowed"] and escalation["threat"]["severity"] == "CRITICAL"
@@ -126,6 +129,9 @@ async def test_the_attack_script(org: Org, url, settings, receivers):
         # The default policy suspends on credential misuse, and only alerts on the rest.
         statuses = {a.id: (await org.admin.api(STATUS, id=a.id))["agent"]["status"] for a in (replayed, busy, probed)}
         assert statuses == {replayed.id: "SUSPENDED", busy.id: "VERIFIED", probed.id: "PENDING"}
+        # The suspended agent's token, good a moment ago, fails at its next use; the others' work.
+        assert await Api(url, token=replayed_token).error(STATUS, id=replayed.id) == "UNAUTHENTICATED"
+        assert (await Api(url, token=busy_token)(STATUS, id=busy.id))["agent"]["status"] == "VERIFIED"
 
         # Every alert reached the WebSocket subscriber...
         heard: list[dict] = []
