@@ -1,1 +1,2 @@
-"""The tamper-evident audit trail: a per-organization SHA-256 hash chain."""
+"""The tamper-evident audit trail: a per-organization SHA-256 hash chain, its verification, signed
+checkpoints, reading, exports and compliance reports."""

@@ -1,1 +1,2 @@
-"""Threats and the responses to them."""
+"""The security engine: the rules that turn recorded events into threats, the policies that answer
+them, and the threats' lifecycle."""
