@@ -103,6 +103,7 @@ class Judge:
                     "ipAddress": payload.get("ipAddress"),
                 },
                 at=at,
+                policy=policy,
             )
         address = payload.get("ipAddress")
         if address:
@@ -140,6 +141,7 @@ class Judge:
                 evidence={"peak": peak, "current": current, "drop": drop, "reason": payload.get("reason")},
                 measured=drop,
                 at=at,
+                policy=policy,
             )
 
     async def action_decided(self, payload: dict[str, Any], at: datetime) -> None:
@@ -193,6 +195,7 @@ class Judge:
             key=deviation.metric,
             measured=deviation.observed,
             at=at,
+            policy=policy,
         )
 
     async def _baseline(self, agent_id: uuid.UUID, size: int, at: datetime, decision_id: uuid.UUID) -> dict[str, Any]:
@@ -231,6 +234,7 @@ class Judge:
                     "ipAddresses": sorted({a for a in addresses if a}),
                 },
                 at=at,
+                policy=policy,
             )
         if address:
             accounts = await failed.filter(ip_address=address).values_list("subject", flat=True)
@@ -253,6 +257,7 @@ class Judge:
             subject=f"ip:{address}",
             evidence={"failures": len(targets), whom: len(set(targets)), "ipAddress": address},
             at=at,
+            policy=policy,
         )
 
 

@@ -51,12 +51,13 @@ async def raise_threat(
     measured: float | None = None,
     counted: Callable[[datetime], Awaitable[int]] | None = None,
     at: datetime | None = None,
+    policy: policies.Policy | None = None,
 ) -> Threat | None:
     """`key` names the evidence for false-positive feedback (a capability, a metric); `measured` is the
     value a measured rule saw; `counted(since)` says how often the evidence occurred since the start of
     the policy's window, this time included, for a rule that raises only from its threshold on. Returns
-    the threat raised or joined, or None when none is."""
-    policy = await policies.effective(organization_id, type)
+    the threat raised or joined, or None when none is. `policy`: the type's, when the caller has read it."""
+    policy = policy or await policies.effective(organization_id, type)
     subject = subject or subject_of(agent_id, mcp_server_id, organization_id)
     if not policy.enabled or await suppressed(organization_id, type, subject, key, measured):
         return None
