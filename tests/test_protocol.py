@@ -1,12 +1,21 @@
-"""Every byte string of PROTOCOL.md, against the bytes written out by hand from the document."""
+"""Every byte string of PROTOCOL.md, against the bytes written out by hand from the document, and
+against the golden vectors that SDKs in any language test against."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import importlib.util
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from nacl.signing import SigningKey
 
 from aim_identity import protocol
+
+REPO = Path(__file__).parent.parent
 
 AT = datetime(2026, 11, 27, 19, 0, 0, 123456, tzinfo=UTC)
 AGENT = "QWdlbnQ6MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAx"
@@ -109,3 +118,78 @@ def test_the_fast_canonical_json_is_rfc_8785_exactly():
         fields = {"organizationId": "T3Jn", "sequence": 7, "action": "x.y", "targetId": None, "metadata": sample}
         expected = hashlib.sha256(b"0" * 64 + b"\n" + rfc8785.dumps(fields)).hexdigest()
         assert protocol.audit_entry_hash("0" * 64, fields) == expected
+
+
+# ---- the golden vectors (tests/vectors/protocol.json), which the SDK tests against as well
+
+VECTORS = json.loads((REPO / "tests" / "vectors" / "protocol.json").read_text(encoding="utf-8"))
+KEYS = {name: SigningKey(bytes.fromhex(k["seedHex"])) for name, k in VECTORS["keys"].items()}
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _signed_as_pinned(vector: dict, message: bytes) -> None:
+    assert message == vector["message"].encode() == base64.b64decode(vector["messageBase64"])
+    assert base64.b64encode(KEYS[vector["signer"]].sign(message).signature).decode() == vector["signature"]
+
+
+def test_the_vector_keys_are_the_pinned_ones():
+    for name, key in KEYS.items():
+        assert base64.b64encode(bytes(key.verify_key)).decode() == VECTORS["keys"][name]["publicKey"]
+
+
+def test_the_challenge_vectors():
+    agent, mcp = VECTORS["agentChallenge"], VECTORS["mcpChallenge"]
+    a, m = agent["input"], mcp["input"]
+    _signed_as_pinned(agent, protocol.agent_challenge(a["agentId"], a["challengeId"], a["nonce"], _time(a["expiresAt"])))
+    _signed_as_pinned(mcp, protocol.mcp_challenge(m["mcpServerId"], m["challengeId"], m["nonce"], _time(m["expiresAt"])))
+
+
+def test_the_action_vectors():
+    for vector in VECTORS["action"]:
+        i = vector["input"]
+        assert protocol.canonical(i["context"] or {}) == vector["canonicalContext"].encode(), vector["title"]
+        assert protocol.context_digest(i["context"]) == vector["contextDigest"]
+        message = protocol.action(
+            i["agentId"], i["capability"], i["resource"], _time(i["timestamp"]), i["nonce"], i["context"]
+        )
+        _signed_as_pinned(vector, message)
+
+
+def test_the_key_rotation_vector():
+    vector = VECTORS["keyRotation"]
+    assert vector["input"]["newPublicKey"] == VECTORS["keys"]["agentNext"]["publicKey"]
+    _signed_as_pinned(vector, protocol.key_rotation(vector["input"]["agentId"], vector["input"]["newPublicKey"]))
+
+
+def test_the_audit_chain_and_checkpoint_vectors():
+    previous = protocol.AUDIT_GENESIS
+    for entry in VECTORS["auditChain"]:
+        assert entry["previousHash"] == previous
+        assert protocol.canonical(entry["fields"]) == entry["canonicalFields"].encode()
+        previous = protocol.audit_entry_hash(previous, entry["fields"])
+        assert previous == entry["hash"]
+    checkpoint = VECTORS["auditCheckpoint"]
+    assert checkpoint["input"]["hash"] == previous
+    i = checkpoint["input"]
+    _signed_as_pinned(checkpoint, protocol.audit_checkpoint(i["organizationId"], i["sequence"], i["hash"]))
+
+
+def test_the_offline_export_verifier_hashes_the_vector_chain_alike():
+    """scripts/verify_audit_export.py has its own canonical JSON (standard library only)."""
+    spec = importlib.util.spec_from_file_location("verify_audit_export", REPO / "scripts" / "verify_audit_export.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for entry in VECTORS["auditChain"]:
+        fields = dict(entry["fields"])
+        organization_id = fields.pop("organizationId")
+        assert script.entry_hash(organization_id, {**fields, "previousHash": entry["previousHash"]}) == entry["hash"]
+
+
+def test_the_webhook_vector():
+    i = VECTORS["webhookSignature"]["input"]
+    header = protocol.webhook_signature(i["secret"].encode(), i["timestamp"], i["body"].encode())
+    assert header == VECTORS["webhookSignature"]["header"]

@@ -2,6 +2,7 @@
 
     python -m tests.mcp.fixture --port 8123 [--transport streamable-http|sse] [--tools a,b | --tool-count N]
         [--resources docs://readme] [--prompts summarize] [--page-size 2] [--slow-ms 0] [--name N] [--version V]
+    python -m tests.mcp.fixture --transport stdio [--require-env NAME] [the same lists]
 
 AIM's MCP discovery talks to servers it does not control; this one is controllable instead. Its lists
 paginate (so a client that ignores `nextCursor` sees only the first page), its handshake can be made slow
@@ -10,6 +11,8 @@ paginate (so a client that ignores `nextCursor` sees only the first page), its h
     POST /admin/tools     {"add": [...], "remove": [...]} changes the tool list at once -> {"tools": [...]}
     GET  /admin/requests  {"count": n, "methods": {"initialize": n, "tools/list": n, ...}}: what clients asked
 
+Over stdio (as Claude Desktop starts a local server) there is no admin API; `--require-env NAME`
+makes it refuse to start without that environment variable, as a server needing a secret would.
 Only the chosen transport's endpoint is mounted (`/mcp`, or `/sse` + `/messages/`), so a client that
 must fall back from one transport to the other can be tested; both serve the same `Server` and `State`.
 `tests/mcp/fixtures.py` runs it as a subprocess for pytest.
@@ -20,6 +23,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,7 @@ import uvicorn
 from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.sse import SseServerTransport
+from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
@@ -172,14 +178,20 @@ def build_app(state: State, transport: str, name: str, version: str) -> Starlett
     return Starlette(routes=routes)
 
 
+async def serve_stdio(server: Server[Any]) -> None:
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
 def names(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.mcp.fixture", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--transport", choices=["streamable-http", "sse"], default="streamable-http")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--transport", choices=["streamable-http", "sse", "stdio"], default="streamable-http")
+    parser.add_argument("--require-env", metavar="NAME", help="over stdio: refuse to start without this variable")
     parser.add_argument("--name", default="fixture")
     parser.add_argument("--version", default="1.0.0")
     which_tools = parser.add_mutually_exclusive_group()
@@ -192,9 +204,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.page_size < 1:
         parser.error("--page-size must be at least 1")
+    if args.transport != "stdio" and args.port is None:
+        parser.error("--port is required over HTTP")
 
     tools = [f"tool_{i:03d}" for i in range(args.tool_count)] if args.tool_count is not None else args.tools
     state = State(tools, args.resources, args.prompts, args.page_size, args.slow_ms)
+    if args.transport == "stdio":
+        if args.require_env and not os.environ.get(args.require_env):
+            sys.exit(f"{args.require_env} is not set")
+        anyio.run(serve_stdio, build_server(state, args.name, args.version))
+        return
     app = build_app(state, args.transport, args.name, args.version)
     # Open SSE and GET streams never end by themselves; don't let them hold up a SIGTERM for long.
     uvicorn.run(app, host=HOST, port=args.port, log_level="warning", timeout_graceful_shutdown=1)

@@ -118,6 +118,8 @@ async def local_capabilities(server: ConfiguredServer) -> list[dict[str, Any]]:
                         items = await _every(mcp_types, list_page, attribute)
                         found += [{"kind": kind, "name": i.name, "description": i.description} for i in items]
     except Exception as exc:  # a broken local server must not stop the others from being reported
+        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # anyio's task groups wrap the cause
+            exc = exc.exceptions[0]
         log.warning("could not list what the MCP server %s offers: %s", server.name, type(exc).__name__)
         return []
     return found

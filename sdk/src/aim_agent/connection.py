@@ -50,10 +50,7 @@ class Connection:
         *,
         token: str | None = None,
         with_api_key: bool = False,
-        partial: str | None = None,
     ) -> dict[str, Any]:
-        """The answer's data. `partial` names a root field whose value is returned even beside errors
-        (the fields AIM withheld are then missing)."""
         headers = {}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -66,8 +63,6 @@ class Connection:
             request = GraphQLRequest(document, variable_values=variables)
             return await session.execute(request, extra_args={"headers": headers})
         except TransportQueryError as exc:
-            if partial and exc.data and exc.data.get(partial):
-                return exc.data
             raise _refusal(exc) from None
         except (TransportError, httpx.HTTPError) as exc:
             raise AIMUnavailable(f"AIM at {self.url} did not answer: {exc}") from None

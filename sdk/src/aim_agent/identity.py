@@ -11,6 +11,7 @@ import asyncio
 import base64
 import functools
 import inspect
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -45,9 +46,7 @@ Argument = Any | Callable[..., Any]
 class Verification:
     verified: bool
     failure_reason: str | None
-    trust_score: float | None  # withheld by AIM when the answer did not verify
-    confidence: float | None
-    factors: list[dict[str, Any]]
+    trust_score: float | None  # the agent token's `trust_score`; none when the answer did not verify
     token: str | None
     token_expires_at: datetime | None
     event_id: str
@@ -79,6 +78,12 @@ def _b64(raw: bytes) -> str:
 
 def _datetime(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """A JWT's claims, read but not checked: AIM checks its own tokens, and the SDK only shows them."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def evaluated(argument: Argument, args: tuple, kwargs: dict) -> Any:
@@ -141,16 +146,13 @@ class AsyncIdentity:
         challenge = data["requestVerificationChallenge"]
         message = messages.checked_challenge(base64.b64decode(challenge["message"], validate=True), self.agent_id)
         answer = {"challengeId": challenge["id"], "signature": _b64(key.sign(message).signature)}
-        data = await self.connection.execute(operations.VERIFY, {"input": answer}, partial="verifyAgent")
-        found = data["verifyAgent"]
-        score = found.get("trustScore") or {}
+        found = (await self.connection.execute(operations.VERIFY, {"input": answer}))["verifyAgent"]
+        token = found["agentToken"]
         outcome = Verification(
             verified=found["verified"],
             failure_reason=found["failureReason"],
-            trust_score=score.get("score"),
-            confidence=score.get("confidence"),
-            factors=score.get("factors") or [],
-            token=found["agentToken"],
+            trust_score=_claims(token)["trust_score"] if token else None,
+            token=token,
             token_expires_at=_datetime(found["agentTokenExpiresAt"]) if found["agentTokenExpiresAt"] else None,
             event_id=found["event"]["id"],
         )

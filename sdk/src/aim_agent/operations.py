@@ -12,15 +12,11 @@ mutation RequestChallenge($input: RequestChallengeInput!) {
   requestVerificationChallenge(input: $input) { id message expiresAt }
 }""")
 
-# A failed answer sent with no credential may read only the outcome: AIM withholds the trust score.
+# What an answer sent with no credential may read, verified or not (AIM withholds the rest of a failed
+# one); the trust score is in the agent token.
 VERIFY = gql("""
 mutation Verify($input: VerifyAgentInput!) {
-  verifyAgent(input: $input) {
-    verified failureReason agentToken agentTokenExpiresAt
-    agent { id status }
-    event { id }
-    trustScore { score confidence factors { name value weight contribution explanation } }
-  }
+  verifyAgent(input: $input) { verified failureReason agentToken agentTokenExpiresAt agent { id status } event { id } }
 }""")
 
 AUTHORIZE = gql("""
@@ -38,7 +34,7 @@ AGENT = gql("""
 query Agent($id: ID!) {
   agent(id: $id) {
     id name status publicKey keyFingerprint lastVerifiedAt
-    trustScore { score confidence }
+    trustScore { score confidence factors { name value contribution explanation } }
     capabilities { name }
   }
 }""")
