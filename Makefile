@@ -11,9 +11,10 @@ venv: $(VENV)/.installed
 $(BIN)/python:
 	python3 -m venv $(VENV)
 
-# The stamp makes `make venv` cheap: pip runs again only when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+# The stamp makes `make venv` cheap: pip runs again only when a pyproject.toml changes. The SDK (sdk/)
+# is a distribution of its own; its tests run with the server's.
+$(VENV)/.installed: pyproject.toml sdk/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]' -e './sdk[mcp,langchain]'
 	touch $@
 
 # The embedded default: SQLite file + in-process memory:// broker.

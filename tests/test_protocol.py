@@ -143,8 +143,12 @@ def test_the_vector_keys_are_the_pinned_ones():
 def test_the_challenge_vectors():
     agent, mcp = VECTORS["agentChallenge"], VECTORS["mcpChallenge"]
     a, m = agent["input"], mcp["input"]
-    _signed_as_pinned(agent, protocol.agent_challenge(a["agentId"], a["challengeId"], a["nonce"], _time(a["expiresAt"])))
-    _signed_as_pinned(mcp, protocol.mcp_challenge(m["mcpServerId"], m["challengeId"], m["nonce"], _time(m["expiresAt"])))
+    _signed_as_pinned(
+        agent, protocol.agent_challenge(a["agentId"], a["challengeId"], a["nonce"], _time(a["expiresAt"]))
+    )
+    _signed_as_pinned(
+        mcp, protocol.mcp_challenge(m["mcpServerId"], m["challengeId"], m["nonce"], _time(m["expiresAt"]))
+    )
 
 
 def test_the_action_vectors():

@@ -55,9 +55,7 @@ async def test_the_same_line_again_finds_the_identity_and_registers_nothing(org:
     await (await asecure("reused", url=server, store=store)).close()
 
 
-async def test_an_agent_aim_no_longer_knows_is_an_error_and_never_registered_again(
-    org: Org, api_key, store, server
-):
+async def test_an_agent_aim_no_longer_knows_is_an_error_and_never_registered_again(org: Org, api_key, store, server):
     identity = await asecure("deleted", url=server, api_key=api_key, store=store)
     await identity.close()
     await org.admin.api(DELETE, i={"id": identity.agent_id})
@@ -66,9 +64,7 @@ async def test_an_agent_aim_no_longer_knows_is_an_error_and_never_registered_aga
     assert (await org.admin.api(AGENTS))["agents"]["totalCount"] == 0
 
 
-async def test_a_key_aim_no_longer_accepts_is_an_error_and_never_registered_again(
-    org: Org, api_key, store, server
-):
+async def test_a_key_aim_no_longer_accepts_is_an_error_and_never_registered_again(org: Org, api_key, store, server):
     identity = await asecure("replaced", url=server, api_key=api_key, store=store)
     await identity.close()
     stored = store.load(server, "replaced")

@@ -102,25 +102,26 @@ async def local_capabilities(server: ConfiguredServer) -> list[dict[str, Any]]:
         log.warning("install aim-agent-identity[mcp] to report the tools of stdio MCP servers")
         return []
     assert server.command is not None
-    parameters = StdioServerParameters(
-        command=server.command, args=server.args, env=server.env or None
-    )
+    parameters = StdioServerParameters(command=server.command, args=server.args, env=server.env or None)
     found: list[dict[str, Any]] = []
     try:
         with anyio.fail_after(LIST_TIMEOUT):
             async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
                 offered = (await session.initialize()).capabilities
-                lists = [("TOOL", offered.tools, session.list_tools, "tools")]
-                lists += [("RESOURCE", offered.resources, session.list_resources, "resources")]
-                lists += [("PROMPT", offered.prompts, session.list_prompts, "prompts")]
+                lists: list[tuple[str, Any, Any, str]] = [
+                    ("TOOL", offered.tools, session.list_tools, "tools"),
+                    ("RESOURCE", offered.resources, session.list_resources, "resources"),
+                    ("PROMPT", offered.prompts, session.list_prompts, "prompts"),
+                ]
                 for kind, announced, list_page, attribute in lists:
                     if announced is not None:
                         items = await _every(mcp_types, list_page, attribute)
                         found += [{"kind": kind, "name": i.name, "description": i.description} for i in items]
     except Exception as exc:  # a broken local server must not stop the others from being reported
-        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # anyio's task groups wrap the cause
-            exc = exc.exceptions[0]
-        log.warning("could not list what the MCP server %s offers: %s", server.name, type(exc).__name__)
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup) and cause.exceptions:  # anyio's task groups wrap the cause
+            cause = cause.exceptions[0]
+        log.warning("could not list what the MCP server %s offers: %s", server.name, type(cause).__name__)
         return []
     return found
 

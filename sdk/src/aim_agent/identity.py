@@ -130,7 +130,9 @@ class AsyncIdentity:
                     "It was not registered again: rotate it from where it changed, or forget it and choose anew.",
                     outcome.failure_reason,
                 )
-            raise VerificationFailed(f"AIM did not verify {self.name}: {outcome.failure_reason}", outcome.failure_reason)
+            raise VerificationFailed(
+                f"AIM did not verify {self.name}: {outcome.failure_reason}", outcome.failure_reason
+            )
         return outcome
 
     async def _answer_challenge(self, key: SigningKey) -> Verification:
@@ -244,7 +246,9 @@ class AsyncIdentity:
 
             @functools.wraps(function)
             async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-                decision = await self.admit(capability, evaluated(resource, args, kwargs), evaluated(context, args, kwargs))
+                decision = await self.admit(
+                    capability, evaluated(resource, args, kwargs), evaluated(context, args, kwargs)
+                )
                 try:
                     result = await function(*args, **kwargs)
                 except BaseException as exc:

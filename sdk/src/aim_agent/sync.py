@@ -71,7 +71,9 @@ class Identity:
     def token(self) -> str:
         return self._loop.run(self.aio.token())
 
-    def authorize(self, capability: str, resource: str | None = None, context: dict[str, Any] | None = None) -> Decision:
+    def authorize(
+        self, capability: str, resource: str | None = None, context: dict[str, Any] | None = None
+    ) -> Decision:
         return self._loop.run(self.aio.authorize(capability, resource, context))
 
     def rotate_key(self) -> str:
@@ -127,7 +129,9 @@ class Identity:
     def _admit(
         self, capability: str, resource: Argument, context: Argument, args: tuple, kwargs: dict
     ) -> Future[Decision | None]:
-        return self._loop.submit(self.aio.admit(capability, evaluated(resource, args, kwargs), evaluated(context, args, kwargs)))
+        return self._loop.submit(
+            self.aio.admit(capability, evaluated(resource, args, kwargs), evaluated(context, args, kwargs))
+        )
 
     def _finish(self, decision: Decision | None, error: BaseException | None) -> None:
         self._loop.loop.call_soon_threadsafe(self.aio.finish, decision, error)
