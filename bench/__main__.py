@@ -42,6 +42,10 @@ while the same AIM is otherwise idle:
   (i) audit    verifying 100,000 audit entries (target 50,000/s), and each export format's time, size and
                peak Python memory over them, in this process (bench/audit.py)
 
+  (j) sdk      the SDK's own cost: secure() on a fresh name, and calls per second of a guarded no-op
+               (@perform_action: signed, authorized, its result reported) against the bare
+               authorizeAction round trip, one call at a time (bench/sdk.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -71,7 +75,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import audit, detection, discovery, fanout
+from bench import audit, detection, discovery, fanout, sdk
 from bench.harness import free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
@@ -282,6 +286,7 @@ SCENARIO_NAMES = (
     "discovery",
     "detection",
     "audit",
+    "sdk",
     "fanout",
 )
 LABELS = {
@@ -386,7 +391,7 @@ def report(results: dict[str, dict]) -> dict:
 
 
 def write_json(args: argparse.Namespace, results: dict, verdict: dict, **sections: dict | None) -> None:
-    """`sections`: the results of the scenarios measured apart (discovery, detection, audit, fanout)."""
+    """`sections`: the results of the scenarios measured apart (discovery, detection, audit, sdk, fanout)."""
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         document = {
@@ -424,7 +429,7 @@ def run_fanout(
         print()
         print("request path (repeated from above, to sit with fan-out):")
         report(results)
-    for name, module in (("discovery", discovery), ("detection", detection), ("audit", audit)):
+    for name, module in (("discovery", discovery), ("detection", detection), ("audit", audit), ("sdk", sdk)):
         if apart.get(name) is not None:
             module.report(apart[name])
     verdict = {**verdict, **fanout.report(fanout_results)}
@@ -560,7 +565,7 @@ def main() -> int:
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
-        if not request_path and not {"discovery", "detection", "audit"} & set(scenarios) and not args.hold:
+        if not request_path and not {"discovery", "detection", "audit", "sdk"} & set(scenarios) and not args.hold:
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {}, {})
 
         aim_port, floor_port = free_port(), free_port()
@@ -650,7 +655,17 @@ def main() -> int:
             print(f"running (i) audit over {audit.ENTRIES:,} entries ...", flush=True)
             audit_results = audit.run(database_url, SECRET)
             verdict |= audit.report(audit_results)
-        apart = {"discovery": discovery_results, "detection": detection_results, "audit": audit_results}
+        sdk_results = None
+        if "sdk" in scenarios:
+            print("running (j) the SDK's overhead ...", flush=True)
+            sdk_results = sdk.run(aim.url, data["token"], workdir, args.duration)
+            verdict |= sdk.report(sdk_results)
+        apart = {
+            "discovery": discovery_results,
+            "detection": detection_results,
+            "audit": audit_results,
+            "sdk": sdk_results,
+        }
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
             for server in reversed(servers):

@@ -360,10 +360,14 @@ class AsyncIdentity:
         self._resource_tokens[(resource_url, scopes)] = issued
         return issued.value
 
-    async def close(self) -> None:
-        """Waits for the pending result reports, then closes the connection."""
+    async def flush(self) -> None:
+        """Waits until every pending result report has been sent."""
         if self._reports:
             await asyncio.gather(*self._reports, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Sends the pending result reports, then closes the connection."""
+        await self.flush()
         await self.connection.close()
 
     async def __aenter__(self) -> AsyncIdentity:
