@@ -17,8 +17,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 log = logging.getLogger(__name__)
 
 PREFIX = "AIM_"
-# Variables with the prefix that belong to the test suite and the benchmarks, not to the service.
-_NOT_SETTINGS = ("AIM_TEST_", "AIM_BENCH_")
+# Variables with the prefix that belong to the test suite, the benchmarks and the agent SDK (which may
+# run beside the service), not to the service.
+_NOT_SETTINGS = ("AIM_TEST_", "AIM_BENCH_", "AIM_SDK_")
 # Never printed or echoed in an error: the SMTP URL may hold a password.
 SECRETS = {"secret_key", "retired_secret_keys", "smtp_url"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import secrets
@@ -115,3 +116,12 @@ async def test_aimctl_refuses_to_start_on_bad_settings():
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode != 0
     assert "AIM_ENV: Input should be 'development' or 'production' (got 'prod')" in err.decode()
+
+
+def test_an_unknown_variable_is_named_and_the_agent_sdks_are_not(environment, caplog):
+    environment.setenv("AIM_DATABSE_URL", "sqlite://typo.db")
+    environment.setenv("AIM_SDK_API_KEY", "aim_live_for-the-agent-beside-the-server")
+    with caplog.at_level(logging.WARNING, logger="aim_identity.config"):
+        config.load()
+    assert "ignoring unknown settings: AIM_DATABSE_URL" in caplog.text
+    assert "AIM_SDK_" not in caplog.text

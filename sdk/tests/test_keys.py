@@ -88,8 +88,8 @@ def keyring_backend():
 
 
 def test_without_an_os_keyring_the_file_is_used_with_a_warning(tmp_path, monkeypatch, keyring_backend):
-    monkeypatch.setenv("AIM_AGENT_HOME", str(tmp_path))
-    monkeypatch.delenv("AIM_AGENT_KEY_STORE", raising=False)
+    monkeypatch.setenv("AIM_SDK_HOME", str(tmp_path))
+    monkeypatch.delenv("AIM_SDK_KEY_STORE", raising=False)
     keyring_backend(fail.Keyring())
     with pytest.warns(InsecureKeyStorage, match="0600"):
         store = default_store()

@@ -15,7 +15,7 @@ from tests.support import Org
 
 
 async def aim_agent(home, *args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")} | {"AIM_AGENT_HOME": str(home)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")} | {"AIM_SDK_HOME": str(home)}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -5,16 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from keyrings.alt.file import PlaintextKeyring
 from nacl.signing import SigningKey
 
-from aim_agent import AIMError, KeyringStore, UnknownIdentity, asecure, secure
+from aim_agent import (
+    AIMError,
+    AsyncIdentity,
+    FileStore,
+    KeyringStore,
+    UnknownIdentity,
+    VerificationFailed,
+    asecure,
+    secure,
+)
+from aim_agent.connection import Connection
 from aim_agent.keys import StoredIdentity, public_key
+from aim_agent.messages import UnexpectedChallenge
+from tests.receivers import respond
 from tests.sdk.conftest import database_text
 from tests.support import Org
 
@@ -136,6 +150,9 @@ async def test_the_verification_gives_the_trust_score_and_a_token_kept_until_it_
     async with await asecure("scored", url=server, api_key=api_key, store=store) as identity:
         outcome = await identity.verify()
         assert outcome.verified and outcome.trust_score is not None and 0 < outcome.trust_score <= 1
+        score = "query($id: ID!) { agent(id: $id) { trustScore { score } } }"
+        current = (await org.admin.api(score, id=identity.agent_id))["agent"]["trustScore"]["score"]
+        assert outcome.trust_score == round(current, 4)  # as the agent token carries it
         assert outcome.token_expires_at is not None and outcome.token_expires_at > datetime.now(UTC)
         token = await identity.token()
         assert token == outcome.token and await identity.token() == token
@@ -156,3 +173,47 @@ async def test_the_synchronous_face_works_from_plain_code(org: Org, api_key, sto
     agent_id, score = await asyncio.to_thread(plain)
     assert score is not None
     assert (await org.admin.api(AGENT, id=agent_id))["agent"]["name"] == "sync-agent"
+
+
+def forged_challenge(message: bytes):
+    """An answer to requestVerificationChallenge, as a server in the middle could forge it."""
+
+    async def answer(receiver, reader, writer) -> None:
+        await reader.readexactly(int(receiver.requests[-1]["content-length"]))
+        challenge = {"id": "Y2g=", "message": base64.b64encode(message).decode(), "expiresAt": "2026-12-02T00:00:00Z"}
+        body = json.dumps({"data": {"requestVerificationChallenge": challenge}}).encode()
+        await respond(writer, "200 OK", body, "Content-Type: application/json")
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["aim/agent-challenge/v1", "QWdlbnQ6c29tZW9uZS1lbHNl", "Y2g=", "bm9uY2U=", "2026-12-02T00:00:00Z"],
+        ["aim/action/v1", "{agent}", "payments:send", "", "2026-12-02T00:00:00Z", "bm9uY2U=", "0" * 64],
+        ["aim/key-rotation/v1", "{agent}", "bmV3LWtleQ=="],
+    ],
+    ids=["another-agent", "an-action", "a-key-rotation"],
+)
+async def test_the_sdk_signs_no_challenge_but_its_own(receivers, lines):
+    stored = StoredIdentity("http://unused", "careful", "QWdlbnQ6Y2FyZWZ1bA==", SigningKey.generate())
+    message = "\n".join(lines).replace("{agent}", stored.agent_id).encode()
+    receiver = await receivers(forged_challenge(message))
+    identity = AsyncIdentity(Connection(receiver.url), FileStore(Path("/nonexistent")), stored)
+    with pytest.raises(UnexpectedChallenge):
+        await identity.verify()
+    await identity.close()
+    assert len(receiver.requests) == 1  # the challenge was asked for, and nothing was signed back
+
+
+async def test_a_suspended_agent_is_told_so_and_its_actions_are_denied(org: Org, api_key, store, server):
+    async with await asecure("suspended", url=server, api_key=api_key, capabilities=["db:read"], store=store) as agent:
+        suspend = "mutation($i: SetAgentStatusInput!) { suspendAgent(input: $i) { agent { status } } }"
+        await org.admin.api(suspend, i={"id": agent.agent_id, "reason": "investigation"})
+        with pytest.raises(VerificationFailed) as raised:
+            await agent.verify()
+        assert raised.value.reason == "AGENT_NOT_ACTIVE"
+        assert not (await agent.authorize("db:read")).allowed
+    with pytest.raises(VerificationFailed):
+        await asecure("suspended", url=server, api_key=api_key, store=store)

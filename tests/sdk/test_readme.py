@@ -31,12 +31,12 @@ async def run(script: Path, env: dict[str, str]) -> str:
 
 async def test_the_quick_start_works_as_written(server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
-    env |= {"AIM_URL": server, "AIM_AGENT_HOME": str(tmp_path / "home")}
+    env |= {"AIM_SDK_URL": server, "AIM_SDK_HOME": str(tmp_path / "home")}
     (tmp_path / "setup.py").write_text(block("setup"))
     (tmp_path / "agent.py").write_text(block("python"))
     exported = (await run(tmp_path / "setup.py", env)).strip()
-    assert exported.startswith("export AIM_API_KEY=aim_live_")
-    env["AIM_API_KEY"] = exported.removeprefix("export AIM_API_KEY=")
+    assert exported.startswith("export AIM_SDK_API_KEY=aim_live_")
+    env["AIM_SDK_API_KEY"] = exported.removeprefix("export AIM_SDK_API_KEY=")
     for _ in range(2):
         out = await run(tmp_path / "agent.py", env)
         assert re.search(r"^trust score: 0\.\d+$", out, re.M), out

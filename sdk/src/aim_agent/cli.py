@@ -9,7 +9,7 @@
     detect-mcp NAME [--config PATH] [--no-tools]   report Claude Desktop's MCP servers
     forget NAME                 delete the identity stored on this machine (AIM keeps the agent)
 
-`--url` defaults to AIM_URL (else http://127.0.0.1:8000), `--api-key` to AIM_API_KEY.
+`--url` defaults to AIM_SDK_URL (else http://127.0.0.1:8000), `--api-key` to AIM_SDK_API_KEY.
 Exit codes: 0 done; 1 AIM refused the request; 2 bad usage; 3 the identity did not verify, or AIM
 no longer knows it; 4 AIM could not be reached; 5 the key store failed.
 """
@@ -33,8 +33,8 @@ DONE, REFUSED, USAGE, NOT_VERIFIED, UNREACHABLE, STORE_FAILED = 0, 1, 2, 3, 4, 5
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="aim-agent", description=__doc__.splitlines()[0])
-    root.add_argument("--url", default=os.environ.get("AIM_URL", "http://127.0.0.1:8000"))
-    root.add_argument("--api-key", default=os.environ.get("AIM_API_KEY"))
+    root.add_argument("--url", default=os.environ.get("AIM_SDK_URL", "http://127.0.0.1:8000"))
+    root.add_argument("--api-key", default=os.environ.get("AIM_SDK_API_KEY"))
     root.add_argument("--store", choices=["auto", "keyring", "file"], default=None)
     root.add_argument("--json", action="store_true", help="print one JSON object")
     commands = root.add_subparsers(dest="command", required=True)

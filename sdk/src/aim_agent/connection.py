@@ -56,7 +56,7 @@ class Connection:
             headers["Authorization"] = f"Bearer {token}"
         if with_api_key:
             if not self.api_key:
-                raise AIMError("this needs an API key (api_key=..., or AIM_API_KEY)", "UNAUTHENTICATED")
+                raise AIMError("this needs an API key", "UNAUTHENTICATED")
             headers["X-API-Key"] = self.api_key
         session = await self._opened()
         try:

@@ -173,17 +173,17 @@ class FileStore:
 
 
 def home() -> Path:
-    """`AIM_AGENT_HOME`, or `aim-agent` in the XDG configuration directory."""
-    if explicit := os.environ.get("AIM_AGENT_HOME"):
+    """`AIM_SDK_HOME`, or `aim-agent` in the XDG configuration directory."""
+    if explicit := os.environ.get("AIM_SDK_HOME"):
         return Path(explicit)
     config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(config) / "aim-agent"
 
 
 def default_store(choice: str | None = None) -> Store:
-    """`choice` (or `AIM_AGENT_KEY_STORE`): `keyring` (whatever backend keyring is configured with),
+    """`choice` (or `AIM_SDK_KEY_STORE`): `keyring` (whatever backend keyring is configured with),
     `file`, or `auto`: the OS keyring when keyring ranks one as secure, else the file, with a warning."""
-    choice = choice or os.environ.get("AIM_AGENT_KEY_STORE") or "auto"
+    choice = choice or os.environ.get("AIM_SDK_KEY_STORE") or "auto"
     if choice not in {"auto", "keyring", "file"}:
         raise KeyStoreError(f"unknown key store {choice!r}: use auto, keyring or file")
     backend = keyring.get_keyring()
