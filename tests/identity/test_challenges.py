@@ -208,6 +208,7 @@ async def test_expired_challenge(org, anonymous):
 
 
 async def test_a_challenge_answers_once_and_a_replay_is_misuse(org, anonymous):
+    await alert_only(org)  # the suspension that follows by default would move the score again
     agent = await create_agent(org.admin.api)
     issued = await challenge(anonymous, agent)
     signature = signed(agent.signing_key, issued)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import pytest
 
@@ -146,3 +147,21 @@ async def test_an_unreachable_aim_fails_closed_by_default_and_open_only_when_ask
             assert ran == ["asynchronous"]
             assert "runs unauthorized because fail_open is set" in caplog.text
     await nowhere.close()
+
+
+async def test_a_program_that_never_closes_its_identity_still_reports_its_last_action(api_key, store, server):
+    script = f"""
+from pathlib import Path
+from aim_agent import FileStore, secure
+identity = secure("exits", url={server!r}, api_key={api_key!r}, capabilities=["db:read"],
+                  store=FileStore(Path({str(store.directory)!r})))
+identity.perform_action(capability="db:read")(lambda: None)()
+print(identity.agent_id)
+"""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    decided = await ActionDecision.get(agent_id=ids.decode(out.decode().strip(), "Agent"))
+    assert decided.reported_at is not None and decided.succeeded is True

@@ -5,6 +5,7 @@ loop alike. `Identity.perform_action` guards plain functions and coroutine funct
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
 import threading
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from aim_agent.identity import Argument, AsyncIdentity, Decision, Verification, asecure, evaluated
-from aim_agent.keys import Store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,6 +49,8 @@ class Identity:
     def __init__(self, identity: AsyncIdentity, loop: _Loop) -> None:
         self.aio = identity
         self._loop = loop
+        # A program that never closes its identity still sends the results of its last actions.
+        atexit.register(self.close)
 
     @property
     def agent_id(self) -> str:
@@ -138,6 +140,9 @@ class Identity:
 
     def close(self) -> None:
         """Sends the pending result reports, closes the connection and stops the loop."""
+        if self._loop.loop.is_closed():
+            return
+        atexit.unregister(self.close)
         self._loop.run(self.aio.close())
         self._loop.stop()
 
@@ -148,37 +153,22 @@ class Identity:
         self.close()
 
 
-def secure(
-    name: str,
-    *,
-    url: str,
-    api_key: str | None = None,
-    capabilities: Iterable[str] = (),
-    agent_type: str | None = None,
-    description: str | None = None,
-    store: Store | str | None = None,
-    fail_open: bool = False,
-    timeout: float = 10.0,
-    register: bool = True,
-) -> Identity:
-    """`asecure()`, blocking: the agent `name`, registered the first time, verified every time."""
-    loop = _Loop()
-    try:
-        identity = loop.run(
-            asecure(
-                name,
-                url=url,
-                api_key=api_key,
-                capabilities=list(capabilities),
-                agent_type=agent_type,
-                description=description,
-                store=store,
-                fail_open=fail_open,
-                timeout=timeout,
-                register=register,
-            )
-        )
-    except BaseException:
-        loop.stop()
-        raise
-    return Identity(identity, loop)
+def _blocking(make: Callable[P, Coroutine[Any, Any, AsyncIdentity]]) -> Callable[P, Identity]:
+    """`make`, run on an event loop of the identity's own, with the same arguments."""
+
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> Identity:
+        loop = _Loop()
+        try:
+            identity = loop.run(make(*args, **kwargs))
+        except BaseException:
+            loop.stop()
+            raise
+        return Identity(identity, loop)
+
+    return blocking
+
+
+secure = _blocking(asecure)
+secure.__name__ = secure.__qualname__ = "secure"
+secure.__doc__ = """`asecure()`, blocking, with the same arguments: the agent `name`, registered the first
+time, verified every time."""
