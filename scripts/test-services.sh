@@ -23,6 +23,12 @@ if [[ -z "$PG_BIN" || ! -x "$PG_BIN/initdb" ]] || ! command -v redis-server >/de
     PG_BIN=$(find_pg_bin)
 fi
 REDIS_SERVER=$(command -v redis-server)
+# Node.js runs the GraphQL-over-HTTP audit suite (the npm graphql-http package, installed by its test).
+if [[ $mode == test ]] && ! { command -v node && command -v npm; } >/dev/null; then
+    sudo=""; [[ $EUID -eq 0 ]] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 
 # initdb and pg_ctl refuse to run as root, so root hands them to the postgres user;
 # anyone else runs them as themselves.

@@ -14,13 +14,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from aim_identity.auth.keyring import Keyring
 from aim_identity.auth.principal import Principal, authenticate
 from aim_identity.config import Settings
+from aim_identity.delivery import media
 from aim_identity.delivery.fanout import Fanout
 from aim_identity.delivery.response_cache import ResponseCache
 from aim_identity.delivery.websocket import SubscriptionsOnly
@@ -89,17 +92,33 @@ class Endpoint(GraphQL[Context, None]):
         return request.state.caller
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        if isinstance(request, Request) and await self.blocklist.blocked(client_ip(request)):
+        if not isinstance(request, Request):
+            return await super().run(request, context, root_value)
+        if await self.blocklist.blocked(client_ip(request)):
             error = Forbidden("Requests from this address are blocked")
             return JSONResponse(
                 {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}, 403
             )
+        request.state.media = media.negotiated(request.headers.get("accept"))
         # POST only: in production a GET query is refused, and a cached answer must not skip that.
-        if isinstance(request, Request) and request.method == "POST" and self.responses.size:
+        if request.method == "POST" and self.responses.size:
             body = await self._cached_body(request)
             if body is not None:
-                return Response(body, media_type="application/json")
-        return await super().run(request, context, root_value)
+                return Response(body, media_type=request.state.media)
+        response = await super().run(request, context, root_value)
+        if request.state.media == media.GRAPHQL_RESPONSE and response.headers.get("content-type") == media.JSON:
+            response.headers["content-type"] = media.GRAPHQL_RESPONSE
+            if getattr(request.state, "request_error", False):
+                response.status_code = 400
+        return response
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        processed = await super().process_result(request, result)
+        if isinstance(request, Request) and media.request_error(result):
+            request.state.request_error = True
+            if request.state.media == media.GRAPHQL_RESPONSE:
+                processed.pop("data", None)  # the specification: no `data` entry when nothing ran
+        return processed
 
     async def _cached_body(self, request: Request) -> bytes | None:
         """A repeated query's response, found before any GraphQL machinery runs. Anything unusual

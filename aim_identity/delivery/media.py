@@ -1,0 +1,39 @@
+"""The media type of a GraphQL answer over HTTP, as the GraphQL-over-HTTP specification has it: a
+client that accepts `application/graphql-response+json` gets it, and with it status codes that tell
+a request error (a document that does not parse or validate, variables that do not coerce: nothing
+ran) from an answer; every other client gets `application/json`, whose status is 200."""
+
+from __future__ import annotations
+
+from strawberry.types import ExecutionResult
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def negotiated(accept: str | None) -> str:
+    """The type to answer in: `application/graphql-response+json` when the Accept header ranks it at
+    least as high as `application/json` (a wildcard counts for the latter, the traditional type)."""
+    quality = {GRAPHQL_RESPONSE: 0.0, JSON: 0.0}
+    for media_range in (accept or "").split(","):
+        kind, *parameters = (part.strip() for part in media_range.split(";"))
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        kind = kind.lower()
+        if kind in quality:
+            quality[kind] = max(quality[kind], q)
+        elif kind in {"*/*", "application/*"}:
+            quality[JSON] = max(quality[JSON], q)
+    return GRAPHQL_RESPONSE if quality[GRAPHQL_RESPONSE] > 0 and quality[GRAPHQL_RESPONSE] >= quality[JSON] else JSON
+
+
+def request_error(result: ExecutionResult) -> bool:
+    """Nothing was executed: no data, and no error belongs to a field (a field's error has a path)."""
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(not e.path for e in errors)
