@@ -9,13 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
@@ -99,13 +101,24 @@ class Endpoint(GraphQL[Context, None]):
             return JSONResponse(
                 {"data": None, "errors": [{"message": str(error), "extensions": error.extensions}]}, 403
             )
-        request.state.media = media.negotiated(request.headers.get("accept"))
+        accept = request.headers.get("accept")
+        answer_in = media.negotiated(accept)
+        if answer_in is None and not (request.method == "GET" and self.graphql_ide and "text/html" in (accept or "")):
+            return PlainTextResponse(f"Answers are {media.GRAPHQL_RESPONSE} or {media.JSON}", 406)
+        request.state.media = answer_in or media.JSON
+        if request.method == "POST" and not media.readable(request.headers.get("content-type")):
+            return PlainTextResponse(f"POST a JSON body (Content-Type: {media.JSON})", 415)
         # POST only: in production a GET query is refused, and a cached answer must not skip that.
         if request.method == "POST" and self.responses.size:
             body = await self._cached_body(request)
             if body is not None:
                 return Response(body, media_type=request.state.media)
-        response = await super().run(request, context, root_value)
+        try:
+            response = await super().run(request, context, root_value)
+        except HTTPException as error:
+            if isinstance(error.__cause__, InvalidOperationTypeError) and request.method == "GET":
+                return PlainTextResponse(error.reason, 405, headers={"Allow": "POST"})
+            raise
         if request.state.media == media.GRAPHQL_RESPONSE and response.headers.get("content-type") == media.JSON:
             response.headers["content-type"] = media.GRAPHQL_RESPONSE
             if getattr(request.state, "request_error", False):

@@ -1,7 +1,8 @@
 """The media type of a GraphQL answer over HTTP, as the GraphQL-over-HTTP specification has it: a
 client that accepts `application/graphql-response+json` gets it, and with it status codes that tell
 a request error (a document that does not parse or validate, variables that do not coerce: nothing
-ran) from an answer; every other client gets `application/json`, whose status is 200."""
+ran) from an answer; every other client gets `application/json`, whose status is 200. A request
+body is JSON (`application/json`) or nothing at all."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
 
-def negotiated(accept: str | None) -> str:
+def negotiated(accept: str | None) -> str | None:
     """The type to answer in: `application/graphql-response+json` when the Accept header ranks it at
-    least as high as `application/json` (a wildcard counts for the latter, the traditional type)."""
+    least as high as `application/json` (a wildcard counts for the latter, the traditional type);
+    `application/json` with no Accept header; None when the header admits neither (406)."""
+    if not (accept or "").strip():
+        return JSON
     quality = {GRAPHQL_RESPONSE: 0.0, JSON: 0.0}
     for media_range in (accept or "").split(","):
         kind, *parameters = (part.strip() for part in media_range.split(";"))
@@ -30,7 +34,15 @@ def negotiated(accept: str | None) -> str:
             quality[kind] = max(quality[kind], q)
         elif kind in {"*/*", "application/*"}:
             quality[JSON] = max(quality[JSON], q)
-    return GRAPHQL_RESPONSE if quality[GRAPHQL_RESPONSE] > 0 and quality[GRAPHQL_RESPONSE] >= quality[JSON] else JSON
+    if quality[GRAPHQL_RESPONSE] > 0 and quality[GRAPHQL_RESPONSE] >= quality[JSON]:
+        return GRAPHQL_RESPONSE
+    return JSON if quality[JSON] > 0 else None
+
+
+def readable(content_type: str | None) -> bool:
+    """A POST body AIM reads: JSON. (Strawberry would also take multipart uploads, which the contract
+    has no use for.)"""
+    return (content_type or "").split(";")[0].strip().lower() == JSON
 
 
 def request_error(result: ExecutionResult) -> bool:

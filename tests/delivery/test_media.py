@@ -33,8 +33,10 @@ console.log(JSON.stringify(results.map(({ id, name, status, reason }) => ({ id, 
         (f"{GRAPHQL_RESPONSE}, application/json;q=0.9", GRAPHQL_RESPONSE),
         (f"application/json, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
         (f"application/json, {GRAPHQL_RESPONSE};q=0.5", media.JSON),
-        (f"{GRAPHQL_RESPONSE};q=0", media.JSON),
+        (f"{GRAPHQL_RESPONSE};q=0", None),  # refused outright
         (f"{GRAPHQL_RESPONSE};q=nonsense, */*", media.JSON),
+        ("text/html", None),
+        ("application/xml, text/*", None),
     ],
 )
 def test_the_answer_type_follows_accept(accept, answered):
@@ -79,6 +81,20 @@ async def test_a_cached_answer_is_given_in_the_type_asked_for(url, org: Org):
         answer = await post(url, body, accept, org.admin.api.token)
         assert answer.status_code == 200 and answer.headers["content-type"] == media.negotiated(accept)
         assert answer.json() == {"data": {"organization": {"name": org.name}}}
+
+
+async def test_what_aim_cannot_read_or_answer_in_is_refused_by_status(url, org: Org):
+    query = {"query": "{ __typename }"}
+    async with httpx.AsyncClient() as http:
+        unanswerable = await http.post(url, json=query, headers={"Accept": "application/xml"})
+        unreadable = await http.post(url, content=json.dumps(query), headers={"Content-Type": "text/plain"})
+        form = await http.post(url, data={"query": "{ __typename }"})
+        over_get = await http.get(url, params={"query": "mutation { logout(input: {}) { ok } }"})
+        query_over_get = await http.get(url, params=query, headers={"Accept": GRAPHQL_RESPONSE})
+    assert unanswerable.status_code == 406
+    assert unreadable.status_code == form.status_code == 415
+    assert over_get.status_code == 405 and over_get.headers["allow"] == "POST"
+    assert query_over_get.status_code == 200 and query_over_get.json() == {"data": {"__typename": "Query"}}
 
 
 @pytest.fixture(scope="session")
