@@ -16,7 +16,6 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -135,9 +134,7 @@ class Endpoint(GraphQL[Context, None]):
 
     async def _cached_body(self, request: Request) -> bytes | None:
         """A repeated query's response, found before any GraphQL machinery runs. Anything unusual
-        (another content type, a batch, extensions, a malformed body) goes the whole way instead."""
-        if parse_content_type(request.headers.get("content-type", ""))[0] != "application/json":
-            return None
+        (a batch, extensions, a malformed body) goes the whole way instead."""
         try:
             data = json.loads(await request.body())
         except ValueError:

@@ -6,6 +6,7 @@ body is JSON (`application/json`) or nothing at all."""
 
 from __future__ import annotations
 
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -42,7 +43,7 @@ def negotiated(accept: str | None) -> str | None:
 def readable(content_type: str | None) -> bool:
     """A POST body AIM reads: JSON. (Strawberry would also take multipart uploads, which the contract
     has no use for.)"""
-    return (content_type or "").split(";")[0].strip().lower() == JSON
+    return parse_content_type(content_type or "")[0] == JSON
 
 
 def request_error(result: ExecutionResult) -> bool:
