@@ -76,10 +76,6 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def _datetime(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _claims(token: str) -> dict[str, Any]:
     """A JWT's claims, read but not checked: AIM checks its own tokens, and the SDK only shows them."""
     payload = token.split(".")[1]
@@ -155,7 +151,9 @@ class AsyncIdentity:
             failure_reason=found["failureReason"],
             trust_score=_claims(token)["trust_score"] if token else None,
             token=token,
-            token_expires_at=_datetime(found["agentTokenExpiresAt"]) if found["agentTokenExpiresAt"] else None,
+            token_expires_at=datetime.fromisoformat(found["agentTokenExpiresAt"])
+            if found["agentTokenExpiresAt"]
+            else None,
             event_id=found["event"]["id"],
         )
         if outcome.token and outcome.token_expires_at:
@@ -291,14 +289,15 @@ class AsyncIdentity:
             self._resource_tokens.clear()
         self._stored = stored
 
-    async def settle_rotation(self) -> None:
+    async def settle_rotation(self) -> bool:
         """After a rotation that did not finish, keeps the key AIM holds and forgets the other. AIM's
         record is read with the API key when there is one; otherwise the pending key answers a challenge
         first (if AIM never switched, that is one failed verification of a key AIM has never seen,
-        where answering with a retired key would be credential misuse)."""
+        where answering with a retired key would be credential misuse). True when settling verified
+        the agent on the way."""
         pending = self._stored.pending
         if pending is None:
-            return
+            return False
         if self.connection.api_key:
             data = await self.connection.execute(operations.AGENT, {"id": self.agent_id}, with_api_key=True)
             held = (data["agent"] or {}).get("publicKey")
@@ -306,13 +305,13 @@ class AsyncIdentity:
             if not keys:
                 raise UnknownIdentity(f"AIM holds neither of the keys stored for {self.name}")
             await self._keep(self._stored.settled(keys[0]))
-            return
+            return False
         for key in (pending, self._stored.key):
             if (await self._answer_challenge(key)).verified:
                 token = self._token
                 await self._keep(self._stored.settled(key))
                 self._token = token
-                return
+                return True
         raise UnknownIdentity(f"AIM accepts neither of the keys stored for {self.name}")
 
     # ---- reading and reporting
@@ -408,8 +407,7 @@ async def asecure(
                 request["description"] = description
             stored = await _register(connection, keys, stored, request)
         identity = AsyncIdentity(connection, keys, stored, fail_open=fail_open)
-        await identity.settle_rotation()
-        if identity._token is None:
+        if not await identity.settle_rotation():
             await identity.verify()
         return identity
     except BaseException:
