@@ -36,9 +36,9 @@ from aim_identity.resolvers.security import queries as security_queries
 from aim_identity.resolvers.verification import mutations as verification
 from aim_identity.resolvers.webhooks import mutations as webhooks
 from aim_identity.resolvers.webhooks import queries as webhook_queries
+from aim_identity.schema.core.budget import QueryCost
 from aim_identity.schema.core.documents import BoundedParser
 from aim_identity.schema.core.errors import ErrorCodes
-from aim_identity.schema.core.limits import cost_limit
 from aim_identity.schema.core.permissions import Enrolling, SignedIn, at_least
 from aim_identity.schema.core.scalars import SCALAR_OVERRIDES
 
@@ -149,6 +149,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: BoundedParser(max_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens),
         lambda: ValidationCache(maxsize=1024),
         lambda: ErrorCodes(mask=settings.production),
+        lambda: QueryCost(
+            maximum=settings.max_query_cost if settings.production else None, budget=settings.cost_budget
+        ),
     ]
     if settings.production:
         # The rules are built once: ValidationCache keys on the rule classes, and the limiters make a
@@ -157,7 +160,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
             NoSchemaIntrospectionCustomRule,
-            cost_limit(settings.max_query_cost),
         ]
         extensions.append(lambda: AddValidationRules(rules))
     return strawberry.Schema(

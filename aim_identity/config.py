@@ -182,7 +182,13 @@ class Settings(BaseSettings):
     )
     max_query_cost: Positive = Field(
         5000,
-        description="production: cost budget (each field 1; a paged field multiplies what it selects by its page size)",
+        description='production: the most one request may cost (`QUERY_TOO_COMPLEX` past it; see "Query cost" below)',
+    )
+    cost_budget: Rate = Field(
+        "100000/minute",
+        description="query cost each user, API key and agent (and each address not signed in) may spend, in a "
+        "sliding window shared by every replica; past it `RATE_LIMITED`, HTTP 429 and `Retry-After` "
+        '(see "Query cost" below)',
     )
     ws_init_timeout: Positive = Field(
         10, description="seconds a WebSocket may wait before `connection_init` before it is closed (4408)"
@@ -237,7 +243,7 @@ class Settings(BaseSettings):
                     raise ValueError(f"{network!r} is not a network (10.0.0.0/8, 127.0.0.1) or *") from None
         return value
 
-    @field_validator("login_rate", "signup_rate")
+    @field_validator("login_rate", "signup_rate", "cost_budget")
     @classmethod
     def _a_rate(cls, value: str) -> str:
         try:

@@ -1,16 +1,44 @@
-"""How often one address may try what is expensive or telling (signing up, signing in), counted where
-every replica sees the same count: in Redis when AIM_REDIS_URL names one, in the process on the
-embedded default. Built on the `limits` library's moving window, checked before any work is done."""
+"""How much a caller may ask of AIM, counted where every replica sees the same count: in Redis when
+AIM_REDIS_URL names one, in the process on the embedded default. Built on the `limits` library.
+
+Two kinds of count:
+- attempts at what is expensive or telling (signing up, signing in), per address, in a moving window;
+- the query cost each caller spends (schema/core/budget.py), per user, API key or agent, and per
+  address for callers who are not signed in, in a sliding window: what was spent in the last window
+  counts against the budget, and a request that would go over it runs nothing."""
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from aim_identity.errors import RateLimited
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A caller's throttle status once a request is counted."""
+
+    maximum: int
+    available: int
+    window_seconds: int
+    restores_at: float  # when the next part of the budget comes back, in epoch seconds
+
+    def retry_after(self) -> int:
+        return max(1, math.ceil(self.restores_at - time.time()))
+
+    def as_extension(self) -> dict[str, Any]:
+        return {
+            "maximumAvailable": self.maximum,
+            "currentlyAvailable": self.available,
+            "windowSeconds": self.window_seconds,
+        }
 
 
 class Throttle:
@@ -20,14 +48,34 @@ class Throttle:
             storage = RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="aim:limits")
         else:
             storage = MemoryStorage()
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.attempts = MovingWindowRateLimiter(storage)
+        # A sliding window counter keeps two counters per caller whatever a request costs (a moving
+        # window would keep one entry per point spent).
+        self.costs = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, action: str, rate: str, address: str | None) -> None:
         """Counts one `action` from `address`; past `rate` (e.g. "10/hour"), RATE_LIMITED with Retry-After."""
         if address is None:
             return
         item: RateLimitItem = parse(rate)
-        if not await self.limiter.hit(item, action, address):
-            stats = await self.limiter.get_window_stats(item, action, address)
+        if not await self.attempts.hit(item, action, address):
+            stats = await self.attempts.get_window_stats(item, action, address)
             retry_after = max(1, int(stats.reset_time - time.time()) + 1)
             raise RateLimited(f"Too many {action} attempts from this address; try again later", retryAfter=retry_after)
+
+    async def spend(self, caller: str, cost: int, budget: str) -> Allowance:
+        """Takes `cost` from the caller's `budget` (e.g. "100000/minute"). A request that would go over
+        it takes nothing and is RATE_LIMITED, with Retry-After and the caller's throttle status."""
+        item = parse(budget)
+        spent = await self.costs.hit(item, "cost", caller, cost=cost)
+        stats = await self.costs.get_window_stats(item, "cost", caller)
+        allowance = Allowance(item.amount, stats.remaining, item.get_expiry(), stats.reset_time)
+        if not spent:
+            raise RateLimited(
+                f"This request costs {cost}, and {allowance.available} of the caller's budget of "
+                f"{allowance.maximum} per {allowance.window_seconds} seconds is left; try again later",
+                retryAfter=allowance.retry_after(),
+                cost=cost,
+                throttleStatus=allowance.as_extension(),
+            )
+        return allowance

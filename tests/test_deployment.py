@@ -1,7 +1,8 @@
 """What a deployment runs: the compose file, and the real-time layer across real processes (`aimctl
 serve` replicas and `aimctl worker` relays on one PostgreSQL and one Redis). An event is delivered
 across replicas, survives a Redis outage, survives a relay killed with SIGKILL mid-publish, and
-reaches each subscriber exactly once however many relays run.
+reaches each subscriber exactly once however many relays run; a caller's budget of query cost is one
+budget across replicas.
 
 Every process here is a subprocess with its own log file under the test's tmp_path; each test gets its
 own database, cloned from one migrated template."""
@@ -141,9 +142,10 @@ class Processes:
         self.started.append(proc)
         return proc
 
-    async def serve(self, database_url: str, redis_url: str, production: bool = False) -> Server:
+    async def serve(self, database_url: str, redis_url: str, production: bool = False, **settings: str) -> Server:
         name = f"serve-{len(self.started)}"
-        server = self._track(Server(name, free_port(), self.env(database_url, redis_url, production), self.log_dir))
+        env = self.env(database_url, redis_url, production) | settings
+        server = self._track(Server(name, free_port(), env, self.log_dir))
         return await server.healthy()
 
     def worker(self, database_url: str, redis_url: str, **settings: str) -> Proc:
@@ -480,6 +482,45 @@ async def test_a_write_on_one_replica_is_seen_at_once_by_a_cached_query_on_anoth
     assert [(await on_a(count))["agents"]["totalCount"] for _ in range(2)] == [0, 0]  # the second from A's cache
     await create_agent(org.admin.api)  # over HTTP, to B
     assert (await on_a(count))["agents"]["totalCount"] == 1
+
+
+PAGE = "{ agents(first: 100) { totalCount edges { node { id name } } } }"  # costs 1 + 1 + 1 + 100 * 3
+
+
+async def post_page(url: str, token: str) -> tuple[int, dict, dict]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json={"query": PAGE}, headers={"Authorization": f"Bearer {token}"}) as response,
+    ):
+        return response.status, dict(response.headers), await response.json()
+
+
+async def test_two_replicas_on_one_redis_share_each_callers_budget(procs, database):
+    database_url, _ = database
+    port = free_port()
+    await procs.redis(port)
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    a = await procs.serve(database_url, redis_url, AIM_COST_BUDGET="500/minute")
+    b = await procs.serve(database_url, redis_url, AIM_COST_BUDGET="500/minute")
+    org = await register(a.url)
+    status, _, body = await post_page(a.url, org.admin.api.token)
+    assert status == 200 and body["extensions"]["cost"]["requestedQueryCost"] == 303
+    assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 197
+    # The same caller on the other replica finds the budget A spent: the page no longer fits.
+    status, headers, body = await post_page(b.url, org.admin.api.token)
+    assert status == 429 and 1 <= int(headers["Retry-After"]) <= 60, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED" and error["extensions"]["cost"] == 303
+    assert error["extensions"]["throttleStatus"] == {
+        "maximumAvailable": 500,
+        "currentlyAvailable": 197,
+        "windowSeconds": 60,
+    }
+    assert body.get("data") is None
+    # A's cached answer to the same question is refused too; another caller has a budget of its own.
+    assert (await post_page(a.url, org.admin.api.token))[0] == 429
+    other = await register(b.url)
+    assert (await post_page(b.url, other.admin.api.token))[0] == 200
 
 
 async def test_events_published_while_a_replica_is_cut_off_from_redis_are_caught_up(procs, database, listeners):

@@ -26,10 +26,11 @@ from aim_identity.auth.principal import Principal, authenticate
 from aim_identity.config import Settings
 from aim_identity.delivery import media
 from aim_identity.delivery.fanout import Fanout
-from aim_identity.delivery.response_cache import ResponseCache
+from aim_identity.delivery.response_cache import Kept, ResponseCache
 from aim_identity.delivery.websocket import SubscriptionsOnly
-from aim_identity.errors import AimError, Forbidden
+from aim_identity.errors import AimError, Forbidden, RateLimited
 from aim_identity.mail import Mailer
+from aim_identity.schema.core.budget import cost_extension, payer
 from aim_identity.schema.core.context import Context
 from aim_identity.security.blocklist import Blocklist
 from aim_identity.throttle import Throttle
@@ -120,8 +121,8 @@ class Endpoint(GraphQL[Context, None]):
             raise
         if request.state.media == media.GRAPHQL_RESPONSE and response.headers.get("content-type") == media.JSON:
             response.headers["content-type"] = media.GRAPHQL_RESPONSE
-            if getattr(request.state, "request_error", False):
-                response.status_code = 400
+            if getattr(request.state, "request_error", False) and response.status_code == 200:
+                response.status_code = 400  # a refusal of the budget keeps its 429
         return response
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -146,7 +147,16 @@ class Endpoint(GraphQL[Context, None]):
             return None
         principal, _ = await self._caller(request)
         key = self.responses.key(principal, query, name, variables)
-        return self.responses.get(key) if key else None
+        kept = self.responses.get(key) if key else None
+        if kept is None:
+            return None
+        caller = payer(principal, client_ip(request))
+        try:
+            allowance = await self.throttle.spend(caller, kept.requested, self.settings.cost_budget) if caller else None
+        except RateLimited:
+            return None  # the whole way refuses it, with its status and headers
+        status = allowance.as_extension() if allowance else None
+        return kept.answer({"cost": cost_extension(kept.requested, kept.actual, status)})
 
     async def execute_single(
         self, request: Any, request_adapter: Any, sub_response: Any, context: Any, root_value: Any, request_data: Any
@@ -159,9 +169,18 @@ class Endpoint(GraphQL[Context, None]):
             if request_adapter.method == "POST"
             else None
         )
-        if key and not result.errors:
-            body = self.encode_json(await self.process_result(request, result))
-            self.responses.put(key, body if isinstance(body, bytes) else body.encode())
+        extensions = dict(result.extensions or {})
+        cost = extensions.pop("cost", None)
+        if key and not result.errors and cost is not None and not extensions:
+            body = self.encode_json({"data": result.data})
+            self.responses.put(
+                key,
+                Kept(
+                    body if isinstance(body, bytes) else body.encode(),
+                    cost["requestedQueryCost"],
+                    cost["actualQueryCost"],
+                ),
+            )
         return result
 
     async def on_ws_connect(self, context: Context) -> None:

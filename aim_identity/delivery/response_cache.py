@@ -4,8 +4,9 @@ Dashboards ask the same questions over and over. Every transaction that changes 
 callers can read bumps its data version (tenancy.touch), and authentication reads that version in the
 query it makes anyway, so a result is reused only while nothing it could contain has changed, on any
 replica. The key also holds the caller's identity and role, the document's digest, the operation and
-the variables. Only queries are kept, and only results without errors, as the response body itself: a
-repeated query costs authentication and a lookup (delivery/endpoint.py)."""
+the variables. Only queries are kept, and only results without errors, as the response body itself and
+its cost: a repeated query costs authentication, a lookup and the charge of its cost to the caller's
+budget (delivery/endpoint.py), whose status the answer then carries."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from graphql import DocumentNode, FieldNode, GraphQLError, Node, OperationType
 
@@ -33,11 +36,21 @@ def _nodes(node: Node | DocumentNode) -> Iterator[Node]:
                 yield from _nodes(child)
 
 
+@dataclass(frozen=True)
+class Kept:
+    body: bytes  # the answer without its extensions
+    requested: int
+    actual: int
+
+    def answer(self, extensions: dict[str, Any]) -> bytes:
+        return self.body[:-1] + b',"extensions":' + json.dumps(extensions, separators=(",", ":")).encode() + b"}"
+
+
 class ResponseCache:
     def __init__(self, size: int, *, max_document_bytes: int, max_tokens: int) -> None:
         self.size = size
         self.max_document_bytes, self.max_tokens = max_document_bytes, max_tokens
-        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._kept: OrderedDict[tuple, Kept] = OrderedDict()
 
     def key(
         self, principal: Principal | None, document: str | None, operation_name: str | None, variables: dict | None
@@ -69,13 +82,13 @@ class ResponseCache:
             return False
         return not any(isinstance(node, FieldNode) and node.name.value in UNCACHED for node in _nodes(parsed))
 
-    def get(self, key: tuple) -> bytes | None:
-        body = self._bodies.get(key)
-        if body is not None:
-            self._bodies.move_to_end(key)
-        return body
+    def get(self, key: tuple) -> Kept | None:
+        kept = self._kept.get(key)
+        if kept is not None:
+            self._kept.move_to_end(key)
+        return kept
 
-    def put(self, key: tuple, body: bytes) -> None:
-        self._bodies[key] = body
-        if len(self._bodies) > self.size:
-            self._bodies.popitem(last=False)
+    def put(self, key: tuple, kept: Kept) -> None:
+        self._kept[key] = kept
+        if len(self._kept) > self.size:
+            self._kept.popitem(last=False)

@@ -1,19 +1,23 @@
 """graphql-transport-ws at /graphql, for subscriptions only (queries and mutations go over HTTP).
 Each subscription joins the process's shared fan-out, and each connection counts against its
-principal's limit until it closes."""
+principal's limit until it closes. A subscription is charged its requested cost when it starts, to its
+principal's budget (schema/core/budget.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from graphql import OperationType
+from graphql import DocumentNode, OperationDefinitionNode, OperationType
 from graphql.error import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from aim_identity.auth.principal import still_valid
+from aim_identity.errors import RateLimited
 from aim_identity.schema.core import documents
+from aim_identity.schema.core.budget import payer
 from aim_identity.schema.core.context import Context
+from aim_identity.schema.core.cost import requested_cost
 
 if TYPE_CHECKING:
     from graphql import GraphQLFormattedError
@@ -51,24 +55,32 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4403, reason="Forbidden")
             return
         payload = message.get("payload") or {}
-        problem = self._problem(payload)
+        subscription = self._subscription(payload)
         limit = self.max_subscriptions_per_connection
         assert limit is not None  # the endpoint always sets one (ws_max_subscriptions)
         # Refused subscribes count too: a socket cannot have documents parsed for it without end.
-        if problem is None and len(self.subscriptions) + self.refused >= limit:
-            problem = f"Subscription limit reached: {limit} per connection"
-        if problem:
+        if not isinstance(subscription, str) and len(self.subscriptions) + self.refused >= limit:
+            subscription = f"Subscription limit reached: {limit} per connection"
+        error: GraphQLFormattedError | None = None
+        if isinstance(subscription, str):
+            error = {"message": subscription, "extensions": {"code": "BAD_USER_INPUT"}}
+        else:
+            try:
+                cost = requested_cost(self.view.fanout.schema._schema, *subscription)
+                await self.view.throttle.spend(payer(principal, None), cost, self.view.settings.cost_budget)  # type: ignore[arg-type]
+            except RateLimited as refused:
+                error = {"message": str(refused), "extensions": refused.extensions}
+        if error is not None:
             self.refused += 1
             # An error for this operation only; the connection and its other operations carry on.
-            error: GraphQLFormattedError = {"message": problem, "extensions": {"code": "BAD_USER_INPUT"}}
             reply: ErrorMessage = {"id": operation_id, "type": "error", "payload": [error]}
             await self.send_message(reply)
             return
         self.subscriptions.add(operation_id)
         self.view.fanout.join(self, operation_id, payload, principal)
 
-    def _problem(self, payload: dict) -> str | None:
-        """Why a subscribe message cannot run, or None."""
+    def _subscription(self, payload: dict) -> tuple[DocumentNode, OperationDefinitionNode] | str:
+        """The subscription a subscribe message asks for, or why it cannot run."""
         query = payload.get("query")
         if not isinstance(query, str):
             return "The subscribe payload needs a query"
@@ -85,7 +97,7 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
             return f"Unknown operation named {name!r}" if name else "Name the operation to run"
         if operation.operation != OperationType.SUBSCRIPTION:
             return "Only subscriptions are served over WebSocket; send queries and mutations over HTTP"
-        return None
+        return document, operation
 
     async def handle_complete(self, message: Any) -> None:
         self.subscriptions.discard(message["id"])

@@ -80,7 +80,7 @@ async def test_a_cached_answer_is_given_in_the_type_asked_for(url, org: Org):
     for accept in ("application/json", GRAPHQL_RESPONSE, GRAPHQL_RESPONSE, "application/json"):
         answer = await post(url, body, accept, org.admin.api.token)
         assert answer.status_code == 200 and answer.headers["content-type"] == media.negotiated(accept)
-        assert answer.json() == {"data": {"organization": {"name": org.name}}}
+        assert answer.json()["data"] == {"organization": {"name": org.name}}
 
 
 async def test_what_aim_cannot_read_or_answer_in_is_refused_by_status(url, org: Org):
@@ -94,7 +94,7 @@ async def test_what_aim_cannot_read_or_answer_in_is_refused_by_status(url, org: 
     assert unanswerable.status_code == 406
     assert unreadable.status_code == form.status_code == 415
     assert over_get.status_code == 405 and over_get.headers["allow"] == "POST"
-    assert query_over_get.status_code == 200 and query_over_get.json() == {"data": {"__typename": "Query"}}
+    assert query_over_get.status_code == 200 and query_over_get.json()["data"] == {"__typename": "Query"}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,99 @@
+"""Each request's query cost, weighed before it runs, charged to its caller's budget and reported.
+
+Before execution the requested cost (schema/core/cost.py) is computed; in production a request over
+AIM_MAX_QUERY_COST is refused, and every request's cost is taken from its caller's budget
+(AIM_COST_BUDGET, throttle.py): a user, an API key or an agent, and the address of a caller who is not
+signed in. A request the budget cannot pay runs nothing: RATE_LIMITED, HTTP 429 and Retry-After. Every
+answer to a query or a mutation carries, as Shopify's API does,
+
+    "extensions": {"cost": {"requestedQueryCost": 81, "actualQueryCost": 9,
+                            "throttleStatus": {"maximumAvailable": 100000, "currentlyAvailable": 99919,
+                                               "windowSeconds": 60}}}
+
+The budget is charged the requested cost, the most the request could have read, so that what a caller
+may run is known before it runs; the actual cost says what the answer did read. A subscription is
+charged once, when it starts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import GraphQLError, OperationType
+from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
+
+from aim_identity.auth.principal import Principal
+from aim_identity.errors import QueryTooComplex, RateLimited
+from aim_identity.schema.core import documents
+from aim_identity.schema.core.cost import actual_cost, requested_cost
+from aim_identity.throttle import Allowance
+
+
+def payer(principal: Principal | None, address: str | None) -> str | None:
+    """Whose budget a request is charged to."""
+    if principal is not None:
+        return f"{principal.kind}:{principal.actor_id}"
+    return f"address:{address}" if address else None
+
+
+def cost_extension(requested: int, actual: int, throttle_status: dict[str, Any] | None) -> dict[str, Any]:
+    cost: dict[str, Any] = {"requestedQueryCost": requested, "actualQueryCost": actual}
+    if throttle_status is not None:
+        cost["throttleStatus"] = throttle_status
+    return cost
+
+
+class QueryCost(SchemaExtension):
+    def __init__(self, *, maximum: int | None, budget: str) -> None:
+        self.maximum, self.budget = maximum, budget
+        self.requested: int | None = None
+        self.throttle_status: dict[str, Any] | None = None
+        self.subscription = False
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        assert execution.graphql_document is not None  # validated already
+        operation = documents.operation(execution.graphql_document, execution.operation_name)
+        assert operation is not None
+        self.subscription = operation.operation == OperationType.SUBSCRIPTION
+        self.requested = requested_cost(execution.schema._schema, execution.graphql_document, operation)
+        if self.maximum is not None and self.requested > self.maximum:
+            raise _error(
+                QueryTooComplex(
+                    f"The query cost {self.requested} is over the limit of {self.maximum}",
+                    cost=self.requested,
+                    limit=self.maximum,
+                )
+            )
+        await self._charge(execution.context)
+        yield
+
+    async def _charge(self, context: Any) -> None:
+        caller = payer(context.principal, context.ip_address)
+        if caller is None or context.throttle is None or self.requested is None:
+            return
+        try:
+            allowance: Allowance = await context.throttle.spend(caller, self.requested, self.budget)
+        except RateLimited as refused:
+            self.throttle_status = refused.extensions["throttleStatus"]  # type: ignore[assignment]
+            if isinstance(context.response, Response):
+                context.response.status_code = 429
+                context.response.headers["Retry-After"] = str(refused.extensions["retryAfter"])
+            raise _error(refused) from None
+        self.throttle_status = allowance.as_extension()
+
+    def get_results(self) -> dict[str, Any]:
+        if self.requested is None or self.subscription:
+            return {}
+        execution = self.execution_context
+        result = execution.result
+        data = result.data if result is not None else None
+        operation = documents.operation(execution.graphql_document, execution.operation_name)  # type: ignore[arg-type]
+        actual = actual_cost(execution.graphql_document, operation, data) if operation and data else 0  # type: ignore[arg-type]
+        return {"cost": cost_extension(self.requested, actual, self.throttle_status)}
+
+
+def _error(error: QueryTooComplex | RateLimited) -> GraphQLError:
+    """Raised from a hook, a GraphQLError reaches ErrorCodes, which gives it the AimError's code."""
+    return GraphQLError(str(error), original_error=error)

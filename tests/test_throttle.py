@@ -1,0 +1,65 @@
+"""The budgets of query cost, in the process (memory://) and in Redis when the suite has one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+
+import pytest
+
+from aim_identity.errors import RateLimited
+from aim_identity.throttle import Throttle
+
+REDIS_URL = os.environ.get("AIM_TEST_REDIS_URL", "memory://")
+STORES = ["memory://", *([REDIS_URL] if REDIS_URL.startswith("redis") else [])]
+
+
+@pytest.fixture(params=STORES)
+def throttle(request) -> Throttle:
+    return Throttle(request.param)
+
+
+async def test_spending_takes_the_cost_from_the_callers_budget(throttle: Throttle):
+    caller = f"user:{uuid.uuid4()}"
+    first = await throttle.spend(caller, 30, "100/minute")
+    assert (first.maximum, first.available, first.window_seconds) == (100, 70, 60)
+    assert (await throttle.spend(caller, 70, "100/minute")).available == 0
+    assert first.as_extension() == {"maximumAvailable": 100, "currentlyAvailable": 70, "windowSeconds": 60}
+
+
+async def test_a_request_the_budget_cannot_pay_takes_nothing_and_says_when_to_retry(throttle: Throttle):
+    caller = f"api_key:{uuid.uuid4()}"
+    await throttle.spend(caller, 80, "100/minute")
+    with pytest.raises(RateLimited) as refused:
+        await throttle.spend(caller, 30, "100/minute")
+    extensions = refused.value.extensions
+    assert extensions["code"] == "RATE_LIMITED" and extensions["cost"] == 30
+    assert extensions["throttleStatus"] == {"maximumAvailable": 100, "currentlyAvailable": 20, "windowSeconds": 60}
+    assert 1 <= extensions["retryAfter"] <= 60
+    # The refusal spent nothing: what is left still pays for a smaller request.
+    assert (await throttle.spend(caller, 20, "100/minute")).available == 0
+
+
+async def test_each_caller_has_a_budget_of_its_own(throttle: Throttle):
+    spender, other = f"agent:{uuid.uuid4()}", f"agent:{uuid.uuid4()}"
+    await throttle.spend(spender, 100, "100/minute")
+    with pytest.raises(RateLimited):
+        await throttle.spend(spender, 1, "100/minute")
+    assert (await throttle.spend(other, 100, "100/minute")).available == 0
+
+
+async def test_the_budget_comes_back_as_its_window_slides(throttle: Throttle):
+    caller = f"user:{uuid.uuid4()}"
+    await throttle.spend(caller, 10, "10/second")
+    with pytest.raises(RateLimited):
+        await throttle.spend(caller, 10, "10/second")
+    started = time.monotonic()
+    while True:  # two windows later nothing of the first spending counts
+        try:
+            await throttle.spend(caller, 10, "10/second")
+            break
+        except RateLimited:
+            assert time.monotonic() - started < 3
+            await asyncio.sleep(0.1)
