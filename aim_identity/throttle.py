@@ -5,10 +5,12 @@ Two kinds of count:
 - attempts at what is expensive or telling (signing up, signing in), per address, in a moving window;
 - the query cost each caller spends (schema/core/budget.py), per user, API key or agent, and per
   address for callers who are not signed in, in a sliding window: what was spent in the last window
-  counts against the budget, and a request that would go over it runs nothing."""
+  counts against the budget, and a request that would go over it runs nothing. While Redis is away the
+  budget is not counted: AIM keeps answering from its database, as it does for everything else."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -17,8 +19,11 @@ from typing import Any
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
 
 from aim_identity.errors import RateLimited
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,18 @@ class Allowance:
 class Throttle:
     def __init__(self, redis_url: str) -> None:
         storage: Storage
+        budgets: Storage
         if redis_url.startswith(("redis://", "rediss://")):
             storage = RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="aim:limits")
+            budgets = RedisStorage(
+                f"async+{redis_url}", implementation="redispy", key_prefix="aim:limits", wrap_exceptions=True
+            )
         else:
-            storage = MemoryStorage()
+            storage = budgets = MemoryStorage()
         self.attempts = MovingWindowRateLimiter(storage)
         # A sliding window counter keeps two counters per caller whatever a request costs (a moving
         # window would keep one entry per point spent).
-        self.costs = SlidingWindowCounterRateLimiter(storage)
+        self.costs = SlidingWindowCounterRateLimiter(budgets)
 
     async def hit(self, action: str, rate: str, address: str | None) -> None:
         """Counts one `action` from `address`; past `rate` (e.g. "10/hour"), RATE_LIMITED with Retry-After."""
@@ -63,12 +72,17 @@ class Throttle:
             retry_after = max(1, int(stats.reset_time - time.time()) + 1)
             raise RateLimited(f"Too many {action} attempts from this address; try again later", retryAfter=retry_after)
 
-    async def spend(self, caller: str, cost: int, budget: str) -> Allowance:
+    async def spend(self, caller: str, cost: int, budget: str) -> Allowance | None:
         """Takes `cost` from the caller's `budget` (e.g. "100000/minute"). A request that would go over
-        it takes nothing and is RATE_LIMITED, with Retry-After and the caller's throttle status."""
+        it takes nothing and is RATE_LIMITED, with Retry-After and the caller's throttle status. None
+        when the count cannot be reached."""
         item = parse(budget)
-        spent = await self.costs.hit(item, "cost", caller, cost=cost)
-        stats = await self.costs.get_window_stats(item, "cost", caller)
+        try:
+            spent = await self.costs.hit(item, "cost", caller, cost=cost)
+            stats = await self.costs.get_window_stats(item, "cost", caller)
+        except StorageError as error:
+            log.warning("query cost not counted: the budget store is unreachable (%s)", error)
+            return None
         allowance = Allowance(item.amount, stats.remaining, item.get_expiry(), stats.reset_time)
         if not spent:
             raise RateLimited(

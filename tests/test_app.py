@@ -281,6 +281,24 @@ AFFORDABLE = """{ agents(first: 100) { edges { node {
   verificationEvents(first: 5) { edges { node { id } } } } } } }"""
 
 
+def costing(extra: str = "") -> str:
+    """Exactly the cost limit, 3000: 14 pages of 100 agents at 1 + 1 + 100 * 2 each, and one of 85."""
+    pages = [f"a{n}: agents(first: 100) {{ edges {{ node {{ id }} }} }}" for n in range(14)]
+    pages.append("a14: agents(first: 85) { edges { node { id } } }")
+    return "{ " + " ".join(pages) + f" {extra} }}"
+
+
+async def test_cost_limit_at_and_past_it(production: Production):
+    token = production.org.admin.api.token
+    assert LIMITS["AIM_MAX_QUERY_COST"] == 3000
+    at_limit = await post(production.url, costing(), token)
+    assert not at_limit.get("errors"), at_limit
+    assert at_limit["extensions"]["cost"]["requestedQueryCost"] == 3000
+    past = await post(production.url, costing("__typename"), token)
+    assert codes(past) == ["QUERY_TOO_COMPLEX"] and not past.get("data")
+    assert past["errors"][0]["extensions"] == {"code": "QUERY_TOO_COMPLEX", "cost": 3001, "limit": 3000}
+
+
 async def test_cost_limit(production: Production):
     token = production.org.admin.api.token
     assert not (await post(production.url, AFFORDABLE, token)).get("errors")

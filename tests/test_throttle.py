@@ -63,3 +63,9 @@ async def test_the_budget_comes_back_as_its_window_slides(throttle: Throttle):
         except RateLimited:
             assert time.monotonic() - started < 3
             await asyncio.sleep(0.1)
+
+
+async def test_an_unreachable_budget_store_counts_nothing_and_refuses_nothing():
+    """Nothing listens on port 1: AIM keeps answering, uncounted, as it does from its database while
+    Redis is away (tests/test_deployment.py runs a replica through a Redis outage)."""
+    assert await Throttle("redis://127.0.0.1:1/0").spend(f"user:{uuid.uuid4()}", 10, "5/minute") is None

@@ -30,7 +30,7 @@ from aim_identity.delivery.response_cache import Kept, ResponseCache
 from aim_identity.delivery.websocket import SubscriptionsOnly
 from aim_identity.errors import AimError, Forbidden, RateLimited
 from aim_identity.mail import Mailer
-from aim_identity.schema.core.budget import cost_extension, payer
+from aim_identity.schema.core.budget import budget_of, cost_extension
 from aim_identity.schema.core.context import Context
 from aim_identity.security.blocklist import Blocklist
 from aim_identity.throttle import Throttle
@@ -150,9 +150,9 @@ class Endpoint(GraphQL[Context, None]):
         kept = self.responses.get(key) if key else None
         if kept is None:
             return None
-        caller = payer(principal, client_ip(request))
+        assert principal is not None  # only a signed-in caller's answers are kept
         try:
-            allowance = await self.throttle.spend(caller, kept.requested, self.settings.cost_budget) if caller else None
+            allowance = await self.throttle.spend(budget_of(principal), kept.requested, self.settings.cost_budget)
         except RateLimited:
             return None  # the whole way refuses it, with its status and headers
         status = allowance.as_extension() if allowance else None

@@ -15,7 +15,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from aim_identity.auth.principal import still_valid
 from aim_identity.errors import RateLimited
 from aim_identity.schema.core import documents
-from aim_identity.schema.core.budget import payer
+from aim_identity.schema.core.budget import budget_of
 from aim_identity.schema.core.context import Context
 from aim_identity.schema.core.cost import requested_cost
 
@@ -67,7 +67,7 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
         else:
             try:
                 cost = requested_cost(self.view.fanout.schema._schema, *subscription)
-                await self.view.throttle.spend(payer(principal, None), cost, self.view.settings.cost_budget)  # type: ignore[arg-type]
+                await self.view.throttle.spend(budget_of(principal), cost, self.view.settings.cost_budget)
             except RateLimited as refused:
                 error = {"message": str(refused), "extensions": refused.extensions}
         if error is not None:

@@ -12,14 +12,15 @@ answer to a query or a mutation carries, as Shopify's API does,
 
 The budget is charged the requested cost, the most the request could have read, so that what a caller
 may run is known before it runs; the actual cost says what the answer did read. A subscription is
-charged once, when it starts."""
+charged once, when it starts. While the budget's store (Redis) is unreachable, requests are served
+uncounted and their answers carry no throttle status."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
-from graphql import GraphQLError, OperationType
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
@@ -27,13 +28,16 @@ from aim_identity.auth.principal import Principal
 from aim_identity.errors import QueryTooComplex, RateLimited
 from aim_identity.schema.core import documents
 from aim_identity.schema.core.cost import actual_cost, requested_cost
-from aim_identity.throttle import Allowance
+
+
+def budget_of(principal: Principal) -> str:
+    return f"{principal.kind}:{principal.actor_id}"
 
 
 def payer(principal: Principal | None, address: str | None) -> str | None:
     """Whose budget a request is charged to."""
     if principal is not None:
-        return f"{principal.kind}:{principal.actor_id}"
+        return budget_of(principal)
     return f"address:{address}" if address else None
 
 
@@ -48,16 +52,20 @@ class QueryCost(SchemaExtension):
     def __init__(self, *, maximum: int | None, budget: str) -> None:
         self.maximum, self.budget = maximum, budget
         self.requested: int | None = None
+        self.document: DocumentNode | None = None
+        self.operation: OperationDefinitionNode | None = None
         self.throttle_status: dict[str, Any] | None = None
         self.subscription = False
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
-        assert execution.graphql_document is not None  # validated already
-        operation = documents.operation(execution.graphql_document, execution.operation_name)
+        document = execution.graphql_document
+        assert document is not None  # validated already
+        operation = documents.operation(document, execution.operation_name)
         assert operation is not None
+        self.document, self.operation = document, operation
         self.subscription = operation.operation == OperationType.SUBSCRIPTION
-        self.requested = requested_cost(execution.schema._schema, execution.graphql_document, operation)
+        self.requested = requested_cost(execution.schema._schema, document, operation)
         if self.maximum is not None and self.requested > self.maximum:
             raise _error(
                 QueryTooComplex(
@@ -74,23 +82,20 @@ class QueryCost(SchemaExtension):
         if caller is None or context.throttle is None or self.requested is None:
             return
         try:
-            allowance: Allowance = await context.throttle.spend(caller, self.requested, self.budget)
+            allowance = await context.throttle.spend(caller, self.requested, self.budget)
         except RateLimited as refused:
-            self.throttle_status = refused.extensions["throttleStatus"]  # type: ignore[assignment]
+            self.throttle_status = cast(dict[str, Any], refused.extensions["throttleStatus"])
             if isinstance(context.response, Response):
                 context.response.status_code = 429
                 context.response.headers["Retry-After"] = str(refused.extensions["retryAfter"])
             raise _error(refused) from None
-        self.throttle_status = allowance.as_extension()
+        self.throttle_status = allowance.as_extension() if allowance else None
 
     def get_results(self) -> dict[str, Any]:
-        if self.requested is None or self.subscription:
+        if self.requested is None or self.document is None or self.operation is None or self.subscription:
             return {}
-        execution = self.execution_context
-        result = execution.result
-        data = result.data if result is not None else None
-        operation = documents.operation(execution.graphql_document, execution.operation_name)  # type: ignore[arg-type]
-        actual = actual_cost(execution.graphql_document, operation, data) if operation and data else 0  # type: ignore[arg-type]
+        result = self.execution_context.result
+        actual = actual_cost(self.document, self.operation, result.data if result is not None else None)
         return {"cost": cost_extension(self.requested, actual, self.throttle_status)}
 
 
