@@ -49,18 +49,17 @@ class Allowance:
 class Throttle:
     def __init__(self, redis_url: str) -> None:
         storage: Storage
-        budgets: Storage
         if redis_url.startswith(("redis://", "rediss://")):
-            storage = RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="aim:limits")
-            budgets = RedisStorage(
+            # Errors wrapped as limits' StorageError: `spend` tells an unreachable store from a bug.
+            storage = RedisStorage(
                 f"async+{redis_url}", implementation="redispy", key_prefix="aim:limits", wrap_exceptions=True
             )
         else:
-            storage = budgets = MemoryStorage()
+            storage = MemoryStorage()
         self.attempts = MovingWindowRateLimiter(storage)
         # A sliding window counter keeps two counters per caller whatever a request costs (a moving
         # window would keep one entry per point spent).
-        self.costs = SlidingWindowCounterRateLimiter(budgets)
+        self.costs = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, action: str, rate: str, address: str | None) -> None:
         """Counts one `action` from `address`; past `rate` (e.g. "10/hour"), RATE_LIMITED with Retry-After."""

@@ -74,16 +74,16 @@ class QueryCost(SchemaExtension):
                     limit=self.maximum,
                 )
             )
-        await self._charge(execution.context)
+        await self._charge(execution.context, self.requested)
         yield
 
-    async def _charge(self, context: Any) -> None:
+    async def _charge(self, context: Any, cost: int) -> None:
         caller = payer(context.principal, context.ip_address)
         # No throttle: a fan-out group's run, whose members were charged as they subscribed.
-        if caller is None or context.throttle is None or self.requested is None:
+        if caller is None or context.throttle is None:
             return
         try:
-            allowance = await context.throttle.spend(caller, self.requested, self.budget)
+            allowance = await context.throttle.spend(caller, cost, self.budget)
         except RateLimited as refused:
             self.throttle_status = cast(dict[str, Any], refused.extensions["throttleStatus"])
             if isinstance(context.response, Response):
@@ -96,7 +96,8 @@ class QueryCost(SchemaExtension):
         if self.requested is None or self.document is None or self.operation is None or self.subscription:
             return {}
         result = self.execution_context.result
-        actual = actual_cost(self.document, self.operation, result.data if result is not None else None)
+        data = result.data if result is not None else None
+        actual = actual_cost(self.execution_context.schema._schema, self.document, self.operation, data)
         return {"cost": cost_extension(self.requested, actual, self.throttle_status)}
 
 

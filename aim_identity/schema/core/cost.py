@@ -28,7 +28,6 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
-    OperationType,
     SelectionSetNode,
 )
 from graphql.language import IntValueNode
@@ -54,34 +53,27 @@ UNPAGED_LIST = 20
 
 
 def requested_cost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> int:
-    fragments = _fragments(document)
-    root = {
-        OperationType.QUERY: schema.query_type,
-        OperationType.MUTATION: schema.mutation_type,
-        OperationType.SUBSCRIPTION: schema.subscription_type,
-    }[operation.operation]
-    return _cost(schema, operation.selection_set, root, fragments, frozenset()) if root else 0
+    root = schema.get_root_type(operation.operation)
+    return _cost(schema, operation.selection_set, root, _fragments(document), frozenset()) if root else 0
 
 
-def actual_cost(document: DocumentNode, operation: OperationDefinitionNode, data: dict[str, Any] | None) -> int:
+def actual_cost(
+    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, data: dict[str, Any] | None
+) -> int:
     """The cost of the answer `data`: each field in it at its weight, each item of a list at what it selects."""
-    if not data:
+    root = schema.get_root_type(operation.operation)
+    if not data or root is None:
         return 0
-    root = ROOT_TYPE_NAMES[operation.operation]
     fragments = _fragments(document)
-    selections = _by_response_key(operation.selection_set, fragments)
     return sum(
-        _weight(root, name) + _spent(sets, data[key], fragments)
-        for key, (name, sets) in selections.items()
+        _weight(root.name, name) + _spent(_plan(sets, fragments), data[key])
+        for key, (name, sets) in _by_response_key(operation.selection_set, fragments).items()
         if key in data
     )
 
 
-ROOT_TYPE_NAMES = {
-    OperationType.QUERY: "Query",
-    OperationType.MUTATION: "Mutation",
-    OperationType.SUBSCRIPTION: "Subscription",
-}
+# What an answer's value holds below a field: the response keys it may have, each with its own plan.
+Plan = dict[str, "Plan"]
 
 
 def _weight(parent: str, field: str) -> int:
@@ -93,18 +85,25 @@ def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
-def _spent(sets: list[SelectionSetNode], value: Any, fragments: dict[str, FragmentDefinitionNode]) -> int:
-    """What the selections `sets` of one field cost over its value: nothing for a leaf or a null, each
-    item for a list."""
-    if isinstance(value, list):
-        return sum(_spent(sets, item, fragments) for item in value)
-    if not isinstance(value, dict) or not sets:
-        return 0
-    total = 0
+def _plan(sets: list[SelectionSetNode], fragments: dict[str, FragmentDefinitionNode]) -> Plan:
+    """The selections `sets` of one field, merged by response key once, however many items it returns."""
+    merged: dict[str, list[SelectionSetNode]] = {}
     for selection_set in sets:
         for key, (_name, inner) in _by_response_key(selection_set, fragments).items():
-            if key in value:
-                total += 1 + _spent(inner, value[key], fragments)
+            merged.setdefault(key, []).extend(inner)
+    return {key: _plan(inner, fragments) for key, inner in merged.items()}
+
+
+def _spent(plan: Plan, value: Any) -> int:
+    """What a field's selections cost over its value: nothing for a leaf or a null, each item for a list."""
+    if isinstance(value, list):
+        return sum(_spent(plan, item) for item in value)
+    if not isinstance(value, dict):
+        return 0
+    total = 0
+    for key, inner in plan.items():
+        if key in value:
+            total += 1 + (_spent(inner, value[key]) if inner else 0)  # most fields are leaves
     return total
 
 

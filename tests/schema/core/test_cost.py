@@ -11,10 +11,12 @@ from aim_identity.config import Settings
 from aim_identity.schema.core.cost import actual_cost, requested_cost
 from aim_identity.schema.core.documents import operation
 
+SCHEMA = build_schema(Settings(env="development"))._schema
+
 
 @pytest.fixture(scope="module")
 def graphql_schema():
-    return build_schema(Settings(env="development"))._schema
+    return SCHEMA
 
 
 def cost(graphql_schema, document: str) -> int:
@@ -24,7 +26,7 @@ def cost(graphql_schema, document: str) -> int:
 
 def spent(document: str, data: dict) -> int:
     parsed = parse(document)
-    return actual_cost(parsed, operation(parsed, None), data)
+    return actual_cost(SCHEMA, parsed, operation(parsed, None), data)
 
 
 def test_a_page_multiplies_what_it_selects(graphql_schema):
