@@ -8,12 +8,7 @@ from typing import Any
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from aim_identity.config import Settings
 from aim_identity.identity import capabilities
@@ -39,8 +34,10 @@ from aim_identity.resolvers.webhooks import queries as webhook_queries
 from aim_identity.schema.core.budget import QueryCost
 from aim_identity.schema.core.documents import BoundedParser
 from aim_identity.schema.core.errors import ErrorCodes
+from aim_identity.schema.core.limits import directive_limit, root_field_limit
 from aim_identity.schema.core.permissions import Enrolling, SignedIn, at_least
 from aim_identity.schema.core.scalars import SCALAR_OVERRIDES
+from aim_identity.schema.core.validation import Unsuggesting, Validation, validator
 
 VIEWER, MEMBER, MANAGER, ADMIN = (at_least(r) for r in (Role.VIEWER, Role.MEMBER, Role.MANAGER, Role.ADMIN))
 GRANTING = at_least(capabilities.GRANTED_BY)
@@ -145,27 +142,32 @@ class Subscription:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[Callable[[], Any]] = [
-        lambda: BoundedParser(max_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens),
-        lambda: ValidationCache(maxsize=1024),
-        lambda: ErrorCodes(mask=settings.production),
-        lambda: QueryCost(
-            maximum=settings.max_query_cost if settings.production else None, budget=settings.cost_budget
-        ),
-    ]
-    if settings.production:
-        # The rules are built once: ValidationCache keys on the rule classes, and the limiters make a
-        # new class each time they are constructed.
-        rules = [
-            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-            NoSchemaIntrospectionCustomRule,
-        ]
-        extensions.append(lambda: AddValidationRules(rules))
+    validated = (
+        validator(
+            limits=[
+                *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+                *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+                root_field_limit(settings.max_root_fields),
+                directive_limit(settings.max_directives),
+            ],
+            extra=[NoSchemaIntrospectionCustomRule],
+            hide_suggestions=True,
+        )
+        if settings.production
+        else validator()
+    )
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions,
+        extensions=[
+            lambda: BoundedParser(max_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens),
+            lambda: Validation(validated),
+            lambda: ErrorCodes(mask=settings.production),
+            lambda: QueryCost(
+                maximum=settings.max_query_cost if settings.production else None, budget=settings.cost_budget
+            ),
+        ],
+        execution_context_class=Unsuggesting if settings.production else None,
         scalar_overrides=SCALAR_OVERRIDES,
     )

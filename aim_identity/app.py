@@ -22,6 +22,7 @@ from aim_identity.delivery.admission import Admission
 from aim_identity.delivery.endpoint import Endpoint
 from aim_identity.delivery.exports import ExportDownloads
 from aim_identity.delivery.fanout import Fanout
+from aim_identity.delivery.headers import security_headers
 from aim_identity.delivery.oauth import OAuthEndpoints
 from aim_identity.events import outbox
 from aim_identity.events.broker import Broker
@@ -101,5 +102,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *downloads.routes(),
             Route("/healthz", healthz),
         ],
+        middleware=[security_headers(settings.production)],
         lifespan=lifespan,
     )

@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field(
         "development",
         description="`production` turns off introspection and GraphiQL, blocks GET, masks internal "
-        "errors, enforces the depth/alias/token/cost limits below, requires `AIM_SECRET_KEY`, and moves the outbox "
-        "relay out of `serve` into `aimctl worker`; anything but the two values stops start-up",
+        "errors, leaves name suggestions out of errors, adds HSTS and a content policy to the security headers, "
+        "enforces the depth/alias/root-field/directive/cost limits below, requires `AIM_SECRET_KEY`, and moves "
+        "the outbox relay out of `serve` into `aimctl worker`; anything but the two values stops start-up",
     )
     database_url: str = Field(
         "sqlite://./aim.db",
@@ -174,6 +175,10 @@ class Settings(BaseSettings):
     )
     max_query_depth: Positive = Field(12, description="production: deepest selection allowed")
     max_aliases: Positive = Field(30, description="production: aliases per document")
+    max_root_fields: Positive = Field(20, description="production: fields an operation asks for at its root")
+    max_directives: Positive = Field(
+        4, description="production: directives on one field, fragment spread or inline fragment"
+    )
     max_tokens: Positive = Field(
         2000, description="tokens per document, counted as it is parsed; more stop the parse (`QUERY_TOO_COMPLEX`)"
     )

@@ -1,12 +1,14 @@
 """Production hardening, against a real production server: `aimctl serve` with AIM_ENV=production in a
 process of its own, on a database of its own (so that one test can break it on purpose).
 
-It refuses introspection, the IDE, GET and documents over the depth, alias, token and cost limits,
-and masks internal errors. The development server (the `url` fixture) is the control."""
+It refuses introspection, the IDE, GET, batches, bodies that are not JSON and documents over each
+limit (each tested at the limit and one past it), suggests no names, sends the security headers, and
+masks internal errors. The development server (the `url` fixture) is the control."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import sys
@@ -26,7 +28,16 @@ from tests.support import Api, Org, create_agent, register, verify
 
 AIMCTL = str(Path(sys.executable).parent / "aimctl")
 # Not the defaults, so the tests also prove each AIM_MAX_* variable is read.
-LIMITS = {"AIM_MAX_QUERY_DEPTH": 10, "AIM_MAX_ALIASES": 15, "AIM_MAX_TOKENS": 1500, "AIM_MAX_QUERY_COST": 3000}
+LIMITS = {
+    "AIM_MAX_QUERY_DEPTH": 10,
+    "AIM_MAX_ALIASES": 15,
+    "AIM_MAX_ROOT_FIELDS": 16,
+    "AIM_MAX_DIRECTIVES": 2,
+    "AIM_MAX_TOKENS": 1500,
+    "AIM_MAX_DOCUMENT_BYTES": 16384,
+    "AIM_MAX_REQUEST_BYTES": 32768,
+    "AIM_MAX_QUERY_COST": 3000,
+}
 INTROSPECTION = "{ __schema { types { name } } }"
 
 
@@ -229,6 +240,126 @@ async def test_alias_limit(production: Production):
     assert not too_many.get("data")
 
 
+def rooted(count: int) -> str:
+    """`count` root fields, one of them through a fragment, with no more aliases than the limit."""
+    aliases = " ".join(f"a{n}: viewer {{ id }}" for n in range(count - 2))
+    return f"{{ viewer {{ id }} {aliases} ...Org }} fragment Org on Query {{ organization {{ id }} }}"
+
+
+async def test_root_field_limit(production: Production):
+    token = production.org.admin.api.token
+    limit = LIMITS["AIM_MAX_ROOT_FIELDS"]
+    at_limit = await post(production.url, rooted(limit), token)
+    assert not at_limit.get("errors"), at_limit
+    assert len(at_limit["data"]) == limit
+    too_many = await post(production.url, rooted(limit + 1), token)
+    assert codes(too_many) == ["QUERY_TOO_COMPLEX"], too_many
+    assert too_many["errors"][0]["extensions"]["limit"] == limit and not too_many.get("data")
+
+
+def directed(count: int) -> str:
+    directives = ["@include(if: true)", "@skip(if: false)"] * count
+    return "{ viewer " + " ".join(directives[:count]) + " { id } }"
+
+
+async def test_directive_limit(production: Production):
+    token = production.org.admin.api.token
+    limit = LIMITS["AIM_MAX_DIRECTIVES"]
+    at_limit = await post(production.url, directed(limit), token)
+    assert at_limit["data"]["viewer"]["id"], at_limit
+    # Past the limit the caller hears of the limit alone, not of each repeated directive.
+    for count in (limit + 1, 300):
+        too_many = await post(production.url, directed(count), token)
+        assert codes(too_many) == ["QUERY_TOO_COMPLEX"], too_many
+        assert not too_many.get("data")
+
+
+async def test_a_subscription_past_a_limit_is_refused(production: Production):
+    async with websockets.connect(
+        production.url.replace("http://", "ws://"), subprotocols=["graphql-transport-ws"]
+    ) as socket:
+        token = production.org.admin.api.token
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        query = "subscription { securityEvents @include(if: true) @skip(if: false) @include(if: true) { kind } }"
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        reply = json.loads(await asyncio.wait_for(socket.recv(), 5))
+    assert reply["type"] == "error" and [e["extensions"]["code"] for e in reply["payload"]] == ["QUERY_TOO_COMPLEX"]
+
+
+async def test_no_error_suggests_a_name(production: Production, org: Org, url: str):
+    """Introspection is off in production, so no error may name what a near miss was near."""
+    misses = [
+        ("{ agentz { totalCount } }", None),
+        ("{ agents(frist: 1) { totalCount } }", None),
+        ("{ agents(first: 1, filter: {statuss: []}) { totalCount } }", None),
+        ("query($s: [AgentStatuz!]) { agents(first: 1, filter: {status: $s}) { totalCount } }", None),
+        # Found while coercing the variables, at execution rather than validation.
+        ("query($f: AgentFilter) { agents(first: 1, filter: $f) { totalCount } }", {"f": {"statuss": []}}),
+    ]
+    async with httpx.AsyncClient() as client:
+        for query, variables in misses:
+            body = {"query": query, "variables": variables}
+            answers = [
+                (await client.post(target, json=body, headers={"Authorization": f"Bearer {token}"})).json()
+                for target, token in ((production.url, production.org.admin.api.token), (url, org.admin.api.token))
+            ]
+            production_answer, development_answer = answers
+            assert set(codes(production_answer)) == {"BAD_USER_INPUT"}, production_answer
+            assert "Did you mean" not in str(production_answer), production_answer
+            assert "Did you mean" in str(development_answer), development_answer  # the control
+
+
+async def test_security_headers(production: Production, url: str):
+    async with httpx.AsyncClient() as client:
+        answers = [
+            await client.post(production.url, json={"query": "{ __typename }"}),
+            await client.get(production.url.replace("/graphql", "/.well-known/jwks.json")),
+            await client.post(production.url, content=b"{", headers={"Content-Type": "text/plain"}),
+        ]
+        development = await client.get(url, headers={"Accept": "text/html"})
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["cross-origin-opener-policy"] == "same-origin"
+        assert answer.headers["strict-transport-security"].startswith("max-age=63072000")
+        assert answer.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    # Development serves GraphiQL's page, which a content policy of 'none' would break; it still
+    # refuses framing and sniffing, and sends no HSTS for a server on plain HTTP.
+    assert "graphiql" in development.text.lower()
+    assert development.headers["x-frame-options"] == "DENY"
+    assert "strict-transport-security" not in development.headers
+    assert "content-security-policy" not in development.headers
+    assert answers[1].headers["cache-control"] == "public, max-age=300"  # its own headers are kept
+
+
+async def test_a_batch_is_refused(production: Production):
+    async with httpx.AsyncClient() as client:
+        response = await client.post(production.url, json=[{"query": "{ __typename }"}, {"query": "{ __typename }"}])
+    assert response.status_code == 400 and "__typename" not in response.text
+
+
+async def test_only_json_bodies_are_read(production: Production):
+    """A browser page on another site can POST a form or text/plain without a preflight: AIM reads
+    neither, so such a request runs nothing (here, the sign-up it carries)."""
+    email = f"csrf-{os.urandom(4).hex()}@example.com"
+    mutation = (
+        f'mutation {{ register(input: {{email: "{email}", password: "pw-pw-pw-pw-pw-1", name: "C", '
+        f'organizationName: "C {email}"}}) {{ accessToken }} }}'
+    )
+    body = json.dumps({"query": mutation})
+    async with httpx.AsyncClient() as client:
+        refused = [
+            await client.post(production.url, content=body, headers={"Content-Type": "text/plain"}),
+            await client.post(production.url, data={"query": mutation}),
+            await client.post(production.url, files={"operations": (None, body)}),
+        ]
+        afterwards = await client.post(production.url, json={"query": mutation})
+    assert [r.status_code for r in refused] == [415, 415, 415]
+    assert afterwards.json()["data"]["register"]["accessToken"]  # the address was still free
+
+
 def token_count(query: str) -> int:
     lexer, count = Lexer(Source(query)), 0
     while lexer.advance().kind != TokenKind.EOF:
@@ -377,13 +508,42 @@ async def test_internal_error_is_masked(production: Production):
 # ---- sizes
 
 
-async def test_an_oversized_body_or_websocket_message_is_refused(production: Production):
-    limit = Settings().max_request_bytes
-    padding = "x" * limit
+def sized(size: int) -> str:
+    """`{ __typename }` padded with a comment (which is no token) to exactly `size` bytes."""
+    query = "{ __typename }\n#"
+    return query + "x" * (size - len(query))
+
+
+async def test_document_size_limit(production: Production):
+    limit = LIMITS["AIM_MAX_DOCUMENT_BYTES"]
+    at_limit = await post(production.url, sized(limit))
+    assert at_limit["data"] == {"__typename": "Query"}, at_limit
+    too_large = await post(production.url, sized(limit + 1))
+    assert codes(too_large) == ["QUERY_TOO_COMPLEX"] and not too_large.get("data")
+    assert too_large["errors"][0]["extensions"]["limit"] == limit
+
+
+def body_of(size: int) -> bytes:
+    """A JSON request of exactly `size` bytes, padded in a variable the query ignores."""
+    body = '{"query": "{ __typename }", "variables": {"p": ""}}'
+    return body.replace('""', '"' + "x" * (size - len(body)) + '"').encode()
+
+
+async def test_request_size_limit(production: Production):
+    limit = LIMITS["AIM_MAX_REQUEST_BYTES"]
     async with httpx.AsyncClient() as client:
-        response = await client.post(production.url, json={"query": "{ __typename }", "variables": {"p": padding}})
-    assert response.status_code == 413
-    assert codes(response.json()) == ["BAD_USER_INPUT"]
+        at_limit = await client.post(
+            production.url, content=body_of(limit), headers={"Content-Type": "application/json"}
+        )
+        too_large = await client.post(
+            production.url, content=body_of(limit + 1), headers={"Content-Type": "application/json"}
+        )
+    assert at_limit.status_code == 200 and at_limit.json()["data"] == {"__typename": "Query"}
+    assert too_large.status_code == 413 and codes(too_large.json()) == ["BAD_USER_INPUT"]
+
+
+async def test_an_oversized_websocket_message_is_refused(production: Production):
+    padding = "x" * LIMITS["AIM_MAX_REQUEST_BYTES"]
     async with websockets.connect(
         production.url.replace("http://", "ws://"), subprotocols=["graphql-transport-ws"], max_size=None
     ) as socket:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aim_identity.delivery import media
 
 RETRY_AFTER_S = 1
 
@@ -38,7 +41,11 @@ class Admission:
         body = await self._read_body(scope, receive)
         if body is None:
             await _refuse(
-                send, 413, "BAD_USER_INPUT", f"The request body is over the limit of {self.max_body_bytes} bytes"
+                scope,
+                send,
+                413,
+                "BAD_USER_INPUT",
+                f"The request body is over the limit of {self.max_body_bytes} bytes",
             )
             return
         queued = iter(body)
@@ -51,6 +58,7 @@ class Admission:
             return
         if self.slots.locked() and self.waiting >= self.max_waiting:
             await _refuse(
+                scope,
                 send,
                 503,
                 "RATE_LIMITED",
@@ -85,15 +93,23 @@ class Admission:
 
 
 async def _refuse(
-    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
+    """A refusal in the type the client asked for (and JSON if it asked for neither: a 406 would hide
+    why it was refused)."""
+    kind = media.negotiated(Headers(scope=scope).get("accept")) or media.JSON
     body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", kind.encode()),
                 (b"content-length", str(len(body)).encode()),
                 *(headers or []),
             ],

@@ -150,3 +150,25 @@ async def test_the_server_refuses_a_body_over_a_mebibyte(url, settings):
             assert (await response.json())["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
         async with session.post(url, json={"query": "{ __typename }"}) as response:
             assert (await response.json())["data"] == {"__typename": "Query"}
+
+
+async def test_a_refusal_comes_in_the_media_type_the_client_accepts():
+    app = Recorder()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=admit(app, 1, max_body_bytes=10, max_waiting=0)), base_url="http://aim"
+    ) as client:
+        for accept, answered in (
+            ("application/graphql-response+json", "application/graphql-response+json"),
+            ("application/json", "application/json"),
+            (None, "application/json"),
+            ("application/xml", "application/json"),  # a 406 would hide why it was refused
+        ):
+            headers = {"Accept": accept} if accept else {}
+            too_large = await client.post("/large", content=b"x" * 11, headers=headers)
+            assert too_large.status_code == 413 and too_large.headers["content-type"] == answered
+            running = asyncio.create_task(client.get("/running"))
+            await asyncio.sleep(0)
+            busy = await client.get("/busy", headers=headers)
+            await running
+            assert busy.status_code == 503 and busy.headers["content-type"] == answered
+            assert busy.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
