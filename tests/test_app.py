@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import sqlite3
-import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +23,9 @@ import websockets
 from graphql.language import Lexer, Source, TokenKind
 
 from aim_identity.config import Settings
-from tests.conftest import free_port, fresh_database
+from tests.servers import serving
 from tests.support import Api, Org, create_agent, register, verify
 
-AIMCTL = str(Path(sys.executable).parent / "aimctl")
 # Not the defaults, so the tests also prove each AIM_MAX_* variable is read.
 LIMITS = {
     "AIM_MAX_QUERY_DEPTH": 10,
@@ -49,86 +48,15 @@ class Production:
     org: Org  # has one agent, verified once: deep queries have something to go deep into
 
 
-def environment(settings: Settings, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")}
-    env.update({k: str(v) for k, v in LIMITS.items()})
-    env.update(
-        AIM_ENV="production",
-        AIM_DATABASE_URL=database_url,
-        AIM_REDIS_URL=settings.redis_url,
-        AIM_SECRET_KEY=settings.secret_key,
-        AIM_REGISTRATION="open",  # the tests open their organizations by `register`
-    )
-    return env
-
-
-async def run(*args: str, env: dict[str, str]) -> None:
-    process = await asyncio.create_subprocess_exec(
-        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, output.decode()
-
-
-async def wait_until_up(base: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            if process.returncode is not None:
-                raise AssertionError(f"the production server exited:\n{log.read_text()}")
-            try:
-                if (await client.get(f"{base}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"the production server did not start:\n{log.read_text()}")
-
-
-async def drop_database(database_url: str) -> None:
-    if not database_url.startswith("postgres"):
-        return
-    server, name = database_url.rsplit("/", 1)
-    conn = await asyncpg.connect(f"{server}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await conn.close()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def production(settings: Settings, tmp_path_factory) -> Production:
+async def production(settings: Settings, tmp_path_factory) -> AsyncIterator[Production]:
     work = tmp_path_factory.mktemp("production")
-    database_url = await fresh_database(work)
-    env = environment(settings, database_url)
-    await run(AIMCTL, "migrate", env=env)
-    port, log = free_port(), work / "server.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            AIMCTL,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            env=env,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_until_up(base, process, log)
-        org = await register(f"{base}/graphql")
+    # The tests open their organizations by `register`.
+    async with serving(settings, work, AIM_ENV="production", AIM_REGISTRATION="open", **LIMITS) as served:
+        org = await register(served.url)
         agent = await create_agent(org.admin.api)
-        assert (await verify(Api(f"{base}/graphql"), agent))["verified"]
-        yield Production(f"{base}/graphql", database_url, log, org)
-    finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 15)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-        await drop_database(database_url)
+        assert (await verify(Api(served.url), agent))["verified"]
+        yield Production(served.url, served.database_url, served.log, org)
 
 
 async def post(url: str, query: str, token: str | None = None) -> dict:

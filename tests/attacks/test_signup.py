@@ -6,10 +6,8 @@ recovery code opens it, and `aimctl unlock` is the operator's way back)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email
 import email.policy
-import os
 import re
 import time
 import uuid
@@ -22,10 +20,10 @@ from aiosmtpd.controller import Controller
 from aim_identity.auth import accounts, registration
 from aim_identity.mail import Mailer
 from aim_identity.models import User
-from tests.conftest import TEST_SECRET, free_port, fresh_database
+from tests.conftest import free_port
 from tests.schema.test_query_count import counting
-from tests.support import BIN, LOGIN, PASSWORD, Api, Org, aimctl, login
-from tests.test_app import drop_database, run, wait_until_up
+from tests.servers import serving
+from tests.support import LOGIN, PASSWORD, Api, Org, aimctl, login
 
 REQUEST = "mutation($i: RequestRegistrationInput!) { requestRegistration(input: $i) { ok } }"
 REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id email } } }"
@@ -57,31 +55,6 @@ class Server:
     inbox: Inbox
 
 
-@contextlib.asynccontextmanager
-async def serving(settings, work, **variables: str):
-    """`aimctl serve` on a database of its own, with these settings."""
-    database_url = await fresh_database(work)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIM_")} | {
-        "AIM_DATABASE_URL": database_url,
-        "AIM_REDIS_URL": settings.redis_url,
-        "AIM_SECRET_KEY": TEST_SECRET,
-        **variables,
-    }
-    await run(str(BIN / "aimctl"), "migrate", env=env)
-    port, log = free_port(), work / "server.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            str(BIN / "aimctl"), "serve", "--port", str(port), env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
-    try:
-        await wait_until_up(f"http://127.0.0.1:{port}", process, log)
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        process.terminate()
-        await process.wait()
-        await drop_database(database_url)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def verified(settings, tmp_path_factory):
     """A server whose sign-up is verified by mail, with small per-address limits."""
@@ -96,8 +69,8 @@ async def verified(settings, tmp_path_factory):
             AIM_SMTP_URL=f"smtp://127.0.0.1:{port}",
             AIM_SIGNUP_RATE="6/hour",
             AIM_LOGIN_RATE="8/minute",
-        ) as url:
-            yield Server(url, inbox)
+        ) as served:
+            yield Server(served.url, inbox)
     finally:
         controller.stop()
 
@@ -223,6 +196,6 @@ async def test_aimctl_unlock_lets_a_locked_out_account_back_in(org: Org, url: st
 async def test_a_forwarded_address_counts_only_from_a_trusted_proxy(settings, tmp_path):
     """Behind a proxy AIM does not trust, a client cannot dodge the limit by naming another address
     in X-Forwarded-For: every attempt counts against the address the request really came from."""
-    async with serving(settings, tmp_path, AIM_TRUSTED_PROXIES="192.0.2.1", AIM_LOGIN_RATE="3/minute") as url:
-        tries = [await Api(url).error(LOGIN, i=unknown()) for _ in range(4)]
+    async with serving(settings, tmp_path, AIM_TRUSTED_PROXIES="192.0.2.1", AIM_LOGIN_RATE="3/minute") as served:
+        tries = [await Api(served.url).error(LOGIN, i=unknown()) for _ in range(4)]
     assert tries == ["UNAUTHENTICATED"] * 3 + ["RATE_LIMITED"]
