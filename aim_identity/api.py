@@ -141,7 +141,11 @@ class Subscription:
     mcp_server_events = strawberry.subscription(resolver=subscriptions.mcp_server_events, name="mcpServerEvents")
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings, *, checks: bool = True) -> strawberry.Schema:
+    """The schema, with its checks: the budget and the cost, and in production the document limits,
+    no introspection and no suggestions. `checks=False` is for the benchmark of what they cost
+    (bench/hardening.py) and nothing else; the parser's bounds stay, since they come with its cache."""
+    production = checks and settings.production
     validated = (
         validator(
             limits=[
@@ -153,21 +157,23 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             extra=[NoSchemaIntrospectionCustomRule],
             hide_suggestions=True,
         )
-        if settings.production
+        if production
         else validator()
     )
+    extensions: list[Callable[[], Any]] = [
+        lambda: BoundedParser(max_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens),
+        lambda: Validation(validated),
+        lambda: ErrorCodes(mask=settings.production),
+    ]
+    if checks:
+        extensions.append(
+            lambda: QueryCost(maximum=settings.max_query_cost if production else None, budget=settings.cost_budget)
+        )
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[
-            lambda: BoundedParser(max_bytes=settings.max_document_bytes, max_tokens=settings.max_tokens),
-            lambda: Validation(validated),
-            lambda: ErrorCodes(mask=settings.production),
-            lambda: QueryCost(
-                maximum=settings.max_query_cost if settings.production else None, budget=settings.cost_budget
-            ),
-        ],
-        execution_context_class=Unsuggesting if settings.production else None,
+        extensions=extensions,
+        execution_context_class=Unsuggesting if production else None,
         scalar_overrides=SCALAR_OVERRIDES,
     )

@@ -32,9 +32,11 @@ from aim_identity.throttle import Throttle
 from aim_identity.workers import checkpoints, detection, housekeeping, mcp_watch, relay, rescoring, webhooks
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, checks: bool = True) -> Starlette:
+    """`checks=False` leaves out the schema's checks and the security headers, for the benchmark of
+    what they cost (bench/hardening.py); nothing deployed runs without them."""
     settings = settings or Settings()
-    schema = build_schema(settings)
+    schema = build_schema(settings, checks=checks)
     graphql = Endpoint(schema, settings)
     oauth = OAuthEndpoints(settings, lambda: graphql.keyring, lambda: graphql.blocklist)
     downloads = ExportDownloads(settings, lambda: graphql.keyring, lambda: graphql.blocklist)
@@ -102,6 +104,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *downloads.routes(),
             Route("/healthz", healthz),
         ],
-        middleware=[security_headers(settings.production)],
+        middleware=[security_headers(settings.production)] if checks else [],
         lifespan=lifespan,
     )

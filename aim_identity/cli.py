@@ -14,13 +14,17 @@ from aim_identity.config import Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    # The address given on the command line is the one served, and the issuer's default names it.
+    serve(settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port}))
+
+
+def serve(settings: Settings, *, checks: bool = True) -> None:
+    """`aimctl serve`; `checks` as in `create_app`."""
     import uvicorn
 
     from aim_identity.app import create_app
 
-    # The address given on the command line is the one served, and the issuer's default names it.
-    settings = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
-    app = create_app(settings)
+    app = create_app(settings, checks=checks)
     # What is built by now (modules, the schema) lives as long as the process: frozen, the collector
     # stops rescanning it, so full collections under load pause the requests in flight far less.
     gc.freeze()

@@ -46,6 +46,11 @@ while the same AIM is otherwise idle:
                (@perform_action: signed, authorized, its result reported) against the bare
                authorizeAction round trip, one call at a time (bench/sdk.py)
 
+  (k) hardening
+               the agents page against AIM with production's checks on and the same AIM with them off,
+               both executing every request (response cache off): the ratio on / off, target 0.9
+               (bench/hardening.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -75,7 +80,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import audit, detection, discovery, fanout, sdk
+from bench import audit, detection, discovery, fanout, hardening, sdk
 from bench.harness import free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
@@ -287,6 +292,7 @@ SCENARIO_NAMES = (
     "detection",
     "audit",
     "sdk",
+    "hardening",
     "fanout",
 )
 LABELS = {
@@ -429,14 +435,47 @@ def run_fanout(
         print()
         print("request path (repeated from above, to sit with fan-out):")
         report(results)
-    for name, module in (("discovery", discovery), ("detection", detection), ("audit", audit), ("sdk", sdk)):
+    for name, module in (
+        ("discovery", discovery),
+        ("detection", detection),
+        ("audit", audit),
+        ("sdk", sdk),
+        ("hardening", hardening),
+    ):
         if apart.get(name) is not None:
             module.report(apart[name])
     verdict = {**verdict, **fanout.report(fanout_results)}
     write_json(args, results, verdict, fanout=fanout_results, **apart)
     failed = any(r["errors"] for r in results.values()) or fanout.failed(fanout_results)
+    failed |= apart.get("hardening") is not None and hardening.failed(apart["hardening"])
     discovered = apart.get("discovery")
     return 1 if failed or (discovered is not None and discovery.failed(discovered)) else 0
+
+
+def measure_hardening(aim_env: dict[str, str], spec: Path, args: argparse.Namespace, workdir: Path) -> dict:
+    """(k): both servers up at once, each driven in turn (bench/hardening.py)."""
+    env = {**aim_env, "AIM_RESPONSE_CACHE_SIZE": "0"}
+    on_port, off_port = free_port(), free_port()
+    sides = {
+        "on": start("aim-checks-on", [*aimctl(), "serve", "--port", str(on_port)], env, on_port, workdir),
+        "off": start(
+            "aim-checks-off", [sys.executable, "-m", "bench.hardening", "--port", str(off_port)], env, off_port, workdir
+        ),
+    }
+    try:
+        for server in sides.values():
+            healthy(server)
+        half = argparse.Namespace(**{**vars(args), "duration": args.duration / 2})
+        runs: dict[str, list[dict]] = {"on": [], "off": []}
+        for side in hardening.ORDER:
+            server = sides[side]
+            runs[side].append(
+                run_load("graphql", f"{server.url}/graphql", spec, half, {"app": str(server.process.pid)})
+            )
+        return {side: hardening.combined(side_runs) for side, side_runs in runs.items()}
+    finally:
+        for server in sides.values():
+            stop(server)
 
 
 def main() -> int:
@@ -553,6 +592,9 @@ def main() -> int:
             # The clients open their organizations by `register`, all from this one address.
             "AIM_REGISTRATION": "open",
             "AIM_SIGNUP_RATE": "1000/hour",
+            # One caller drives each scenario at hundreds of requests a second: its budget is charged
+            # (so the cost of charging it is measured) but never runs out.
+            "AIM_COST_BUDGET": "1000000000/minute",
             "AIM_SECRET_KEY": SECRET,
             "AIM_DATABASE_URL": aim_database_url,
             "AIM_REDIS_URL": redis_url,
@@ -565,7 +607,8 @@ def main() -> int:
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
-        if not request_path and not {"discovery", "detection", "audit", "sdk"} & set(scenarios) and not args.hold:
+        apart_scenarios = {"discovery", "detection", "audit", "sdk", "hardening"}
+        if not request_path and not apart_scenarios & set(scenarios) and not args.hold:
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {}, {})
 
         aim_port, floor_port = free_port(), free_port()
@@ -660,11 +703,17 @@ def main() -> int:
             print("running (j) the SDK's overhead ...", flush=True)
             sdk_results = sdk.run(aim.url, data["token"], workdir, args.duration)
             verdict |= sdk.report(sdk_results)
+        hardening_results = None
+        if "hardening" in scenarios:
+            print("running (k) the agents page with production's checks on and off ...", flush=True)
+            hardening_results = measure_hardening(aim_env, spec, args, workdir)
+            verdict |= hardening.report(hardening_results)
         apart = {
             "discovery": discovery_results,
             "detection": detection_results,
             "audit": audit_results,
             "sdk": sdk_results,
+            "hardening": hardening_results,
         }
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
@@ -674,6 +723,7 @@ def main() -> int:
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, results, verdict, apart)
         write_json(args, results, verdict, **apart)
         failed = any(r["errors"] for r in results.values())
+        failed |= hardening_results is not None and hardening.failed(hardening_results)
         return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
