@@ -1,14 +1,15 @@
 """graphql-transport-ws at /graphql, for subscriptions only (queries and mutations go over HTTP).
 Each subscription joins the process's shared fan-out, and each connection counts against its
 principal's limit until it closes. A subscription is charged its requested cost when it starts, to its
-principal's budget (schema/core/budget.py)."""
+principal's budget (schema/core/budget.py), and its start is audited (`subscription.start`, with its
+fields and the operation's name) before it joins."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from graphql import DocumentNode, OperationDefinitionNode, OperationType
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode, OperationType
 from graphql.error import GraphQLError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
@@ -18,6 +19,7 @@ from aim_identity.schema.core import documents
 from aim_identity.schema.core.budget import budget_of
 from aim_identity.schema.core.context import Context
 from aim_identity.schema.core.cost import requested_cost
+from aim_identity.unit_of_work import atomic
 
 if TYPE_CHECKING:
     from graphql import GraphQLFormattedError
@@ -65,8 +67,9 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
         if isinstance(subscription, str):
             error = {"message": subscription, "extensions": {"code": "BAD_USER_INPUT"}}
         else:
+            document, operation = subscription
             try:
-                cost = requested_cost(self.view.fanout.schema._schema, *subscription)
+                cost = requested_cost(self.view.fanout.schema._schema, document, operation)
                 await self.view.throttle.spend(budget_of(principal), cost, self.view.settings.cost_budget)
             except RateLimited as refused:
                 error = {"message": str(refused), "extensions": refused.extensions}
@@ -76,8 +79,18 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
             reply: ErrorMessage = {"id": operation_id, "type": "error", "payload": [error]}
             await self.send_message(reply)
             return
-        self.subscriptions.add(operation_id)
-        self.view.fanout.join(self, operation_id, payload, principal)
+        self.subscriptions.add(operation_id)  # before the audit's await: the id is taken from here on
+        await self._audit_start(operation)
+        if operation_id in self.subscriptions:  # not completed by the client meanwhile
+            self.view.fanout.join(self, operation_id, payload, principal)
+
+    async def _audit_start(self, operation: OperationDefinitionNode) -> None:
+        async with atomic(self.context.actor) as work:
+            work.audit(
+                "subscription.start",
+                fields=[s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)],
+                operation=operation.name.value if operation.name else None,
+            )
 
     def _subscription(self, payload: dict) -> tuple[DocumentNode, OperationDefinitionNode] | str:
         """The subscription a subscribe message asks for, or why it cannot run."""

@@ -1,5 +1,5 @@
-"""What the trail records of a scripted session: each sign-in attempt, refresh, sign-out, verification
-and authorization, with the caller's address and client; and none of the secrets the session handled,
+"""What the trail records of a scripted session: each sign-in attempt, refresh, sign-out, verification,
+authorization and subscription start, with the caller's address and client; and none of the secrets the session handled,
 anywhere in any entry."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from aim_identity import ids
 from aim_identity.models import AuditLogEntry
 from tests.auth.test_api_keys import CREATE_KEY
 from tests.auth.test_mfa import with_mfa
+from tests.delivery.test_websocket import AUDIT, Feed
 from tests.identity.test_actions import AUTHORIZE
 from tests.oauth.support import credentials, registered_server
 from tests.support import LOGIN, PASSWORD, Api, Org, Person, create_agent, signed_request, verify
@@ -17,6 +18,7 @@ from tests.webhooks.test_deliveries import CREATE as CREATE_WEBHOOK
 
 REFRESH = """mutation($i: RefreshInput!) { refreshToken(input: $i) { accessToken refreshToken } }"""
 LOGOUT = """mutation { logout(input: {}) { ok } }"""
+AGENT_EVENTS_NAMED = "subscription Watch { agentEvents { kind } }"
 CREATE_AGENT = """mutation($i: CreateAgentInput!) { createAgent(input: $i) { privateKey agent { id } } }"""
 
 
@@ -64,3 +66,18 @@ async def test_a_session_is_audited_with_its_address_and_client_and_no_secret_is
     assert all(len(s) >= 16 for s in secrets if s != PASSWORD)  # each is a real secret, not a common word
     leaked = [s[:8] + "…" for s in secrets if s and s in stored]
     assert not leaked, f"secrets in the audit trail: {leaked}"
+
+
+async def test_a_subscription_start_is_audited_with_its_caller(org: Org, url):
+    for query in (AGENT_EVENTS_NAMED, AUDIT):
+        async with Feed(url, query, Authorization=f"Bearer {org.admin.api.token}"):
+            pass
+    started = await AuditLogEntry.filter(
+        organization_id=ids.decode(org.id, "Organization"), action="subscription.start"
+    ).order_by("sequence")
+    assert [e.metadata for e in started] == [
+        {"fields": ["agentEvents"], "operation": "Watch"},
+        {"fields": ["auditLogAppended"], "operation": None},
+    ]
+    assert {(e.actor_type, e.actor_id) for e in started} == {("user", org.admin.user_id)}
+    assert all(e.ip_address and e.user_agent for e in started)
