@@ -51,6 +51,9 @@ while the same AIM is otherwise idle:
                both executing every request (response cache off): the ratio on / off, target 0.9
                (bench/hardening.py)
 
+  (l) memory   the request-path AIM's resident memory idle, at its peak under (b)'s load, and per
+               answer kept by the response cache (bench/memory.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -80,7 +83,7 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import audit, detection, discovery, fanout, hardening, sdk
+from bench import audit, detection, discovery, fanout, hardening, memory, sdk
 from bench.harness import free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
@@ -293,6 +296,7 @@ SCENARIO_NAMES = (
     "audit",
     "sdk",
     "hardening",
+    "memory",
     "fanout",
 )
 LABELS = {
@@ -441,6 +445,7 @@ def run_fanout(
         ("audit", audit),
         ("sdk", sdk),
         ("hardening", hardening),
+        ("memory", memory),
     ):
         if apart.get(name) is not None:
             module.report(apart[name])
@@ -607,7 +612,7 @@ def main() -> int:
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
-        apart_scenarios = {"discovery", "detection", "audit", "sdk", "hardening"}
+        apart_scenarios = {"discovery", "detection", "audit", "sdk", "hardening", "memory"}
         if not request_path and not apart_scenarios & set(scenarios) and not args.hold:
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {}, {})
 
@@ -708,12 +713,23 @@ def main() -> int:
             print("running (k) the agents page with production's checks on and off ...", flush=True)
             hardening_results = measure_hardening(aim_env, spec, args, workdir)
             verdict |= hardening.report(hardening_results)
+        memory_results = None
+        if "memory" in scenarios:
+            print("running (l) memory ...", flush=True)
+            memory_results = memory.run(
+                aim.url,
+                aim.process.pid,
+                data["token"],
+                lambda: run_load("graphql", urls["graphql"], spec, args, {"app": str(aim.process.pid)}),
+            )
+            verdict |= memory.report(memory_results)
         apart = {
             "discovery": discovery_results,
             "detection": detection_results,
             "audit": audit_results,
             "sdk": sdk_results,
             "hardening": hardening_results,
+            "memory": memory_results,
         }
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
