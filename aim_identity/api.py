@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
@@ -141,6 +142,13 @@ class Subscription:
     mcp_server_events = strawberry.subscription(resolver=subscriptions.mcp_server_events, name="mcpServerEvents")
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Strawberry would log every error; ErrorCodes logs each internal one, once, under its request
+        id. A caller's mistakes and refusals (a bad document, RATE_LIMITED) are the caller's to read,
+        and logged they would let anyone fill the log."""
+
+
 def build_schema(settings: Settings, *, checks: bool = True) -> strawberry.Schema:
     """The schema, with its checks: the budget and the cost, and in production the document limits,
     no introspection and no suggestions. `checks=False` is for the benchmark of what they cost
@@ -169,7 +177,7 @@ def build_schema(settings: Settings, *, checks: bool = True) -> strawberry.Schem
         extensions.append(
             lambda: QueryCost(maximum=settings.max_query_cost if production else None, budget=settings.cost_budget)
         )
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -5,8 +5,9 @@ Two kinds of count:
 - attempts at what is expensive or telling (signing up, signing in), per address, in a moving window;
 - the query cost each caller spends (schema/core/budget.py), per user, API key or agent, and per
   address for callers who are not signed in, in a sliding window: what was spent in the last window
-  counts against the budget, and a request that would go over it runs nothing. While Redis is away the
-  budget is not counted: AIM keeps answering from its database, as it does for everything else."""
+  counts against the budget, and a request that would go over it runs nothing.
+While Redis is away neither is counted: AIM keeps answering from its database, as it does for
+everything else, and the lockout per account, kept there, still stops guessing at a password."""
 
 from __future__ import annotations
 
@@ -66,10 +67,16 @@ class Throttle:
         if address is None:
             return
         item: RateLimitItem = parse(rate)
-        if not await self.attempts.hit(item, action, address):
+        try:
+            if await self.attempts.hit(item, action, address):
+                return
             stats = await self.attempts.get_window_stats(item, action, address)
-            retry_after = max(1, int(stats.reset_time - time.time()) + 1)
-            raise RateLimited(f"Too many {action} attempts from this address; try again later", retryAfter=retry_after)
+        except StorageError as error:
+            # The lockout per account (auth/login_guard.py) is kept in the database and still holds.
+            log.warning("%s attempts not counted: the store is unreachable (%s)", action, error)
+            return
+        retry_after = max(1, int(stats.reset_time - time.time()) + 1)
+        raise RateLimited(f"Too many {action} attempts from this address; try again later", retryAfter=retry_after)
 
     async def spend(self, caller: str, cost: int, budget: str) -> Allowance | None:
         """Takes `cost` from the caller's `budget` (e.g. "100000/minute"). A request that would go over

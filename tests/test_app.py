@@ -433,6 +433,16 @@ async def test_internal_error_is_masked(production: Production):
     assert (await post(production.url, query, token))["data"]["agents"]["totalCount"] == 1
 
 
+async def test_only_internal_errors_are_logged(production: Production):
+    """A caller's mistake is answered, not logged: anyone could fill the log with them."""
+    token = production.org.admin.api.token
+    for query in ("{ loggedNowhere }", "{ viewer { id }", directed(LIMITS["AIM_MAX_DIRECTIVES"] + 1)):
+        assert codes(await post(production.url, query, token))
+    await asyncio.sleep(0.2)
+    log = production.log.read_text()
+    assert "loggedNowhere" not in log and "Syntax Error" not in log and "directives" not in log
+
+
 # ---- sizes
 
 

@@ -1,4 +1,5 @@
-"""The budgets of query cost, in the process (memory://) and in Redis when the suite has one."""
+"""The budgets of query cost and the counts of attempts, in the process (memory://) and in Redis when
+the suite has one."""
 
 from __future__ import annotations
 
@@ -69,3 +70,20 @@ async def test_an_unreachable_budget_store_counts_nothing_and_refuses_nothing():
     """Nothing listens on port 1: AIM keeps answering, uncounted, as it does from its database while
     Redis is away (tests/test_deployment.py runs a replica through a Redis outage)."""
     assert await Throttle("redis://127.0.0.1:1/0").spend(f"user:{uuid.uuid4()}", 10, "5/minute") is None
+
+
+async def test_an_unreachable_store_counts_no_attempt_and_refuses_none():
+    throttle, address = Throttle("redis://127.0.0.1:1/0"), f"192.0.2.{uuid.uuid4().int % 250}"
+    for _ in range(3):
+        await throttle.hit("login", "1/minute", address)
+
+
+async def test_attempts_past_the_rate_are_refused_with_retry_after(throttle: Throttle):
+    address = f"198.51.100.{uuid.uuid4().int % 250}"
+    await throttle.hit(f"login-{uuid.uuid4()}", "1/minute", address)
+    action = f"signup-{uuid.uuid4()}"
+    await throttle.hit(action, "2/minute", address)
+    await throttle.hit(action, "2/minute", address)
+    with pytest.raises(RateLimited) as refused:
+        await throttle.hit(action, "2/minute", address)
+    assert 1 <= refused.value.extensions["retryAfter"] <= 61
