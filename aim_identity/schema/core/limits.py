@@ -25,13 +25,7 @@ def root_field_limit(maximum: int) -> type[ValidationRule]:
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
             count = _fields(node.selection_set, self.context, set())
             if count > maximum:
-                self.report_error(
-                    GraphQLError(
-                        f"The operation asks for {count} root fields; the limit is {maximum}",
-                        node,
-                        extensions={"code": "QUERY_TOO_COMPLEX", "limit": maximum},
-                    )
-                )
+                self.report_error(_past(f"The operation asks for {count} root fields", maximum, node))
             return SKIP
 
     return RootFieldLimit
@@ -42,15 +36,16 @@ def directive_limit(maximum: int) -> type[ValidationRule]:
         def enter(self, node: Node, *_: Any) -> None:
             directives = getattr(node, "directives", None) or ()
             if len(directives) > maximum:
-                self.report_error(
-                    GraphQLError(
-                        f"A {node.kind.replace('_', ' ')} carries {len(directives)} directives; the limit is {maximum}",
-                        node,
-                        extensions={"code": "QUERY_TOO_COMPLEX", "limit": maximum},
-                    )
-                )
+                kind = node.kind.replace("_", " ")
+                self.report_error(_past(f"A {kind} carries {len(directives)} directives", maximum, node))
 
     return DirectiveLimit
+
+
+def _past(what: str, maximum: int, node: Node) -> GraphQLError:
+    return GraphQLError(
+        f"{what}; the limit is {maximum}", node, extensions={"code": "QUERY_TOO_COMPLEX", "limit": maximum}
+    )
 
 
 def _fields(selection_set: SelectionSetNode, context: ValidationContext, spread: set[str]) -> int:
