@@ -80,7 +80,11 @@ class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message(reply)
             return
         self.subscriptions.add(operation_id)  # before the audit's await: the id is taken from here on
-        await self._audit_start(operation)
+        try:
+            await self._audit_start(operation)
+        except BaseException:
+            self.subscriptions.discard(operation_id)
+            raise
         if operation_id in self.subscriptions:  # not completed by the client meanwhile
             self.view.fanout.join(self, operation_id, payload, principal)
 
