@@ -299,6 +299,15 @@ SCENARIO_NAMES = (
     "memory",
     "fanout",
 )
+# The scenarios measured apart from the request path, each reported by its own module.
+APART = {
+    "discovery": discovery,
+    "detection": detection,
+    "audit": audit,
+    "sdk": sdk,
+    "hardening": hardening,
+    "memory": memory,
+}
 LABELS = {
     "floor": "(a) floor: Starlette + asyncpg",
     "graphql": "(b) GraphQL agents(first: 20)",
@@ -439,14 +448,7 @@ def run_fanout(
         print()
         print("request path (repeated from above, to sit with fan-out):")
         report(results)
-    for name, module in (
-        ("discovery", discovery),
-        ("detection", detection),
-        ("audit", audit),
-        ("sdk", sdk),
-        ("hardening", hardening),
-        ("memory", memory),
-    ):
+    for name, module in APART.items():
         if apart.get(name) is not None:
             module.report(apart[name])
     verdict = {**verdict, **fanout.report(fanout_results)}
@@ -612,8 +614,7 @@ def main() -> int:
         print(f"migrating {database_url.rsplit('@', 1)[-1]}", flush=True)
         subprocess.run([*aimctl(), "migrate"], env=aim_env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
-        apart_scenarios = {"discovery", "detection", "audit", "sdk", "hardening", "memory"}
-        if not request_path and not apart_scenarios & set(scenarios) and not args.hold:
+        if not request_path and not APART.keys() & set(scenarios) and not args.hold:
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, {}, {}, {})
 
         aim_port, floor_port = free_port(), free_port()

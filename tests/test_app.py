@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -23,7 +22,7 @@ import websockets
 from graphql.language import Lexer, Source, TokenKind
 
 from aim_identity.config import Settings
-from tests.servers import serving
+from tests.servers import Served, serving
 from tests.support import Api, Org, create_agent, register, verify
 
 # Not the defaults, so the tests also prove each AIM_MAX_* variable is read.
@@ -41,10 +40,7 @@ INTROSPECTION = "{ __schema { types { name } } }"
 
 
 @dataclass
-class Production:
-    url: str  # the /graphql endpoint
-    database_url: str
-    log: Path
+class Production(Served):
     org: Org  # has one agent, verified once: deep queries have something to go deep into
 
 

@@ -117,14 +117,14 @@ async def target(settings: Settings, tmp_path_factory) -> AsyncIterator[Target]:
         )
 
 
-def hunt(test):
+def hunt(examples: int = EXAMPLES) -> settings:
     return settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=not HUNTING,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )(test)
+    )
 
 
 async def answer(url: str, document: str, headers: dict[str, str]) -> dict:
@@ -138,20 +138,20 @@ async def answer(url: str, document: str, headers: dict[str, str]) -> dict:
     return body
 
 
-@hunt
+@hunt()
 @given(document=operations(), caller=st.sampled_from(["admin", "admin", "agent", "nobody"]))
 async def test_valid_operations_get_an_answer_or_a_coded_refusal(target: Target, document: str, caller: str):
     await answer(target.url, document, target.callers[caller])
 
 
-@hunt
+@hunt()
 @given(document=violations(), caller=st.sampled_from(["admin", "nobody"]))
 async def test_invalid_operations_get_a_coded_refusal(target: Target, document: str, caller: str):
     refused = await answer(target.url, document, target.callers[caller])
     assert refused.get("errors") and refused.get("data") is None, (document, refused)  # nothing ran
 
 
-@settings(max_examples=max(EXAMPLES // 5, 10), deadline=None, derandomize=not HUNTING, database=None)
+@hunt(max(EXAMPLES // 5, 10))
 @given(
     document=st.one_of(
         *(mutations(SCHEMA, fields=[name], custom_scalars=SCALARS) for name in ENDS_A_SESSION),
