@@ -5,15 +5,17 @@ Whoever must act once events are committed (the relay, in a process that runs on
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from tortoise.transactions import in_transaction
 
-from aim_identity import ids, tenancy
+from aim_identity import db, ids, tenancy
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.events import outbox
@@ -53,25 +55,50 @@ class Work:
 
 @asynccontextmanager
 async def atomic(actor: Actor) -> AsyncIterator[Work]:
-    async with in_transaction():
-        work = Work(actor)
-        yield work
-        for record in work._audit:
-            work.emit(
-                "audit.appended", organization_id=record.organization_id, entryId=ids.encode("AuditLogEntry", record.id)
-            )
-        # Last, so each organization's chain head (and data version) is locked only for the moment
-        # before commit. The outbox rows follow the append and the version bump: those locks then order
-        # an organization's event ids as its commits, which catching up from the outbox and webhook
-        # deliveries rely on (events/broker.py, webhooks/deliveries.py), audited or not.
-        appended = await chain.append(work._audit)
-        # Every audit entry emitted an event in its organization, so the events name every organization
-        # written to; the append bumped the versions of those it appended to.
-        written = {e.organization_id for e in work._events}
-        if actor.organization_id:
-            written.add(actor.organization_id)
-        await tenancy.touch(written - appended)
-        await outbox.add(work._events)
+    try:
+        async with in_transaction():
+            work = Work(actor)
+            yield work
+            for record in work._audit:
+                work.emit(
+                    "audit.appended",
+                    organization_id=record.organization_id,
+                    entryId=ids.encode("AuditLogEntry", record.id),
+                )
+            # Every audit entry emitted an event in its organization, so the events name every
+            # organization written to.
+            written = {e.organization_id for e in work._events}
+            if actor.organization_id:
+                written.add(actor.organization_id)
+            await _finish(work, written)
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == chain.NO_CHAIN_HEAD:
+            raise chain.NoChainHead(uuid.UUID(exc.detail)) from exc
+        raise
     if work._events:
         for hook in _after_commit:
             hook()
+
+
+# What orders an organization's writes (its row, whose data version moves, and its audit chain head)
+# is locked last: cached responses read at an older version are never served again, sequences have no
+# gaps, and an organization's event ids follow its commits, which catching up from the outbox and
+# webhook deliveries rely on (events/broker.py, webhooks/deliveries.py).
+async def _finish(work: Work, written: set[uuid.UUID]) -> None:
+    if db.dialect() == "postgres":
+        # One statement; PostgreSQL writes it all at COMMIT (migration 0019), so those locks are never
+        # held across a round trip to this process.
+        await db.execute(
+            "INSERT INTO commit_work (work) VALUES ($1::jsonb)",
+            json.dumps(
+                {
+                    "organizations": sorted(str(org) for org in written),
+                    "entries": chain.for_commit(work._audit),
+                    "events": outbox.for_commit(work._events),
+                }
+            ),
+        )
+        return
+    await tenancy.touch(written)
+    await chain.append(work._audit)
+    await outbox.add(work._events)

@@ -54,6 +54,10 @@ while the same AIM is otherwise idle:
   (l) memory   the request-path AIM's resident memory idle, at its peak under (b)'s load, and per
                answer kept by the response cache (bench/memory.py)
 
+  (m) audited  updateAgent in the one organization, each connection for its own agent, against AIM
+               and the same AIM with the audit write skipped: the ratio audited / unaudited, target 0.8
+               (bench/audited.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -83,8 +87,8 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import audit, detection, discovery, fanout, hardening, memory, sdk
-from bench.harness import free_port, gql, tail, wait_healthy
+from bench import audit, audited, detection, discovery, fanout, hardening, memory, sdk
+from bench.harness import SIDES_ORDER, combined, free_port, gql, tail, wait_healthy
 from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,6 +301,7 @@ SCENARIO_NAMES = (
     "sdk",
     "hardening",
     "memory",
+    "audited",
     "fanout",
 )
 # The scenarios measured apart from the request path, each reported by its own module.
@@ -307,6 +312,7 @@ APART = {
     "sdk": sdk,
     "hardening": hardening,
     "memory": memory,
+    "audited": audited,
 }
 LABELS = {
     "floor": "(a) floor: Starlette + asyncpg",
@@ -455,31 +461,30 @@ def run_fanout(
     write_json(args, results, verdict, fanout=fanout_results, **apart)
     failed = any(r["errors"] for r in results.values()) or fanout.failed(fanout_results)
     failed |= apart.get("hardening") is not None and hardening.failed(apart["hardening"])
+    failed |= apart.get("audited") is not None and audited.failed(apart["audited"])
     discovered = apart.get("discovery")
     return 1 if failed or (discovered is not None and discovery.failed(discovered)) else 0
 
 
-def measure_hardening(aim_env: dict[str, str], spec: Path, args: argparse.Namespace, workdir: Path) -> dict:
-    """(k): both servers up at once, each driven in turn (bench/hardening.py)."""
-    env = {**aim_env, "AIM_RESPONSE_CACHE_SIZE": "0"}
+def measure_sides(
+    name: str, module: str, scenario: str, env: dict[str, str], spec: Path, args: argparse.Namespace, workdir: Path
+) -> dict:
+    """(k) and (m): `aimctl serve` ("on") and the same AIM as `python -m <module>` serves it ("off"),
+    both up at once, each driven in turn (harness.SIDES_ORDER)."""
     on_port, off_port = free_port(), free_port()
     sides = {
-        "on": start("aim-checks-on", [*aimctl(), "serve", "--port", str(on_port)], env, on_port, workdir),
-        "off": start(
-            "aim-checks-off", [sys.executable, "-m", "bench.hardening", "--port", str(off_port)], env, off_port, workdir
-        ),
+        "on": start(f"{name}-on", [*aimctl(), "serve", "--port", str(on_port)], env, on_port, workdir),
+        "off": start(f"{name}-off", [sys.executable, "-m", module, "--port", str(off_port)], env, off_port, workdir),
     }
     try:
         for server in sides.values():
             healthy(server)
         half = argparse.Namespace(**{**vars(args), "duration": args.duration / 2})
         runs: dict[str, list[dict]] = {"on": [], "off": []}
-        for side in hardening.ORDER:
+        for side in SIDES_ORDER:
             server = sides[side]
-            runs[side].append(
-                run_load("graphql", f"{server.url}/graphql", spec, half, {"app": str(server.process.pid)})
-            )
-        return {side: hardening.combined(side_runs) for side, side_runs in runs.items()}
+            runs[side].append(run_load(scenario, f"{server.url}/graphql", spec, half, {"app": str(server.process.pid)}))
+        return {side: combined(side_runs) for side, side_runs in runs.items()}
     finally:
         for server in sides.values():
             stop(server)
@@ -712,8 +717,21 @@ def main() -> int:
         hardening_results = None
         if "hardening" in scenarios:
             print("running (k) the agents page with production's checks on and off ...", flush=True)
-            hardening_results = measure_hardening(aim_env, spec, args, workdir)
+            hardening_results = measure_sides(
+                "aim-checks",
+                "bench.hardening",
+                "graphql",
+                {**aim_env, "AIM_RESPONSE_CACHE_SIZE": "0"},
+                spec,
+                args,
+                workdir,
+            )
             verdict |= hardening.report(hardening_results)
+        audited_results = None
+        if "audited" in scenarios:
+            print("running (m) updateAgent in one organization, audited and unaudited ...", flush=True)
+            audited_results = measure_sides("aim-audit", "bench.audited", "update-agent", aim_env, spec, args, workdir)
+            verdict |= audited.report(audited_results)
         memory_results = None
         if "memory" in scenarios:
             print("running (l) memory ...", flush=True)
@@ -731,6 +749,7 @@ def main() -> int:
             "sdk": sdk_results,
             "hardening": hardening_results,
             "memory": memory_results,
+            "audited": audited_results,
         }
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
@@ -741,6 +760,7 @@ def main() -> int:
         write_json(args, results, verdict, **apart)
         failed = any(r["errors"] for r in results.values())
         failed |= hardening_results is not None and hardening.failed(hardening_results)
+        failed |= audited_results is not None and audited.failed(audited_results)
         return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)

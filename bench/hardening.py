@@ -2,9 +2,8 @@
 production mode on the bench database, both with the response cache off so that every request is
 executed and checked: `aimctl serve`, and the same server built without its checks
 (`create_app(checks=False)`: no budget or cost, no document limits, introspection or suggestion rules,
-no security headers), served by `python -m bench.hardening`. The load process drives each in turn, in
-the order on, off, off, on, half the scenario's duration each, so a drift of the machine falls on both
-alike. The ratio is on / off (target at least 0.9)."""
+no security headers), served by `python -m bench.hardening`. The load process drives each in turn
+(harness.SIDES_ORDER). The ratio is on / off (target at least 0.9)."""
 
 from __future__ import annotations
 
@@ -14,20 +13,6 @@ from aim_identity.cli import serve
 from aim_identity.config import Settings
 
 TARGET = 0.9
-ORDER = ("on", "off", "off", "on")
-
-
-def combined(runs: list[dict]) -> dict:
-    """Several runs of one side as one: requests per second over their whole time, the worst p95."""
-    completed = sum(r["completed"] for r in runs)
-    seconds = sum(r["duration_s"] for r in runs)
-    return {
-        "per_s": round(completed / seconds, 1),
-        "completed": completed,
-        "errors": sum(r["errors"] for r in runs),
-        "p95_ms": max(r["latency_ms"]["p95"] or 0 for r in runs),
-        "app_cpu_ms": round(1000 * sum(r["cpu_s"].get("app", 0) for r in runs) / max(1, completed), 3),
-    }
 
 
 def report(results: dict) -> dict:

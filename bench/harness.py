@@ -63,3 +63,21 @@ def raise_nofile(wanted: int) -> int:
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# Two servers compared in one run are driven in turn, half the scenario's duration each time, in this
+# order of their sides, so that a drift of the machine falls on both alike.
+SIDES_ORDER = ("on", "off", "off", "on")
+
+
+def combined(runs: list[dict]) -> dict:
+    """Several runs of one side as one: requests per second over their whole time, the worst p95."""
+    completed = sum(r["completed"] for r in runs)
+    seconds = sum(r["duration_s"] for r in runs)
+    return {
+        "per_s": round(completed / seconds, 1),
+        "completed": completed,
+        "errors": sum(r["errors"] for r in runs),
+        "p95_ms": max(r["latency_ms"]["p95"] or 0 for r in runs),
+        "app_cpu_ms": round(1000 * sum(r["cpu_s"].get("app", 0) for r in runs) / max(1, completed), 3),
+    }

@@ -6,13 +6,13 @@ and parses the response with httptools (uvicorn's own parser): the load shares t
 cores with the servers, and a general-purpose client (aiohttp) cost about 1 ms of CPU a request,
 as much as the floor itself. Only requests that complete inside the window count. Each successful
 response is checked (HTTP 200, no GraphQL `errors`, 20 agents, a verified outcome, an allowed
-action); anything else is an error. The result is one JSON object on stdout.
+action, the updated agent); anything else is an error. The result is one JSON object on stdout.
 
-    python -m bench.load --scenario floor|graphql|verify|authorize-floor|authorize|token-floor|token --url URL \
-        --spec spec.json [--connections 32] [--duration 10] [--warmup 3] [--watch name=pid[+]]...
+    python -m bench.load --scenario floor|graphql|verify|authorize-floor|authorize|token-floor|token|update-agent \
+        --url URL --spec spec.json [--connections 32] [--duration 10] [--warmup 3] [--watch name=pid[+]]...
 
-`spec.json` carries what the scenario needs: `token` (graphql) and `agents`, a list of
-`{"id": global id, "seed": base64 Ed25519 seed}` (verify, authorize). `--watch` reports the CPU
+`spec.json` carries what the scenario needs: `token` (graphql, update-agent) and `agents`, a list of
+`{"id": global id, "seed": base64 Ed25519 seed}` (verify, authorize, update-agent). `--watch` reports the CPU
 seconds a process (with `+`: and its children, e.g. the PostgreSQL postmaster) spent in the window.
 """
 
@@ -46,6 +46,7 @@ VERIFY = """mutation Verify($i: VerifyAgentInput!) {
   verifyAgent(input: $i) { verified failureReason agentToken agentTokenExpiresAt trustScore { score } } }"""
 AUTHORIZE = """mutation Authorize($i: AuthorizeActionInput!) {
   authorizeAction(input: $i) { id allowed reason } }"""
+UPDATE_AGENT = """mutation Update($i: UpdateAgentInput!) { updateAgent(input: $i) { agent { id } } }"""
 AUTHORIZE_CAPABILITY = "db:read"  # granted to every agent the bench seeds
 EXPECTED_AGENTS = 20
 REQUEST_TIMEOUT_S = 30
@@ -372,6 +373,26 @@ class TokenIssue(Authorize):
             raise Failed(f"no token: {answer}")
 
 
+class UpdateAgent(Scenario):
+    """updateAgent: a new description for the connection's own agent, so that no two connections wait
+    on one agent's row and what they share is their organization (its audit chain and data version)."""
+
+    def __init__(self, url: str, spec: dict) -> None:
+        self.url, self.token = url, spec["token"]
+        self.agents = itertools.cycle([a["id"] for a in spec["agents"]])
+        self.agent_of: dict[Connection, str] = {}
+        self.revision = itertools.count()
+
+    async def run(self, connection, times) -> None:
+        if connection not in self.agent_of:
+            self.agent_of[connection] = next(self.agents)
+        agent_id = self.agent_of[connection]
+        variables = {"i": {"id": agent_id, "description": f"revision {next(self.revision)}"}}
+        updated = _data(await connection.send(graphql_request(self.url, UPDATE_AGENT, variables, self.token)))
+        if updated["updateAgent"]["agent"]["id"] != agent_id:
+            raise Failed(f"updated another agent: {updated}")
+
+
 SCENARIOS = {
     "floor": Floor,
     "graphql": GraphQLAgents,
@@ -380,6 +401,7 @@ SCENARIOS = {
     "authorize": Authorize,
     "token-floor": TokenIssue,
     "token": TokenIssue,
+    "update-agent": UpdateAgent,
 }
 
 

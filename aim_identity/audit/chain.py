@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aim_identity import db, ids, protocol, tenancy
+from aim_identity import db, ids, protocol
 from aim_identity.actors import Actor
 from aim_identity.models import AuditChainHead
 
@@ -90,26 +90,40 @@ def _hash_input(occurred_at: datetime, r: Record) -> tuple[str, str]:
     return f'{before},"sequence":', f',"targetId":{after}'
 
 
-# PostgreSQL appends an entry in one statement: lock the head, hash onto it (the same bytes as
-# protocol.audit_entry_hash), insert, move the head, and bump the organization's data version (tenancy.touch). The
-# head is then locked for one round trip before commit instead of four. `version` reads `entry`, so
-# every transaction locks the head before the organization row and two appends cannot deadlock.
-_APPEND_POSTGRES = """
-WITH head AS (
-    SELECT sequence + 1 AS sequence, hash FROM audit_chain_heads WHERE organization_id = $2 FOR UPDATE
-), entry AS (
-    INSERT INTO audit_log (id, organization_id, sequence, occurred_at, actor_type, actor_id, action, target_type,
-                           target_id, ip_address, user_agent, metadata, previous_hash, hash)
-    SELECT $1::uuid, $2::uuid, head.sequence, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, head.hash,
-           encode(sha256(convert_to(head.hash || chr(10) || $12 || head.sequence || $13, 'UTF8')), 'hex')
-    FROM head
-    RETURNING sequence, hash
-), version AS (
-    UPDATE organizations SET data_version = data_version + 1 WHERE id = $2 AND EXISTS (SELECT 1 FROM entry)
-)
-UPDATE audit_chain_heads SET sequence = entry.sequence, hash = entry.hash FROM entry
-WHERE audit_chain_heads.organization_id = $2
-RETURNING audit_chain_heads.sequence"""
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# What PostgreSQL raises at COMMIT for entries of an organization without a head (migration 0019).
+NO_CHAIN_HEAD = "AIM01"
+
+
+def for_commit(records: list[Record]) -> list[dict[str, Any]]:
+    """The entries as PostgreSQL chains them at COMMIT (migration 0019): each entry's fields, and the
+    canonical JSON it hashes split around the sequence number that only the locked head gives it."""
+    occurred_at = _now()
+    entries = []
+    for r in records:
+        before, after = _hash_input(occurred_at, r)
+        entries.append(
+            {
+                "id": str(r.id),
+                "organization_id": str(r.organization_id),
+                "occurred_at": occurred_at.isoformat(),
+                "actor_type": r.actor.actor_type,
+                "actor_id": r.actor.actor_id,
+                "action": r.action,
+                "target_type": r.target_type,
+                "target_id": r.target_id,
+                "ip_address": r.actor.ip_address,
+                "user_agent": r.actor.user_agent,
+                "metadata": r.metadata,
+                "before": before,
+                "after": after,
+            }
+        )
+    return entries
+
 
 _INSERT = """
 INSERT INTO audit_log (id, organization_id, sequence, occurred_at, actor_type, actor_id, action, target_type,
@@ -117,34 +131,11 @@ INSERT INTO audit_log (id, organization_id, sequence, occurred_at, actor_type, a
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"""
 
 
-async def append(records: list[Record]) -> set[uuid.UUID]:
-    """Appends in the caller's transaction, locking each organization's head so sequences have no gaps,
-    and bumps each organization's data version. Returns those organizations."""
-    occurred_at = datetime.now(UTC).replace(microsecond=0)
-    organizations = list(dict.fromkeys(r.organization_id for r in records))
-    if db.dialect() == "postgres":
-        for r in records:
-            before, after = _hash_input(occurred_at, r)
-            moved = await db.fetch_one(
-                _APPEND_POSTGRES,
-                r.id,
-                r.organization_id,
-                occurred_at,
-                r.actor.actor_type,
-                r.actor.actor_id,
-                r.action,
-                r.target_type,
-                r.target_id,
-                r.actor.ip_address,
-                r.actor.user_agent,
-                json.dumps(r.metadata),
-                before,
-                after,
-            )
-            if moved is None:
-                raise NoChainHead(r.organization_id)
-        return set(organizations)
-    for org in organizations:
+async def append(records: list[Record]) -> None:
+    """On SQLite, in the caller's transaction: each organization's head is locked (SQLite's one writer
+    holds the whole database until commit anyway), so sequences have no gaps."""
+    occurred_at = _now()
+    for org in dict.fromkeys(r.organization_id for r in records):
         head = await db.fetch_one(
             "SELECT sequence, hash FROM audit_chain_heads WHERE organization_id = $1 FOR UPDATE", org
         )
@@ -175,5 +166,3 @@ async def append(records: list[Record]) -> set[uuid.UUID]:
         await db.execute(
             "UPDATE audit_chain_heads SET sequence = $2, hash = $3 WHERE organization_id = $1", org, sequence, previous
         )
-    await tenancy.touch(set(organizations))
-    return set(organizations)

@@ -1,6 +1,7 @@
-"""Events join the mutation's transaction as outbox rows, so a crash after commit loses none. On
-PostgreSQL the insert also sends a NOTIFY (a trigger), delivered at commit, which wakes the relay in
-`aimctl worker` at once instead of at its next poll. The rows stay, so a process that lost its
+"""Events join the mutation's transaction as outbox rows (on PostgreSQL written by the database at its
+COMMIT, unit_of_work.py), so a crash after commit loses none. On PostgreSQL the insert also sends a
+NOTIFY (a trigger), delivered at commit, which wakes the relay in `aimctl worker` at once instead of
+at its next poll. The rows stay, so a process that lost its
 broker subscription for a moment reads back what it missed (`latest`, `since`)."""
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class Event:
 
 
 async def add(events: list[Event]) -> None:
-    """In the caller's transaction, as one statement. On PostgreSQL a trigger sends the NOTIFY
-    (migration 0005)."""
+    """In the caller's transaction, as one statement (on SQLite; on PostgreSQL the unit of work leaves
+    its events to COMMIT, `for_commit`). On PostgreSQL a trigger sends the NOTIFY (migration 0005)."""
     if events:
         now = clock.now()
         rows = ", ".join(f"(${i + 1}, ${i + 2}, ${i + 3}, ${i + 4}, ${i + 5})" for i in range(0, 5 * len(events), 5))
@@ -39,6 +40,21 @@ async def add(events: list[Event]) -> None:
             f"INSERT INTO outbox_events (event_id, organization_id, kind, payload, created_at) VALUES {rows}",
             *(v for e in events for v in (uuid.uuid4(), e.organization_id, e.kind, json.dumps(e.payload), now)),
         )
+
+
+def for_commit(events: list[Event]) -> list[dict[str, Any]]:
+    """The events as PostgreSQL inserts them at COMMIT (migration 0019)."""
+    now = clock.now().isoformat()
+    return [
+        {
+            "event_id": str(uuid.uuid4()),
+            "organization_id": str(e.organization_id),
+            "kind": e.kind,
+            "payload": e.payload,
+            "created_at": now,
+        }
+        for e in events
+    ]
 
 
 def as_message(row: OutboxEvent) -> dict[str, Any]:
