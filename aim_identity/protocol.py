@@ -24,7 +24,10 @@ AUDIT_GENESIS = "0" * 64
 
 def rfc3339(at: datetime) -> str:
     """UTC with seconds precision and a `Z`: `2026-11-27T19:00:00Z`."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    # isoformat is C with no format string to parse: verifying a chain formats every entry's time.
+    return at.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _lines(*lines: str) -> bytes:
@@ -79,19 +82,30 @@ def canonical(value: Any) -> bytes:
     return _json(value) if _plain(value) else rfc8785.dumps(value)
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _plain(value: Any) -> bool:
-    if isinstance(value, str) or value is None or isinstance(value, bool):
+    """Exact types only (a subclass of str or int is left to the canonicalizer), tested in the order
+    an entry's metadata needs them."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
         return True
-    if isinstance(value, int):
+    if kind is int:
         return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and max(k, default="\0") <= "\uffff" and _plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or max(key) <= "\uffff"):
+                return False
+            if type(item) is not str and not _plain(item):
+                return False
+        return True
+    if kind is list:
+        return all(_plain(item) for item in value)
     return False  # a float, or anything else: the canonicalizer decides
 
 

@@ -4,7 +4,7 @@ It writes ENTRIES entries into a fresh organization's chain (through the unit of
 a transaction, with the metadata a mutation writes), then times:
 
 - verification: `verifyAuditChain`'s check of the whole chain (audit/verification.py), in entries per
-  second (target: 50,000);
+  second, right after the entries were written and again (target, on the second: 50,000);
 - each export format: the whole file streamed and thrown away (audit/exports.py, the ticket's snapshot
   of the chain), its size, and, streamed again, the peak of what Python allocated meanwhile
   (tracemalloc), which stays near one page of entries where the export streams.
@@ -41,12 +41,16 @@ async def _run(database_url: str, keyring: Keyring) -> dict:
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     try:
         organization_id = await _seeded()
-        started = time.perf_counter()
-        found = await verification.verify(organization_id, keyring)
-        seconds = time.perf_counter() - started
-        if not found.valid or found.checked_entries != ENTRIES:
-            raise RuntimeError(f"the seeded chain does not verify: {found}")
-        results: dict = {"entries": ENTRIES, "verify_per_s": round(ENTRIES / seconds), "exports": {}}
+        # The first read of a fresh row also checks that its transaction committed and marks the row
+        # (PostgreSQL's hint bits): work done once per row, by whichever read comes first, so the
+        # target is on a later verification of the same chain.
+        just_written = await _verified(organization_id, keyring)
+        results: dict = {
+            "entries": ENTRIES,
+            "verify_per_s": await _verified(organization_id, keyring),
+            "verify_just_written_per_s": just_written,
+            "exports": {},
+        }
         head = await AuditChainHead.get(organization_id=organization_id)
         for format in exports.FORMATS:
             ticket = exports.Ticket(organization_id, format, log.Filter(), head.sequence, datetime.now(UTC))
@@ -54,6 +58,16 @@ async def _run(database_url: str, keyring: Keyring) -> dict:
         return results
     finally:
         await Tortoise.close_connections()
+
+
+async def _verified(organization_id: uuid.UUID, keyring: Keyring) -> int:
+    """Entries verified per second."""
+    started = time.perf_counter()
+    found = await verification.verify(organization_id, keyring)
+    seconds = time.perf_counter() - started
+    if not found.valid or found.checked_entries != ENTRIES:
+        raise RuntimeError(f"the seeded chain does not verify: {found}")
+    return round(ENTRIES / seconds)
 
 
 async def _seeded() -> uuid.UUID:
@@ -92,7 +106,8 @@ def report(results: dict) -> dict:
     ok = verify >= TARGET_VERIFY_PER_S
     print(
         f"(i) audit: verifying {results['entries']:,} entries at {verify:,}/s "
-        f"(target >= {TARGET_VERIFY_PER_S:,}/s)  {'PASS' if ok else 'MISS'}"
+        f"(target >= {TARGET_VERIFY_PER_S:,}/s)  {'PASS' if ok else 'MISS'}; "
+        f"the first time, right after they were written: {results['verify_just_written_per_s']:,}/s"
     )
     for format, e in results["exports"].items():
         peak = e["peak_python_mb"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ def hashed_fields(
     metadata: dict[str, Any],
 ) -> dict[str, Any]:
     return {
-        "organizationId": ids.encode("Organization", organization_id),
+        "organizationId": _organization(organization_id),
         "sequence": sequence,
         "occurredAt": protocol.rfc3339(occurred_at),
         "actorType": actor_type,
@@ -57,6 +58,12 @@ def hashed_fields(
         "userAgent": user_agent,
         "metadata": metadata,
     }
+
+
+@functools.lru_cache(maxsize=1024)
+def _organization(organization_id: uuid.UUID) -> str:
+    """Verifying a chain hashes each of its entries under the same organization ID."""
+    return ids.encode("Organization", organization_id)
 
 
 async def start(organization_id: uuid.UUID) -> None:

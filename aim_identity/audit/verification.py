@@ -7,9 +7,13 @@ when the head was rewritten with it, as long as a checkpoint signed past it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aim_identity import db, protocol
 from aim_identity.audit import checkpoints
@@ -38,21 +42,21 @@ async def verify(organization_id: uuid.UUID, keyring: Keyring) -> Verification:
         return _broken(0, checkpoint.sequence, f"the checkpoint of entry {checkpoint.sequence} is not signed by AIM")
     signed_hash: str | None = None  # the hash of the entry the checkpoint signed, once read
     expected, previous, checked = 1, protocol.AUDIT_GENESIS, 0
-    while True:
-        rows = await db.fetch(_PAGE, organization_id, expected - 1, PAGE)
-        for row in rows:
-            sequence = row["sequence"]
-            if sequence != expected:
-                return _broken(checked, expected, f"entry {expected} is missing (the next entry is {sequence})")
-            if row["previous_hash"] != previous:
-                return _broken(checked, sequence, f"entry {sequence} does not follow the entry before it")
-            if _hash(organization_id, row) != row["hash"]:
-                return _broken(checked, sequence, f"entry {sequence} was changed: its contents do not match its hash")
-            if checkpoint is not None and sequence == checkpoint.sequence:
-                signed_hash = row["hash"]
-            previous, expected, checked = row["hash"], expected + 1, checked + 1
-        if len(rows) < PAGE:
-            break
+    async with contextlib.aclosing(_pages(organization_id)) as pages:
+        async for rows in pages:
+            for row in rows:
+                sequence = row["sequence"]
+                if sequence != expected:
+                    return _broken(checked, expected, f"entry {expected} is missing (the next entry is {sequence})")
+                if row["previous_hash"] != previous:
+                    return _broken(checked, sequence, f"entry {sequence} does not follow the entry before it")
+                if _hash(organization_id, row) != row["hash"]:
+                    return _broken(
+                        checked, sequence, f"entry {sequence} was changed: its contents do not match its hash"
+                    )
+                if checkpoint is not None and sequence == checkpoint.sequence:
+                    signed_hash = row["hash"]
+                previous, expected, checked = row["hash"], expected + 1, checked + 1
     last = expected - 1
     if checkpoint is not None:
         if checkpoint.sequence > last:
@@ -71,7 +75,24 @@ async def verify(organization_id: uuid.UUID, keyring: Keyring) -> Verification:
     return Verification(True, checked)
 
 
-def _hash(organization_id: uuid.UUID, row: dict) -> str:
+async def _pages(organization_id: uuid.UUID) -> AsyncGenerator[Sequence[Mapping[str, Any]]]:
+    """The chain page by page, oldest first. The next page is asked for before this one is checked,
+    so that the database reads it while this process hashes."""
+    reading = asyncio.ensure_future(db.records(_PAGE, organization_id, 0, PAGE))
+    try:
+        while True:
+            rows = await reading
+            if len(rows) == PAGE:
+                reading = asyncio.ensure_future(db.records(_PAGE, organization_id, rows[-1]["sequence"], PAGE))
+                await asyncio.sleep(0)  # sends its query
+            yield rows
+            if len(rows) < PAGE:
+                return
+    finally:
+        reading.cancel()
+
+
+def _hash(organization_id: uuid.UUID, row: Mapping[str, Any]) -> str:
     metadata = row["metadata"]
     fields = hashed_fields(
         organization_id,
