@@ -11,7 +11,7 @@ import pytest
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
-from aim_identity import ids, protocol
+from aim_identity import db, ids, protocol
 from aim_identity import models as m
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
@@ -75,6 +75,27 @@ async def test_a_write_that_cannot_be_audited_does_not_commit(org):
         assert not await AuditLogEntry.filter(organization_id=organization, action="test.unaudited").exists()
     finally:
         await AuditChainHead.create(organization_id=organization, sequence=head.sequence, hash=head.hash)
+
+
+async def test_on_postgres_the_commit_writes_the_entries_and_leaves_no_work_behind(org):
+    """PostgreSQL chains a transaction's entries inside its COMMIT, from the one `commit_work` row the
+    unit of work inserted (migration 0019); the row goes with it."""
+    if postgres_server() is None:
+        pytest.skip("SQLite writes the entries in the transaction itself")
+    organization = ids.decode(org.id, "Organization")
+    head = await AuditChainHead.get(organization_id=organization)
+    version = (await Organization.get(id=organization)).data_version
+    async with atomic(Actor(organization, "system")) as work:
+        work.audit("test.first")
+        work.audit("test.second")
+    entries = await AuditLogEntry.filter(organization_id=organization, sequence__gt=head.sequence).order_by("sequence")
+    assert [(e.sequence, e.action) for e in entries] == [
+        (head.sequence + 1, "test.first"),
+        (head.sequence + 2, "test.second"),
+    ]
+    assert all(e.hash == recomputed(e) for e in entries)
+    assert (await Organization.get(id=organization)).data_version == version + 1
+    assert await db.fetch("SELECT id FROM commit_work") == []
 
 
 # ---- the audit log is append-only in the database
