@@ -7,40 +7,67 @@ import asyncio
 import gc
 import getpass
 import logging
+import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from aim_identity import config
 from aim_identity.config import Settings
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     # The address given on the command line is the one served, and the issuer's default names it.
-    serve(settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port}))
+    from aim_identity.db import is_postgres
+
+    settings = settings.model_copy(update={"host": args.host or settings.host, "port": args.port or settings.port})
+    if args.workers > 1 and (not is_postgres(settings.database_url) or settings.redis_url.startswith("memory")):
+        # SQLite takes one writer, and an in-memory broker reaches only its own process's subscribers.
+        sys.exit("aimctl serve --workers needs PostgreSQL and Redis: set AIM_DATABASE_URL and AIM_REDIS_URL")
+    serve(settings, workers=args.workers)
 
 
-def serve(settings: Settings, *, checks: bool = True) -> None:
-    """`aimctl serve`; `checks` as in `create_app`."""
+def serve(settings: Settings, *, checks: bool = True, workers: int = 1) -> None:
+    """`aimctl serve`; `checks` as in `create_app`. With several workers uvicorn runs that many
+    processes on one socket, each building its app from the environment (`served`)."""
     import uvicorn
 
+    # No permessage-deflate: it keeps zlib state for every idle WebSocket, and events are small.
+    # The sans-I/O WebSocket protocol runs no keep-alive and transfer tasks per connection. A client
+    # message is held to the HTTP body limit (uvicorn's own is 16 MiB, buffered per connection).
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "ws": "websockets-sansio",
+        "ws_per_message_deflate": False,
+        "ws_max_size": settings.max_request_bytes,
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+    }
+    if workers > 1:
+        assert checks, "only one process serves AIM without its checks (bench/hardening.py)"
+        # The workers read their settings from the environment: the command line's address with them.
+        os.environ.update({f"{config.PREFIX}HOST": settings.host, f"{config.PREFIX}PORT": str(settings.port)})
+        uvicorn.run("aim_identity.cli:served", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(_built(settings, checks), **options)
+
+
+def served() -> Starlette:
+    """The app of each process of `aimctl serve --workers N`."""
+    return _built(Settings(), checks=True)
+
+
+def _built(settings: Settings, checks: bool) -> Starlette:
     from aim_identity.app import create_app
 
     app = create_app(settings, checks=checks)
     # What is built by now (modules, the schema) lives as long as the process: frozen, the collector
     # stops rescanning it, so full collections under load pause the requests in flight far less.
     gc.freeze()
-    # No permessage-deflate: it keeps zlib state for every idle WebSocket, and events are small.
-    # The sans-I/O WebSocket protocol runs no keep-alive and transfer tasks per connection. A client
-    # message is held to the HTTP body limit (uvicorn's own is 16 MiB, buffered per connection).
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=settings.max_request_bytes,
-        forwarded_allow_ips=list(settings.trusted_proxies),
-    )
+    return app
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> None:
@@ -169,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="start the API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="API processes on the one port (PostgreSQL and Redis only; default 1)"
+    )
     serve.set_defaults(run=_serve)
     commands.add_parser("worker", help="run the background workers (the outbox relay)").set_defaults(run=_worker)
     migrate = commands.add_parser("migrate", help="apply pending database migrations")

@@ -97,8 +97,9 @@ class Proc:
 
 
 class Server(Proc):
-    def __init__(self, name: str, port: int, env: dict[str, str], log_dir: Path) -> None:
-        super().__init__(name, [AIMCTL, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log_dir)
+    def __init__(self, name: str, port: int, env: dict[str, str], log_dir: Path, workers: int = 1) -> None:
+        command = [AIMCTL, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        super().__init__(name, command, env, log_dir)
         self.base = f"http://127.0.0.1:{port}"
         self.url = f"{self.base}/graphql"
         self.ws_url = f"ws://127.0.0.1:{port}/graphql"
@@ -142,10 +143,12 @@ class Processes:
         self.started.append(proc)
         return proc
 
-    async def serve(self, database_url: str, redis_url: str, production: bool = False, **settings: str) -> Server:
+    async def serve(
+        self, database_url: str, redis_url: str, production: bool = False, workers: int = 1, **settings: str
+    ) -> Server:
         name = f"serve-{len(self.started)}"
         env = self.env(database_url, redis_url, production) | settings
-        server = self._track(Server(name, free_port(), env, self.log_dir))
+        server = self._track(Server(name, free_port(), env, self.log_dir, workers))
         return await server.healthy()
 
     def worker(self, database_url: str, redis_url: str, **settings: str) -> Proc:
@@ -482,6 +485,51 @@ async def test_a_write_on_one_replica_is_seen_at_once_by_a_cached_query_on_anoth
     assert [(await on_a(count))["agents"]["totalCount"] for _ in range(2)] == [0, 0]  # the second from A's cache
     await create_agent(org.admin.api)  # over HTTP, to B
     assert (await on_a(count))["agents"]["totalCount"] == 1
+
+
+def worker_processes(server: Server) -> list[int]:
+    """The API processes uvicorn spawned for `aimctl serve --workers N` (not its resource tracker)."""
+    children = Path(f"/proc/{server.popen.pid}/task/{server.popen.pid}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def cpu_ticks(pid: int) -> int:
+    """User and system CPU time the process has used, in clock ticks (proc(5))."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def test_several_workers_on_one_port_share_tokens_cached_answers_and_events(procs, database, listeners):
+    """`aimctl serve --workers 2`: every call below opens a connection of its own, which either worker
+    may accept. Both do, and the caller cannot tell them apart: one token, no stale cached answer after
+    a write through the other worker, and every event on a WebSocket held by one of them."""
+    database_url, _ = database
+    server = await procs.serve(database_url, REDIS_URL, production=True, workers=2)
+    procs.worker(database_url, REDIS_URL)  # the relay
+    workers = worker_processes(server)
+    assert len(workers) == 2
+    org = await register(server.url)
+    subscriber = await subscribe(listeners, server, org, REDIS_URL)
+    ticks = {pid: cpu_ticks(pid) for pid in workers}
+    count = "{ agents { totalCount } }"
+    assert [(await org.admin.api(count))["agents"]["totalCount"] for _ in range(30)] == [0] * 30
+    created = []
+    for i in range(5):
+        created.append((await create_agent(org.admin.api, name=f"worker-{i}")).id)
+        assert [(await org.admin.api(count))["agents"]["totalCount"] for _ in range(8)] == [i + 1] * 8
+    assert all(cpu_ticks(pid) > ticks[pid] for pid in workers), f"one worker served every connection: {ticks}"
+    assert await subscriber.wait_until(all_created(created), 10), procs.logs()
+    assert_each_created_once(subscriber, created)
+
+
+async def test_several_workers_need_postgresql_and_redis(tmp_path):
+    env = Processes.env("sqlite:///" + str(tmp_path / "aim.sqlite3"), "memory://")
+    refused = await asyncio.create_subprocess_exec(
+        AIMCTL, "serve", "--workers", "2", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(refused.communicate(), 30)
+    assert refused.returncode == 1
+    assert b"needs PostgreSQL and Redis" in output
 
 
 PAGE = "{ agents(first: 100) { totalCount edges { node { id name } } } }"  # costs 1 + 1 + 1 + 100 * 3
