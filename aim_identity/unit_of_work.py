@@ -92,7 +92,7 @@ async def _finish(work: Work, written: set[uuid.UUID]) -> None:
             "INSERT INTO commit_work (work) VALUES ($1::jsonb)",
             json.dumps(
                 {
-                    "organizations": sorted(str(org) for org in written),
+                    "organizations": [str(org) for org in written],  # locked in id order by the trigger
                     "entries": chain.for_commit(work._audit),
                     "events": outbox.for_commit(work._events),
                 }
