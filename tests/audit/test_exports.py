@@ -67,11 +67,15 @@ async def test_a_json_export_carries_the_hashes_and_checkpoint_and_verifies_offl
     code, out = await offline(tmp_path / "changed.json", tmp_path / "jwks.json")
     assert code == 1 and "entry 3 was changed" in out
     document = response.json()
-    document["entries"] = document["entries"][:-4]  # its end removed, past the checkpoint
-    document["checkpoint"]["sequence"] = len(document["entries"]) + 2
+    signed = document["checkpoint"]["sequence"]
+    document["entries"] = [e for e in document["entries"] if e["sequence"] < signed]  # its end removed
     (tmp_path / "cut.json").write_text(json.dumps(document))
     code, out = await offline(tmp_path / "cut.json", tmp_path / "jwks.json")
-    assert code == 1 and "not signed" in out
+    assert code == 1 and f"ends before entry {signed}, which the checkpoint signed" in out
+    document["checkpoint"]["sequence"] = signed - 1  # and the checkpoint moved to hide it
+    (tmp_path / "moved.json").write_text(json.dumps(document))
+    code, out = await offline(tmp_path / "moved.json", tmp_path / "jwks.json")
+    assert code == 1 and f"the checkpoint of entry {signed - 1} is not signed" in out
 
 
 async def offline(export_file, jwks_file) -> tuple[int, str]:
