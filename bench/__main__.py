@@ -58,6 +58,10 @@ while the same AIM is otherwise idle:
                and the same AIM with the audit write skipped: the ratio audited / unaudited, target 0.8
                (bench/audited.py)
 
+  (n) workers  the agents page executed every time and the challenge-response round trip, each against
+               `aimctl serve --workers 1` and `--workers 2`: how throughput moves with a second worker
+               (bench/workers.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -87,8 +91,8 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import audit, audited, detection, discovery, fanout, hardening, memory, sdk
-from bench.harness import SIDES_ORDER, combined, free_port, gql, tail, wait_healthy
+from bench import audit, audited, detection, discovery, fanout, hardening, memory, sdk, workers
+from bench.harness import combined, free_port, gql, in_turn, tail, wait_healthy
 from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,6 +306,7 @@ SCENARIO_NAMES = (
     "hardening",
     "memory",
     "audited",
+    "workers",
     "fanout",
 )
 # The scenarios measured apart from the request path, each reported by its own module.
@@ -313,6 +318,7 @@ APART = {
     "hardening": hardening,
     "memory": memory,
     "audited": audited,
+    "workers": workers,
 }
 LABELS = {
     "floor": "(a) floor: Starlette + asyncpg",
@@ -462,28 +468,35 @@ def run_fanout(
     failed = any(r["errors"] for r in results.values()) or fanout.failed(fanout_results)
     failed |= apart.get("hardening") is not None and hardening.failed(apart["hardening"])
     failed |= apart.get("audited") is not None and audited.failed(apart["audited"])
+    failed |= apart.get("workers") is not None and workers.failed(apart["workers"])
     discovered = apart.get("discovery")
     return 1 if failed or (discovered is not None and discovery.failed(discovered)) else 0
 
 
 def measure_sides(
-    name: str, module: str, scenario: str, env: dict[str, str], spec: Path, args: argparse.Namespace, workdir: Path
+    name: str,
+    commands: dict[str, list[str]],
+    scenario: str,
+    env: dict[str, str],
+    spec: Path,
+    args: argparse.Namespace,
+    workdir: Path,
 ) -> dict:
-    """(k) and (m): `aimctl serve` ("on") and the same AIM as `python -m <module>` serves it ("off"),
-    both up at once, each driven in turn (harness.SIDES_ORDER)."""
-    on_port, off_port = free_port(), free_port()
-    sides = {
-        "on": start(f"{name}-on", [*aimctl(), "serve", "--port", str(on_port)], env, on_port, workdir),
-        "off": start(f"{name}-off", [sys.executable, "-m", module, "--port", str(off_port)], env, off_port, workdir),
-    }
+    """(k), (m) and (n): two servers, one per side (each command is given `--port`), both up at once,
+    each driven in turn (harness.in_turn); a side's CPU is its process's and its children's."""
+    sides = {}
     try:
+        for side, command in commands.items():
+            port = free_port()
+            sides[side] = start(f"{name}-{side}", [*command, "--port", str(port)], env, port, workdir)
         for server in sides.values():
             healthy(server)
         half = argparse.Namespace(**{**vars(args), "duration": args.duration / 2})
-        runs: dict[str, list[dict]] = {"on": [], "off": []}
-        for side in SIDES_ORDER:
+        runs: dict[str, list[dict]] = {side: [] for side in sides}
+        for side in in_turn(*sides):
             server = sides[side]
-            runs[side].append(run_load(scenario, f"{server.url}/graphql", spec, half, {"app": str(server.process.pid)}))
+            watches = {"app": f"{server.process.pid}+"}
+            runs[side].append(run_load(scenario, f"{server.url}/graphql", spec, half, watches))
         return {side: combined(side_runs) for side, side_runs in runs.items()}
     finally:
         for server in sides.values():
@@ -719,7 +732,7 @@ def main() -> int:
             print("running (k) the agents page with production's checks on and off ...", flush=True)
             hardening_results = measure_sides(
                 "aim-checks",
-                "bench.hardening",
+                {"on": [*aimctl(), "serve"], "off": [sys.executable, "-m", "bench.hardening"]},
                 "graphql",
                 {**aim_env, "AIM_RESPONSE_CACHE_SIZE": "0"},
                 spec,
@@ -730,8 +743,32 @@ def main() -> int:
         audited_results = None
         if "audited" in scenarios:
             print("running (m) updateAgent in one organization, audited and unaudited ...", flush=True)
-            audited_results = measure_sides("aim-audit", "bench.audited", "update-agent", aim_env, spec, args, workdir)
+            audited_results = measure_sides(
+                "aim-audit",
+                {"on": [*aimctl(), "serve"], "off": [sys.executable, "-m", "bench.audited"]},
+                "update-agent",
+                aim_env,
+                spec,
+                args,
+                workdir,
+            )
             verdict |= audited.report(audited_results)
+        workers_results = None
+        if "workers" in scenarios:
+            print("running (n) one worker against two ...", flush=True)
+            workers_results = {
+                scenario: measure_sides(
+                    f"aim-{scenario}-workers",
+                    {side: [*aimctl(), "serve", "--workers", str(n)] for side, n in workers.SIDES.items()},
+                    scenario,
+                    {**aim_env, "AIM_RESPONSE_CACHE_SIZE": "0"},
+                    spec,
+                    args,
+                    workdir,
+                )
+                for scenario in workers.SCENARIOS
+            }
+            verdict |= workers.report(workers_results)
         memory_results = None
         if "memory" in scenarios:
             print("running (l) memory ...", flush=True)
@@ -750,6 +787,7 @@ def main() -> int:
             "hardening": hardening_results,
             "memory": memory_results,
             "audited": audited_results,
+            "workers": workers_results,
         }
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
@@ -761,6 +799,7 @@ def main() -> int:
         failed = any(r["errors"] for r in results.values())
         failed |= hardening_results is not None and hardening.failed(hardening_results)
         failed |= audited_results is not None and audited.failed(audited_results)
+        failed |= workers_results is not None and workers.failed(workers_results)
         return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)

@@ -3,7 +3,7 @@ own agent a new description (`updateAgent`), all in the bench's one organization
 servers on the bench database: `aimctl serve`, and the same server with the audit write skipped,
 served by `python -m bench.audited` (each entry a mutation records is dropped: no audit row, no move of
 the chain head, no `audit.appended` event; the row, its version and its other events are written as
-ever). The load process drives each in turn (harness.SIDES_ORDER). The ratio is audited / unaudited
+ever). The load process drives each in turn (harness.in_turn). The ratio is audited / unaudited
 (target at least 0.8)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ production mode on the bench database, both with the response cache off so that 
 executed and checked: `aimctl serve`, and the same server built without its checks
 (`create_app(checks=False)`: no budget or cost, no document limits, introspection or suggestion rules,
 no security headers), served by `python -m bench.hardening`. The load process drives each in turn
-(harness.SIDES_ORDER). The ratio is on / off (target at least 0.9)."""
+(harness.in_turn). The ratio is on / off (target at least 0.9)."""
 
 from __future__ import annotations
 

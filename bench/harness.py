@@ -65,9 +65,10 @@ def raise_nofile(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-# Two servers compared in one run are driven in turn, half the scenario's duration each time, in this
-# order of their sides, so that a drift of the machine falls on both alike.
-SIDES_ORDER = ("on", "off", "off", "on")
+def in_turn(first: str, second: str) -> tuple[str, ...]:
+    """The order two servers compared in one run are driven in, half the scenario's duration each
+    time, so that a drift of the machine falls on both alike."""
+    return (first, second, second, first)
 
 
 def combined(runs: list[dict]) -> dict:

@@ -30,12 +30,13 @@ import pytest
 import redis.asyncio as aioredis
 from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
+from nacl.signing import SigningKey
 
 from aim_identity import ids
 from aim_identity.events import kinds
 from tests.conftest import TEST_SECRET, database_url, free_port, on_postgres_server, postgres_server
 from tests.mcp.fixtures import mcp_fixture
-from tests.support import BIN, REPO, Api, Org, create_agent, register
+from tests.support import BIN, REPO, AgentKeys, Api, Org, create_agent, eventually, register
 
 ROOT = Path(__file__).resolve().parent.parent
 AIMCTL = next(
@@ -520,6 +521,77 @@ async def test_several_workers_on_one_port_share_tokens_cached_answers_and_event
     assert all(cpu_ticks(pid) > ticks[pid] for pid in workers), f"one worker served every connection: {ticks}"
     assert await subscriber.wait_until(all_created(created), 10), procs.logs()
     assert_each_created_once(subscriber, created)
+
+
+async def test_each_worker_keeps_its_own_line_of_requests(procs, database):
+    """Admission control counts per process. Two workers, each letting one request run and one wait:
+    while the organization's row is locked, every write into it holds its slot. Writes sent one after
+    another on connections of their own until each worker runs one, then six more at once: two run, at
+    most two wait, and the rest are turned away at once (503, Retry-After) having written nothing.
+    Once the lock goes, every request let in completes."""
+    database_url, db = database
+    server = await procs.serve(
+        database_url,
+        REDIS_URL,
+        production=True,
+        workers=2,
+        AIM_MAX_CONCURRENT_REQUESTS="1",
+        AIM_MAX_QUEUED_REQUESTS="1",
+    )
+    org = await register(server.url)
+
+    async def running() -> int:
+        return await db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+
+    holder = await asyncpg.connect(database_url)
+    try:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", ids.decode(org.id, "Organization"))
+        writes = []
+        while await running() < 2:
+            assert len(writes) < 40, "one worker accepted every connection"
+            writes.append(asyncio.create_task(post_create_agent(server.url, org.admin.api.token)))
+            await asyncio.sleep(0.05)
+        writes += [asyncio.create_task(post_create_agent(server.url, org.admin.api.token)) for _ in range(6)]
+
+        async def settled() -> bool:
+            done = sum(w.done() for w in writes)
+            await asyncio.sleep(0.5)
+            return done >= len(writes) - 4 and sum(w.done() for w in writes) == done
+
+        await eventually(settled)
+        assert await running() == 2
+        refused = [w.result() for w in writes if w.done()]
+        let_in = len(writes) - len(refused)
+        assert 2 <= let_in <= 4
+        for status, headers, body in refused:
+            assert status == 503 and headers["Retry-After"] == "1"
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["RATE_LIMITED"]
+        await lock.rollback()
+    finally:
+        await holder.close()
+    answered = await asyncio.gather(*(w for w in writes if not w.done()))
+    assert all(status == 200 and "errors" not in body for status, _, body in answered)
+    assert (await org.admin.api("{ agents { totalCount } }"))["agents"]["totalCount"] == let_in
+
+
+async def post_create_agent(url: str, token: str) -> tuple[int, dict, dict]:
+    """createAgent on a connection of its own, which either worker may accept."""
+    create = "mutation($i: CreateAgentInput!) { createAgent(input: $i) { agent { id } } }"
+    public_key = AgentKeys("", SigningKey.generate()).public_key
+    variables = {"i": {"name": f"held-{uuid.uuid4().hex[:8]}", "publicKey": public_key}}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url,
+            json={"query": create, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        return response.status, dict(response.headers), await response.json()
 
 
 async def test_several_workers_need_postgresql_and_redis(tmp_path):
