@@ -9,8 +9,13 @@ scenario from a separate load process:
 
   (a) floor    GET /agents on the floor app: the first 20 agents read with asyncpg, returned as JSON
   (b) graphql  POST /graphql `agents(first: 20) { edges { node { id name status trustScore { score } } } }`
-  (c) verify   requestVerificationChallenge + Ed25519 signature + verifyAgent, one round trip, each
-               connection for its own agent
+  (c) verify-floor
+               the same round trip's essential work on the floor app (POST /verification, bench/floor.py)
+      verify   requestVerificationChallenge + Ed25519 signature + verifyAgent, one round trip, each
+               connection for its own agent; c = verify / verify-floor, target 0.4
+      verify-open
+               the same at a fixed arrival rate (an open loop) of half what verify measured: p95
+               target 200 ms
   (e) authorize-floor
                POST /authorize on the floor app, the very body of `authorize`: one SELECT of the
                agent's key, status and grants, Ed25519 verification with PyNaCl, one INSERT of the
@@ -62,6 +67,10 @@ while the same AIM is otherwise idle:
                `aimctl serve --workers 1` and `--workers 2`: how throughput moves with a second worker
                (bench/workers.py)
 
+  (o) mixed    the agents page read at full speed while agents verify and authorize in the same
+               organization at 20 writes a second: reads over (a), target 0.5, and the p99 of both
+               (bench/mixed.py)
+
   (d) fanout   N WebSocket subscribers (100, 1,000, 5,000) on one fresh API process, each receiving
                100 published events: commit-to-delivery p50/p99 and memory per idle subscription
                (bench/fanout.py; it starts its own API and worker, see there)
@@ -91,9 +100,9 @@ from pathlib import Path
 import aiohttp
 from nacl.signing import SigningKey
 
-from bench import audit, audited, detection, discovery, fanout, hardening, memory, sdk, workers
+from bench import audit, audited, detection, discovery, fanout, hardening, memory, mixed, sdk, workers
 from bench.harness import combined, free_port, gql, in_turn, tail, wait_healthy
-from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, signed_action
+from bench.load import AGENTS_QUERY, AUTHORIZE, AUTHORIZE_CAPABILITY, CHALLENGE, VERIFY, signed_action
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT_COUNT = 20  # what (a) and (b) read; (c) gives each connection an agent of its own
@@ -104,9 +113,10 @@ PASSWORD = "correct horse battery staple"
 TARGET_RATIO = 0.5  # b/a
 TARGET_AUTHORIZE_RATIO = 0.4  # e: authorize / authorize-floor
 TARGET_TOKEN_RATIO = 0.4  # g: token / token-floor
-FLOORS = ("floor", "authorize-floor", "token-floor")  # the scenarios served by the floor app
+TARGET_VERIFY_RATIO = 0.4  # c: verify / verify-floor
+FLOORS = ("floor", "verify-floor", "authorize-floor", "token-floor")  # the scenarios served by the floor app
 BENCH_MCP_SERVER = "http://127.0.0.1:9/bench/mcp"  # (g)'s `resource`: registered, never called
-TARGET_P95_MS = {"graphql": 50.0, "verify": 200.0}
+TARGET_P95_MS = {"graphql": 50.0, "verify-open": 200.0}
 
 REGISTER = """mutation($i: RegisterInput!) {
   register(input: $i) { accessToken user { id organization { id } } } }"""
@@ -230,6 +240,33 @@ async def same_decisions(floor_url: str, graphql_url: str, agent: dict) -> None:
         raise RuntimeError(f"the floor and authorizeAction disagree:\n{floor} (replayed: {replay})\n{aim}")
 
 
+async def floor_verifies_honestly(floor_url: str, agent: dict) -> None:
+    """The floor must accept a right answer once, and refuse a wrong signature and a second answer."""
+    key = SigningKey(base64.b64decode(agent["seed"]))
+    outcomes = []
+    async with aiohttp.ClientSession() as session:
+
+        async def post(body: dict) -> dict:
+            async with session.post(floor_url, json=body) as response:
+                return (await response.json())["data"]
+
+        for wrong in (True, False):
+            challenge = (await post({"query": CHALLENGE, "variables": {"i": {"agentId": agent["id"]}}}))[
+                "requestVerificationChallenge"
+            ]
+            message = base64.b64decode(challenge["message"]) + (b"!" if wrong else b"")
+            answer = {
+                "challengeId": challenge["id"],
+                "signature": base64.b64encode(key.sign(message).signature).decode(),
+            }
+            for _ in range(1 if wrong else 2):
+                outcomes.append((await post({"query": VERIFY, "variables": {"i": answer}}))["verifyAgent"])
+    if [o["verified"] for o in outcomes] != [False, True, False] or outcomes[2][
+        "failureReason"
+    ] != "CHALLENGE_ALREADY_USED":
+        raise RuntimeError(f"the verification floor is not honest: {outcomes}")
+
+
 def postmaster_pid(database_url: str) -> int | None:
     """The local PostgreSQL's postmaster, whose children (the backends) the load process accounts."""
     import asyncpg
@@ -249,7 +286,17 @@ def postmaster_pid(database_url: str) -> int | None:
         return None  # not on this machine: no database CPU column
 
 
-def run_load(scenario: str, url: str, spec: Path, args: argparse.Namespace, watches: dict[str, str]) -> dict:
+def run_load(
+    scenario: str,
+    url: str,
+    spec: Path,
+    args: argparse.Namespace,
+    watches: dict[str, str],
+    *,
+    rate: float | None = None,
+    connections: int | None = None,
+) -> dict:
+    """One load process; with `rate`, an open loop (bench/load.py)."""
     command = [
         sys.executable,
         "-m",
@@ -261,12 +308,14 @@ def run_load(scenario: str, url: str, spec: Path, args: argparse.Namespace, watc
         "--spec",
         str(spec),
         "--connections",
-        str(args.connections),
+        str(connections or args.connections),
         "--duration",
         str(args.duration),
         "--warmup",
         str(args.warmup),
     ]
+    if rate:
+        command += ["--rate", f"{rate:.3f}"]
     for name, pid in watches.items():
         command += ["--watch", f"{name}={pid}"]
     done = subprocess.run(
@@ -294,7 +343,9 @@ def versions() -> str:
 SCENARIO_NAMES = (
     "floor",
     "graphql",
+    "verify-floor",
     "verify",
+    "verify-open",
     "authorize-floor",
     "authorize",
     "token-floor",
@@ -307,6 +358,7 @@ SCENARIO_NAMES = (
     "memory",
     "audited",
     "workers",
+    "mixed",
     "fanout",
 )
 # The scenarios measured apart from the request path, each reported by its own module.
@@ -319,11 +371,14 @@ APART = {
     "memory": memory,
     "audited": audited,
     "workers": workers,
+    "mixed": mixed,
 }
 LABELS = {
     "floor": "(a) floor: Starlette + asyncpg",
     "graphql": "(b) GraphQL agents(first: 20)",
+    "verify-floor": "(c) floor: Starlette + asyncpg",
     "verify": "(c) challenge-response round trip",
+    "verify-open": "(c) open loop at half of (c)",
     "authorize-floor": "(e) floor: PyNaCl + asyncpg",
     "authorize": "(e) authorizeAction",
     "token-floor": "(g) floor: PyJWT verify + sign",
@@ -337,7 +392,7 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def floor_ratio(letter: str, floor: dict, aim: dict, target: float) -> dict:
     """Prints and returns `letter` = AIM / its floor, by throughput and by server CPU per request."""
-    key = {"e": "authorize", "g": "token"}[letter]
+    key = {"c": "verify", "e": "authorize", "g": "token"}[letter]
     ratio = aim["per_s"] / floor["per_s"]
     ok = ratio >= target
     verdict: dict = {f"ratio_{key}": round(ratio, 3), f"ratio_{key}_pass": ok}
@@ -407,6 +462,7 @@ def report(results: dict[str, dict]) -> dict:
                 "   (the same ratio by CPU time, less sensitive to a busy machine)"
             )
     for letter, floor_name, name, target in (
+        ("c", "verify-floor", "verify", TARGET_VERIFY_RATIO),
         ("e", "authorize-floor", "authorize", TARGET_AUTHORIZE_RATIO),
         ("g", "token-floor", "token", TARGET_TOKEN_RATIO),
     ):
@@ -469,6 +525,7 @@ def run_fanout(
     failed |= apart.get("hardening") is not None and hardening.failed(apart["hardening"])
     failed |= apart.get("audited") is not None and audited.failed(apart["audited"])
     failed |= apart.get("workers") is not None and workers.failed(apart["workers"])
+    failed |= apart.get("mixed") is not None and mixed.failed(apart["mixed"])
     discovered = apart.get("discovery")
     return 1 if failed or (discovered is not None and discovery.failed(discovered)) else 0
 
@@ -583,6 +640,8 @@ def main() -> int:
     unknown = set(scenarios) - set(SCENARIO_NAMES)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if "verify-open" in scenarios and "verify" not in scenarios:
+        parser.error("verify-open runs at half of what verify measures: name both")
     request_path = [s for s in scenarios if s in LABELS]
     try:
         fanout_options = fanout.Options(
@@ -655,13 +714,17 @@ def main() -> int:
         urls = {
             "floor": f"{floor.url}/agents",
             "graphql": f"{aim.url}/graphql",
+            "verify-floor": f"{floor.url}/verification",
             "verify": f"{aim.url}/graphql",
+            "verify-open": f"{aim.url}/graphql",
             "authorize-floor": f"{floor.url}/authorize",
             "authorize": f"{aim.url}/graphql",
             "token-floor": f"{floor.url}/oauth/token",
             "token": f"{aim.url}/oauth/token",
         }
         asyncio.run(same_agents(urls["floor"], urls["graphql"], data["token"]))
+        if "verify-floor" in scenarios:
+            asyncio.run(floor_verifies_honestly(urls["verify-floor"], data["agents"][0]))
         if "authorize-floor" in scenarios or "authorize" in scenarios:
             asyncio.run(same_decisions(urls["authorize-floor"], urls["authorize"], data["agents"][0]))
 
@@ -701,7 +764,11 @@ def main() -> int:
             if postmaster:
                 watches["postgres"] = f"{postmaster}+"
             print(f"running {LABELS[scenario]} ...", flush=True)
-            results[scenario] = run_load(scenario, urls[scenario], spec, args, watches)
+            if scenario == "verify-open":
+                rate = results["verify"]["per_s"] / 2
+                results[scenario] = run_load("verify", urls[scenario], spec, args, watches, rate=rate)
+            else:
+                results[scenario] = run_load(scenario, urls[scenario], spec, args, watches)
             for message, count in results[scenario]["error_samples"].items():
                 print(f"    {count} x {message}")
         verdict = report(results) if results else {}
@@ -753,6 +820,20 @@ def main() -> int:
                 workdir,
             )
             verdict |= audited.report(audited_results)
+        mixed_results = None
+        if "mixed" in scenarios:
+            print(
+                f"running (o) the agents page read while agents write {mixed.WRITES_PER_S:g} a second ...", flush=True
+            )
+            floor_reads = results.get("floor") or run_load("floor", urls["floor"], spec, args, {})
+            mixed_results = mixed.run(
+                lambda: run_load("graphql", urls["graphql"], spec, args, {}),
+                lambda: run_load(
+                    "agent-writes", urls["graphql"], spec, args, {}, rate=mixed.WRITES_PER_S, connections=mixed.WRITERS
+                ),
+                floor_reads,
+            )
+            verdict |= mixed.report(mixed_results)
         workers_results = None
         if "workers" in scenarios:
             print("running (n) one worker against two ...", flush=True)
@@ -788,6 +869,7 @@ def main() -> int:
             "memory": memory_results,
             "audited": audited_results,
             "workers": workers_results,
+            "mixed": mixed_results,
         }
         if "fanout" in scenarios:
             # The request-path servers are idle from here on; stop them so they share nothing with fan-out.
@@ -800,6 +882,7 @@ def main() -> int:
         failed |= hardening_results is not None and hardening.failed(hardening_results)
         failed |= audited_results is not None and audited.failed(audited_results)
         failed |= workers_results is not None and workers.failed(workers_results)
+        failed |= mixed_results is not None and mixed.failed(mixed_results)
         return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)

@@ -8,6 +8,14 @@
                      signature of PROTOCOL.md's bytes with PyNaCl, checks the timestamp (+-60 s) and the
                      grant, and records the decision with one INSERT into a table of its own whose
                      unique (agent_id, nonce) refuses a replay; it answers in `authorizeAction`'s shape
+    POST /verification
+                     takes the very bodies (c) sends to `requestVerificationChallenge` and `verifyAgent`
+                     and does their essential work: a challenge is one INSERT (of PROTOCOL.md's
+                     message, for an agent of the organization); an answer is one transaction that
+                     locks the challenge with the agent's key and status, checks it is unused and
+                     unexpired, verifies the Ed25519 signature with PyNaCl, marks it used, inserts the
+                     verification event and updates the agent; then it signs one EdDSA JWT, as AIM
+                     issues the agent a token; it answers in the mutations' shapes
     POST /oauth/token
                      takes the very form (g) sends to AIM's token endpoint, verifies its client
                      assertion (one Ed25519 JWT, with PyJWT, against the agent's key read once and
@@ -25,11 +33,12 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -57,10 +66,33 @@ DECISIONS = """CREATE TABLE IF NOT EXISTS bench_floor_decisions (
 RECORD = """INSERT INTO bench_floor_decisions (id, agent_id, nonce, capability, allowed, reason)
             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (agent_id, nonce) DO NOTHING RETURNING id"""
 CLOCK_SKEW_S = 60  # as AIM_ACTION_CLOCK_SKEW's default
+# The floor's own tables for challenge-response, beside AIM's `agents`, whose rows an answer updates.
+CHALLENGES = """CREATE TABLE IF NOT EXISTS bench_floor_challenges (
+    id uuid PRIMARY KEY, agent_id uuid NOT NULL, nonce text NOT NULL, expires_at timestamptz NOT NULL,
+    used_at timestamptz)"""
+VERIFICATIONS = """CREATE TABLE IF NOT EXISTS bench_floor_verifications (
+    id uuid PRIMARY KEY, agent_id uuid NOT NULL, challenge_id uuid NOT NULL, verified boolean NOT NULL,
+    reason text, at timestamptz NOT NULL DEFAULT now())"""
+ISSUE_CHALLENGE = """INSERT INTO bench_floor_challenges (id, agent_id, nonce, expires_at)
+    SELECT $1, a.id, $2, $3 FROM agents a WHERE a.id = $4 AND a.organization_id = $5 AND a.deleted_at IS NULL
+    RETURNING id"""
+ANSWERED = """SELECT c.agent_id, c.nonce, c.expires_at, c.used_at, a.public_key, a.status
+    FROM bench_floor_challenges c JOIN agents a ON a.id = c.agent_id WHERE c.id = $1 FOR UPDATE OF c"""
+SPEND_CHALLENGE = "UPDATE bench_floor_challenges SET used_at = now() WHERE id = $1"
+RECORD_VERIFICATION = """INSERT INTO bench_floor_verifications (id, agent_id, challenge_id, verified, reason)
+    VALUES ($1, $2, $3, $4, $5)"""
+MARK_VERIFIED = "UPDATE agents SET last_verified_at = now() WHERE id = $1 RETURNING trust_score"
+CHALLENGE_TTL_S = 300  # as PROTOCOL.md
 
 
 def global_id(type_name: str, pk: uuid.UUID) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def challenge_message(agent_gid: str, challenge_gid: str, nonce: str, expires_at: datetime) -> bytes:
+    """PROTOCOL.md's challenge bytes."""
+    expires = expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "\n".join(["aim/agent-challenge/v1", agent_gid, challenge_gid, nonce, expires]).encode()
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:
@@ -77,7 +109,8 @@ def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int, issuer: str
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal pool
         pool = await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=pool_size, reset=keep_session)
-        await pool.execute(DECISIONS)
+        for table in (DECISIONS, CHALLENGES, VERIFICATIONS):
+            await pool.execute(table)
         try:
             yield
         finally:
@@ -135,6 +168,78 @@ def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int, issuer: str
         gid = global_id("ActionDecision", pk) if pk else None
         return JSONResponse({"data": {"authorizeAction": {"id": gid, "allowed": allowed, "reason": reason}}})
 
+    async def verification(request: Request) -> JSONResponse:
+        i = (await request.json())["variables"]["i"]
+        if "agentId" in i:
+            return await challenge(i["agentId"])
+        return await answer(
+            uuid.UUID(base64.b64decode(i["challengeId"]).decode().removeprefix("VerificationChallenge:")),
+            i["signature"],
+        )
+
+    async def challenge(agent_gid: str) -> JSONResponse:
+        agent_id = uuid.UUID(base64.b64decode(agent_gid).decode().removeprefix("Agent:"))
+        pk, nonce = uuid.uuid4(), secrets.token_urlsafe(32)
+        expires_at = datetime.now(UTC) + timedelta(seconds=CHALLENGE_TTL_S)
+        if await pool.fetchval(ISSUE_CHALLENGE, pk, nonce, expires_at, agent_id, organization_id) is None:
+            return JSONResponse({"data": None, "errors": [{"message": "No such agent"}]})
+        gid = global_id("VerificationChallenge", pk)
+        message = challenge_message(agent_gid, gid, nonce, expires_at)
+        return JSONResponse(
+            {"data": {"requestVerificationChallenge": {"id": gid, "message": base64.b64encode(message).decode()}}}
+        )
+
+    async def answer(challenge_id: uuid.UUID, signature: str) -> JSONResponse:
+        async with pool.acquire() as connection, connection.transaction():
+            row = await connection.fetchrow(ANSWERED, challenge_id)
+            if row is None:
+                return JSONResponse({"data": None, "errors": [{"message": "No such challenge"}]})
+            agent_gid = global_id("Agent", row["agent_id"])
+            signed = challenge_message(
+                agent_gid, global_id("VerificationChallenge", challenge_id), row["nonce"], row["expires_at"]
+            )
+            reason = None
+            if row["used_at"] is not None:
+                reason = "CHALLENGE_ALREADY_USED"
+            elif row["expires_at"] <= datetime.now(UTC):
+                reason = "CHALLENGE_EXPIRED"
+            elif row["status"] in ("SUSPENDED", "REVOKED"):
+                reason = "AGENT_NOT_ACTIVE"
+            else:
+                try:
+                    VerifyKey(base64.b64decode(row["public_key"])).verify(signed, base64.b64decode(signature))
+                except BadSignatureError:
+                    reason = "INVALID_SIGNATURE"
+            await connection.execute(SPEND_CHALLENGE, challenge_id)
+            await connection.execute(
+                RECORD_VERIFICATION,
+                uuid.uuid4(),
+                row["agent_id"],
+                challenge_id,
+                reason is None,
+                reason,
+            )
+            score = await connection.fetchval(MARK_VERIFIED, row["agent_id"])
+        token = expires = None
+        if reason is None:
+            now = int(time.time())
+            token = jwt.encode(
+                {
+                    "iss": issuer,
+                    "aud": issuer,
+                    "sub": agent_gid,
+                    "iat": now,
+                    "exp": now + 900,
+                    "jti": str(uuid.uuid4()),
+                },
+                signing_key,
+                algorithm="EdDSA",
+            )
+            expires = datetime.fromtimestamp(now + 900, UTC).isoformat()
+        outcome = {"verified": reason is None, "failureReason": reason, "agentToken": token,
+                   "agentTokenExpiresAt": expires, "trustScore": {"score": score}}  # fmt: skip
+        return JSONResponse({"data": {"verifyAgent": outcome}})
+
     async def token(request: Request) -> JSONResponse:
         form = dict(parse_qsl((await request.body()).decode()))
         assertion = form["client_assertion"]
@@ -163,6 +268,7 @@ def create_app(dsn: str, organization_id: uuid.UUID, pool_size: int, issuer: str
     routes = [
         Route("/agents", agents),
         Route("/authorize", authorize, methods=["POST"]),
+        Route("/verification", verification, methods=["POST"]),
         Route("/oauth/token", token, methods=["POST"]),
         Route("/healthz", healthz),
     ]

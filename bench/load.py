@@ -8,8 +8,12 @@ as much as the floor itself. Only requests that complete inside the window count
 response is checked (HTTP 200, no GraphQL `errors`, 20 agents, a verified outcome, an allowed
 action, the updated agent); anything else is an error. The result is one JSON object on stdout.
 
-    python -m bench.load --scenario floor|graphql|verify|authorize-floor|authorize|token-floor|token|update-agent \
-        --url URL --spec spec.json [--connections 32] [--duration 10] [--warmup 3] [--watch name=pid[+]]...
+    python -m bench.load --scenario NAME (a key of SCENARIOS, below) \
+        --url URL --spec spec.json [--connections 32] [--duration 10] [--warmup 3] [--rate R] [--watch name=pid[+]]...
+
+With `--rate R` the load is an open loop instead: units start at R a second on a fixed schedule, each
+on whichever of the connections is free, and a unit's latency runs from when it was due to start, so
+time spent waiting for the server (or a free connection) counts, as a real client's would.
 
 `spec.json` carries what the scenario needs: `token` (graphql, update-agent) and `agents`, a list of
 `{"id": global id, "seed": base64 Ed25519 seed}` (verify, authorize, update-agent). `--watch` reports the CPU
@@ -393,15 +397,33 @@ class UpdateAgent(Scenario):
             raise Failed(f"updated another agent: {updated}")
 
 
+class AgentWrites(Scenario):
+    """What agents write into their organization, in turn: a challenge-response round trip
+    (ChallengeResponse), then an authorizeAction decision (Authorize, signed as it goes)."""
+
+    steps = ("verification", "decision")
+
+    def __init__(self, url: str, spec: dict) -> None:
+        self.turns = itertools.cycle(zip(self.steps, (ChallengeResponse(url, spec), Authorize(url, spec)), strict=True))
+
+    async def run(self, connection, times) -> None:
+        step, unit = next(self.turns)
+        t0 = time.perf_counter()
+        await unit.run(connection, {})
+        times[step] = time.perf_counter() - t0
+
+
 SCENARIOS = {
     "floor": Floor,
     "graphql": GraphQLAgents,
     "verify": ChallengeResponse,
+    "verify-floor": ChallengeResponse,
     "authorize-floor": Authorize,
     "authorize": Authorize,
     "token-floor": TokenIssue,
     "token": TokenIssue,
     "update-agent": UpdateAgent,
+    "agent-writes": AgentWrites,
 }
 
 
@@ -424,71 +446,126 @@ def summary_ms(values: list[float]) -> dict:
     return {k: (round(v * 1000, 3) if v is not None else None) for k, v in out.items()}
 
 
+class Window:
+    """The measured window after the warm-up: its samples, errors and the CPU spent in it."""
+
+    def __init__(self, scenario: Scenario, warmup: float, duration: float, watches: list[Watch]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.start = self.loop.time() + warmup
+        self.end = self.start + duration
+        self.warmup, self.duration, self.watches = warmup, duration, watches
+        self.latencies: list[float] = []
+        self.step_times: dict[str, list[float]] = {s: [] for s in scenario.steps}
+        self.errors: Counter[str] = Counter()
+        self.cpu_self: list[float] = []
+
+    async def account(self) -> None:
+        await asyncio.sleep(max(0.0, self.start - self.loop.time()))
+        for w in self.watches:
+            w.start = w.sample()
+        self.cpu_self.append(time.process_time())
+        await asyncio.sleep(max(0.0, self.end - self.loop.time()))
+        for w in self.watches:
+            w.end = w.sample()
+        self.cpu_self.append(time.process_time())
+
+    def record(self, at: float, elapsed: float, times: dict[str, float], failure: str | None) -> None:
+        """A unit that started (closed loop: ended) at `at` counts if that falls in the window."""
+        if self.start <= at <= self.end:
+            if failure is None:
+                self.latencies.append(elapsed)
+                for step, t in times.items():
+                    self.step_times[step].append(t)
+            else:
+                self.errors[failure] += 1
+        elif failure is not None and not self.errors and at < self.start:
+            # A warm-up that fails outright fails fast rather than after the whole window.
+            self.errors[f"(warm-up) {failure}"] += 1
+
+    def result(self, connections: int) -> dict:
+        errors = self.errors
+        result = {
+            "connections": connections,
+            "duration_s": self.duration,
+            "warmup_s": self.warmup,
+            "completed": len(self.latencies),
+            "errors": sum(v for k, v in errors.items() if not k.startswith("(warm-up)")),
+            "error_samples": dict(errors.most_common(5)),
+            "per_s": round(len(self.latencies) / self.duration, 1),
+            "latency_ms": summary_ms(self.latencies),
+            "cpu_s": {w.name: round(w.cpu_seconds, 3) for w in self.watches},
+        }
+        result["cpu_s"]["load"] = round(self.cpu_self[1] - self.cpu_self[0], 3) if len(self.cpu_self) == 2 else None
+        if self.step_times:
+            result["steps_ms"] = {s: summary_ms(v) for s, v in self.step_times.items()}
+        return result
+
+
+async def attempt(scenario: Scenario, connection: Connection, url: str) -> tuple[Connection, dict, str | None]:
+    """One unit on `connection`: the connection to go on with, the steps' times and the failure, if any."""
+    times: dict[str, float] = {}
+    try:
+        await asyncio.wait_for(scenario.run(connection, times), REQUEST_TIMEOUT_S)
+        return connection, times, None
+    except (Failed, OSError, KeyError, TypeError, ValueError) as exc:  # OSError includes TimeoutError
+        if isinstance(exc, OSError):  # its state is unknown: start afresh
+            connection.close()
+            connection = await Connection.open(url)
+        return connection, times, f"{type(exc).__name__}: {exc}"[:200]
+
+
 async def drive(
     scenario: Scenario, url: str, connections: int, warmup: float, duration: float, watches: list[Watch]
 ) -> dict:
-    latencies: list[float] = []
-    step_times: dict[str, list[float]] = {s: [] for s in scenario.steps}
-    errors: Counter[str] = Counter()
-    loop = asyncio.get_running_loop()
-    start = loop.time() + warmup
-    end = start + duration
-    cpu_self: list[float] = []
-
-    async def account() -> None:
-        await asyncio.sleep(max(0.0, start - loop.time()))
-        for w in watches:
-            w.start = w.sample()
-        cpu_self.append(time.process_time())
-        await asyncio.sleep(max(0.0, end - loop.time()))
-        for w in watches:
-            w.end = w.sample()
-        cpu_self.append(time.process_time())
+    """Closed loop: each connection sends its next unit as soon as the last one is answered."""
+    window = Window(scenario, warmup, duration, watches)
+    loop = window.loop
 
     async def worker() -> None:
         connection = await Connection.open(url)
-        while loop.time() < end:
-            times: dict[str, float] = {}
+        while loop.time() < window.end:
             t0 = time.perf_counter()
-            try:
-                await asyncio.wait_for(scenario.run(connection, times), REQUEST_TIMEOUT_S)
-                failure = None
-            except (Failed, OSError, KeyError, TypeError, ValueError) as exc:  # OSError includes TimeoutError
-                failure = f"{type(exc).__name__}: {exc}"[:200]
-                if isinstance(exc, OSError):  # its state is unknown: start afresh
-                    connection.close()
-                    connection = await Connection.open(url)
-            elapsed = time.perf_counter() - t0
-            if start <= loop.time() <= end:
-                if failure is None:
-                    latencies.append(elapsed)
-                    for step, t in times.items():
-                        step_times[step].append(t)
-                else:
-                    errors[failure] += 1
-            elif failure is not None and not errors and loop.time() < start:
-                # A warm-up that fails outright fails fast rather than after the whole window.
-                errors[f"(warm-up) {failure}"] += 1
+            connection, times, failure = await attempt(scenario, connection, url)
+            window.record(loop.time(), time.perf_counter() - t0, times, failure)
         connection.close()
 
-    accountant = asyncio.create_task(account())
+    accountant = asyncio.create_task(window.account())
     await asyncio.gather(*(worker() for _ in range(connections)))
     await accountant
+    return window.result(connections)
 
-    result = {
-        "connections": connections,
-        "duration_s": duration,
-        "warmup_s": warmup,
-        "completed": len(latencies),
-        "errors": sum(v for k, v in errors.items() if not k.startswith("(warm-up)")),
-        "error_samples": dict(errors.most_common(5)),
-        "per_s": round(len(latencies) / duration, 1),
-        "latency_ms": summary_ms(latencies),
-        "cpu_s": {w.name: round(w.cpu_seconds, 3) for w in watches},
-    }
-    result["cpu_s"]["load"] = round(cpu_self[1] - cpu_self[0], 3) if len(cpu_self) == 2 else None
-    if step_times:
-        result["steps_ms"] = {s: summary_ms(v) for s, v in step_times.items()}
+
+async def drive_open(
+    scenario: Scenario, url: str, connections: int, warmup: float, duration: float, rate: float, watches: list[Watch]
+) -> dict:
+    """Open loop: a unit is due every 1/rate seconds, whatever the server's pace."""
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        free.put_nowait(await Connection.open(url))
+    window = Window(scenario, warmup, duration, watches)
+    loop = window.loop
+    first = window.start - warmup
+
+    async def arrival(due: float) -> None:
+        connection = await free.get()
+        connection, times, failure = await attempt(scenario, connection, url)
+        free.put_nowait(connection)
+        window.record(due, loop.time() - due, times, failure)
+
+    accountant = asyncio.create_task(window.account())
+    units = []
+    for n in itertools.count():
+        due = first + n / rate
+        if due > window.end:
+            break
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        units.append(asyncio.create_task(arrival(due)))
+    await asyncio.gather(*units)
+    await accountant
+    while not free.empty():
+        free.get_nowait().close()
+    result = window.result(connections)
+    result["rate_per_s"] = rate
     return result
 
 
@@ -500,6 +577,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--rate", type=float, help="an open loop of this many units a second (see above)")
     parser.add_argument("--watch", action="append", default=[], type=Watch.parse, metavar="NAME=PID[+]")
     args = parser.parse_args()
     spec = {}
@@ -515,7 +593,11 @@ def main() -> None:
         run = asyncio.run
     else:
         run = uvloop.run
-    result = run(drive(scenario, args.url, args.connections, args.warmup, args.duration, args.watch))
+    if args.rate:
+        driven = drive_open(scenario, args.url, args.connections, args.warmup, args.duration, args.rate, args.watch)
+    else:
+        driven = drive(scenario, args.url, args.connections, args.warmup, args.duration, args.watch)
+    result = run(driven)
     result["scenario"] = args.scenario
     if isinstance(scenario, Authorize):
         result["signing"] = scenario.signing
