@@ -261,9 +261,8 @@ async def floor_verifies_honestly(floor_url: str, agent: dict) -> None:
             }
             for _ in range(1 if wrong else 2):
                 outcomes.append((await post({"query": VERIFY, "variables": {"i": answer}}))["verifyAgent"])
-    if [o["verified"] for o in outcomes] != [False, True, False] or outcomes[2][
-        "failureReason"
-    ] != "CHALLENGE_ALREADY_USED":
+    verified = [o["verified"] for o in outcomes]
+    if verified != [False, True, False] or outcomes[2]["failureReason"] != "CHALLENGE_ALREADY_USED":
         raise RuntimeError(f"the verification floor is not honest: {outcomes}")
 
 
