@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import strawberry
-from cross_web import HTTPException
+from cross_web import HTTPException, StarletteRequestAdapter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
@@ -40,8 +40,19 @@ def client_ip(request: Request | WebSocket) -> str | None:
     return request.client.host if request.client else None
 
 
+class _Request(StarletteRequestAdapter):
+    """Strawberry compares the request's media type as it is written; AIM reads `Application/JSON` as
+    the JSON it is (media types are case-insensitive)."""
+
+    @property
+    def content_type(self) -> str | None:
+        written = super().content_type
+        return written.lower() if written else written
+
+
 class Endpoint(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SubscriptionsOnly
+    request_adapter_class = _Request
 
     def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
         super().__init__(

@@ -41,9 +41,10 @@ def negotiated(accept: str | None) -> str | None:
 
 
 def readable(content_type: str | None) -> bool:
-    """A POST body AIM reads: JSON. (Strawberry would also take multipart uploads, which the contract
-    has no use for.)"""
-    return parse_content_type(content_type or "")[0] == JSON
+    """A POST body AIM reads: JSON, however the type is spelled (media types are case-insensitive,
+    RFC 9110 section 8.3.1). (Strawberry would also take multipart uploads, which the contract has no
+    use for.)"""
+    return parse_content_type(content_type or "")[0].lower() == JSON
 
 
 def request_error(result: ExecutionResult) -> bool:

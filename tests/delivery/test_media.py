@@ -97,6 +97,18 @@ async def test_what_aim_cannot_read_or_answer_in_is_refused_by_status(url, org: 
     assert query_over_get.status_code == 200 and query_over_get.json()["data"] == {"__typename": "Query"}
 
 
+async def test_a_json_body_is_read_however_its_type_is_spelled(url, org: Org):
+    async with httpx.AsyncClient() as http:
+        for content_type in ("Application/JSON", "APPLICATION/JSON; Charset=UTF-8"):
+            answer = await http.post(
+                url,
+                content=json.dumps({"query": "{ organization { name } }"}),
+                headers={"Content-Type": content_type, **org.admin.api.headers()},
+            )
+            assert answer.status_code == 200, (content_type, answer.text)
+            assert answer.json()["data"] == {"organization": {"name": org.name}}
+
+
 @pytest.fixture(scope="session")
 async def graphql_http(tmp_path_factory) -> str:
     """The npm `graphql-http` package, installed from the npm registry for this run."""
