@@ -520,13 +520,16 @@ def run_fanout(
             module.report(apart[name])
     verdict = {**verdict, **fanout.report(fanout_results)}
     write_json(args, results, verdict, fanout=fanout_results, **apart)
-    failed = any(r["errors"] for r in results.values()) or fanout.failed(fanout_results)
-    failed |= apart.get("hardening") is not None and hardening.failed(apart["hardening"])
-    failed |= apart.get("audited") is not None and audited.failed(apart["audited"])
-    failed |= apart.get("workers") is not None and workers.failed(apart["workers"])
-    failed |= apart.get("mixed") is not None and mixed.failed(apart["mixed"])
-    discovered = apart.get("discovery")
-    return 1 if failed or (discovered is not None and discovery.failed(discovered)) else 0
+    return 1 if failed(results, apart) or fanout.failed(fanout_results) else 0
+
+
+def failed(results: dict[str, dict], apart: dict[str, dict | None]) -> bool:
+    """Whether a request-path scenario had errors, or a scenario measured apart that judges its own
+    failures (its module's `failed`) did."""
+    if any(r["errors"] for r in results.values()):
+        return True
+    judged = {name: module for name, module in APART.items() if hasattr(module, "failed")}
+    return any(apart.get(name) is not None and module.failed(apart[name]) for name, module in judged.items())
 
 
 def measure_sides(
@@ -877,12 +880,7 @@ def main() -> int:
             servers.clear()
             return run_fanout(fanout_options, database_url, redis_url, base_env, workdir, args, results, verdict, apart)
         write_json(args, results, verdict, **apart)
-        failed = any(r["errors"] for r in results.values())
-        failed |= hardening_results is not None and hardening.failed(hardening_results)
-        failed |= audited_results is not None and audited.failed(audited_results)
-        failed |= workers_results is not None and workers.failed(workers_results)
-        failed |= mixed_results is not None and mixed.failed(mixed_results)
-        return 1 if failed or (discovery_results is not None and discovery.failed(discovery_results)) else 0
+        return 1 if failed(results, apart) else 0
     except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         for server in servers:

@@ -451,7 +451,8 @@ class Window:
 
     def __init__(self, scenario: Scenario, warmup: float, duration: float, watches: list[Watch]) -> None:
         self.loop = asyncio.get_running_loop()
-        self.start = self.loop.time() + warmup
+        self.begin = self.loop.time()  # the warm-up's start
+        self.start = self.begin + warmup
         self.end = self.start + duration
         self.warmup, self.duration, self.watches = warmup, duration, watches
         self.latencies: list[float] = []
@@ -544,7 +545,6 @@ async def drive_open(
         free.put_nowait(await Connection.open(url))
     window = Window(scenario, warmup, duration, watches)
     loop = window.loop
-    first = window.start - warmup
 
     async def arrival(due: float) -> None:
         connection = await free.get()
@@ -555,7 +555,7 @@ async def drive_open(
     accountant = asyncio.create_task(window.account())
     units = []
     for n in itertools.count():
-        due = first + n / rate
+        due = window.begin + n / rate
         if due > window.end:
             break
         await asyncio.sleep(max(0.0, due - loop.time()))
