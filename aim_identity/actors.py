@@ -32,6 +32,10 @@ class Actor:
         """The same caller, acting in `organization_id` (a caller that has just proved who it is)."""
         return replace(self, organization_id=organization_id)
 
+    def before_organization(self) -> Actor:
+        """The same caller, opening an organization that does not exist yet (registration)."""
+        return replace(self, organization_id=None)
+
     def as_agent(self, organization_id: uuid.UUID, agent_id: uuid.UUID) -> Actor:
         """An anonymous caller whose signature proved it to be the agent; any other caller stays itself."""
         if self.actor_type != "anonymous":

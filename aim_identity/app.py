@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from tortoise import Tortoise
 
+from aim_identity import row_security
 from aim_identity.api import build_schema
 from aim_identity.auth.keyring import load_keyring
 from aim_identity.config import Settings
@@ -54,19 +56,20 @@ def create_app(settings: Settings | None = None, *, checks: bool = True) -> Star
             keyring, Fanout(schema, broker, keyring, settings), Throttle(settings.redis_url), mailer, blocklist
         )
         # In development one process does everything; production runs these in `aimctl worker`.
-        background = (
-            []
-            if settings.production
-            else [
-                asyncio.create_task(relay.run(broker)),
-                asyncio.create_task(detection.run()),
-                asyncio.create_task(checkpoints.run(settings)),
-                asyncio.create_task(housekeeping.run(settings)),
-                asyncio.create_task(mcp_watch.run(settings)),
-                asyncio.create_task(rescoring.run(settings)),
-                asyncio.create_task(webhooks.run(settings)),
-            ]
-        )
+        with row_security.every_organization():  # the workers' tasks are about every organization
+            background = (
+                []
+                if settings.production
+                else [
+                    asyncio.create_task(relay.run(broker)),
+                    asyncio.create_task(detection.run()),
+                    asyncio.create_task(checkpoints.run(settings)),
+                    asyncio.create_task(housekeeping.run(settings)),
+                    asyncio.create_task(mcp_watch.run(settings)),
+                    asyncio.create_task(rescoring.run(settings)),
+                    asyncio.create_task(webhooks.run(settings)),
+                ]
+            )
         try:
             yield
         finally:
@@ -104,6 +107,6 @@ def create_app(settings: Settings | None = None, *, checks: bool = True) -> Star
             *downloads.routes(),
             Route("/healthz", healthz),
         ],
-        middleware=[security_headers(settings.production)] if checks else [],
+        middleware=[Middleware(row_security.Unscoped), *([security_headers(settings.production)] if checks else [])],
         lifespan=lifespan,
     )

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from aim_identity import config
+from aim_identity import config, row_security
 from aim_identity.config import Settings
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ def _create_admin(args: argparse.Namespace, settings: Settings) -> None:
 
     async def create() -> None:
         await Tortoise.init(config=tortoise_config(settings.database_url))
+        row_security.enter_every_organization()  # the operator's commands are about any organization
         try:
             user = await accounts.register(
                 Actor(None, "system", "aimctl"), args.email, password, args.name, args.organization
@@ -130,6 +131,7 @@ def _unlock(args: argparse.Namespace, settings: Settings) -> None:
 
     async def unlock() -> None:
         await Tortoise.init(config=tortoise_config(settings.database_url))
+        row_security.enter_every_organization()  # the operator's commands are about any organization
         try:
             forgiven = await accounts.unlock(Actor(None, "system", "aimctl"), args.email)
             print(f"{args.email}: {forgiven} recent failed sign-in(s) forgiven; the account may sign in again")
@@ -163,6 +165,7 @@ def _verify_audit(args: argparse.Namespace, settings: Settings) -> None:
 
     async def check() -> int:
         await Tortoise.init(config=tortoise_config(settings.database_url))
+        row_security.enter_every_organization()  # the operator's commands are about any organization
         try:
             keyring = await load_keyring(settings)
             if args.org:

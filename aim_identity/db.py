@@ -9,17 +9,21 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, overload
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 from tortoise.models import Model
 
+from aim_identity import row_security
+
 
 async def _keep_session(connection) -> None:
     """asyncpg's pool resets every connection it takes back (RESET ALL, UNLISTEN *, CLOSE ALL, and
-    advisory unlocks): one more round trip per statement outside a transaction. AIM sets no session
-    state on pooled connections (the relay LISTENs on a connection of its own), and asyncpg still
-    rolls back a transaction left open, so there is nothing to reset."""
+    advisory unlocks): one more round trip per statement outside a transaction. The only session
+    state AIM sets on a pooled connection is its scope, which each taker states again if it differs
+    (ScopedSession); the relay LISTENs on a connection of its own, and asyncpg still rolls back a
+    transaction left open, so there is nothing to reset."""
 
 
 # Tortoise's own default is 5: a request waiting for a connection can be overtaken by newer ones (the
@@ -28,16 +32,44 @@ async def _keep_session(connection) -> None:
 POOL_SIZE = 20
 
 
+# The role AIM's statements run as on PostgreSQL: neither the tables' owner nor a superuser, so
+# row-level security binds it (migration 0020 creates it and grants it what the API needs). The
+# migrations run as the URL's own user, who owns what they create.
+API_ROLE = "aim_api"
+
+
+class ScopedSession(asyncpg.Connection):
+    """A pooled session that knows whose rows it was last told it may touch (row_security.py), so
+    that it is told again only when a task of another scope takes it. A new session holds nothing."""
+
+    held = row_security.NO_ORGANIZATION
+
+    async def take(self, wanted: str) -> None:
+        if self.held != wanted:
+            self.held = "unknown"  # until PostgreSQL has it
+            await self.execute("SELECT set_config('aim.organization', $1, false)", wanted)
+            self.held = wanted
+
+
+async def _take_scope(session) -> None:
+    await session.take(row_security.current())
+
+
 def is_postgres(database_url: str) -> bool:
     return database_url.split(":", 1)[0] in ("postgres", "postgresql", "asyncpg")
 
 
-def tortoise_config(database_url: str) -> dict:
+def tortoise_config(database_url: str, *, as_owner: bool = False) -> dict:
     connection: str | dict = database_url
     if is_postgres(database_url):
         connection = expand_db_url(database_url)
-        connection["credentials"].setdefault("maxsize", POOL_SIZE)
-        connection["credentials"]["reset"] = _keep_session
+        credentials = connection["credentials"]
+        credentials.setdefault("maxsize", POOL_SIZE)
+        credentials["reset"] = _keep_session
+        if not as_owner:
+            credentials["server_settings"] = {**credentials.get("server_settings", {}), "role": API_ROLE}
+            credentials["connection_class"] = ScopedSession
+            credentials["setup"] = _take_scope
     return {
         "connections": {"default": connection},
         "apps": {
@@ -121,7 +153,7 @@ def instance(model: type[M], row: dict[str, Any]) -> M:
 async def migrate(database_url: str, to: str | None = None) -> None:
     """Apply every pending migration (or those up to `to`); running it again changes nothing."""
     try:
-        await tortoise_migrate(config=tortoise_config(database_url), target=f"aim.{to}" if to else None)
+        await tortoise_migrate(config=tortoise_config(database_url, as_owner=True), target=f"aim.{to}" if to else None)
     finally:
         await Tortoise.close_connections()
 

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 from tortoise.transactions import in_transaction
 
-from aim_identity import db, ids, tenancy
+from aim_identity import db, ids, row_security, tenancy
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.events import outbox
@@ -32,8 +32,24 @@ def after_commit(hook: Callable[[], None]) -> Callable[[], None]:
 @dataclass
 class Work:
     actor: Actor
+    _scope: str
     _audit: list[chain.Record] = field(default_factory=list)
     _events: list[outbox.Event] = field(default_factory=list)
+
+    async def act_as(self, actor: Actor) -> None:
+        """The caller has proved who it is: the rest of the transaction is theirs."""
+        self.actor = actor
+        await self._scope_to(actor)
+
+    async def _scope_to(self, actor: Actor) -> None:
+        """Row-level security (row_security.py): the transaction touches only its actor's organization, or,
+        for an actor of none yet (a caller still to prove who it is, the system), the organization
+        its rows turn out to be in. The commit's own bookkeeping writes for every organization the
+        transaction names, as the database's (migration 0020)."""
+        wanted = str(actor.organization_id) if actor.organization_id else row_security.EVERY_ORGANIZATION
+        if wanted != self._scope and db.dialect() == "postgres":
+            await db.execute("SELECT set_config('aim.organization', $1, true)", wanted)
+        self._scope = wanted
 
     def audit(
         self,
@@ -57,7 +73,8 @@ class Work:
 async def atomic(actor: Actor) -> AsyncIterator[Work]:
     try:
         async with in_transaction():
-            work = Work(actor)
+            work = Work(actor, _scope=row_security.current())  # what the transaction's session was given
+            await work._scope_to(actor)
             yield work
             for record in work._audit:
                 work.emit(

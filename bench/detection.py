@@ -27,7 +27,7 @@ from pathlib import Path
 from nacl.signing import SigningKey
 from tortoise import Tortoise
 
-from aim_identity import ids
+from aim_identity import ids, row_security
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.db import tortoise_config
@@ -55,6 +55,7 @@ def run(database_url: str, env: dict[str, str], aimctl: list[str], workdir: Path
 
 async def _run(database_url: str, env: dict[str, str], aimctl: list[str], workdir: Path, seconds: float) -> dict:
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    row_security.enter_every_organization()  # the benchmark seeds and reads as the operator would
     log = workdir / "detection-worker.log"
     worker: subprocess.Popen | None = None
     try:

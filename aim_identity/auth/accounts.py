@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from slugify import slugify
 from tortoise.exceptions import IntegrityError
 
-from aim_identity import ids
+from aim_identity import ids, row_security
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.auth import login_guard, registration
@@ -49,16 +49,22 @@ async def sign_up(
     return await register(actor, email, password, name, organization_name)
 
 
+async def _taken(email: str) -> bool:
+    with row_security.every_organization():  # an address is unique across every organization
+        return await User.exists(email=email)
+
+
 async def register(actor: Actor, email: str, password: str, name: str, organization_name: str) -> User:
     """An organization and its first administrator (a sign-up, or `aimctl create-admin`)."""
     email = normalize_email(email)
     check_policy(password, email)
     name, organization_name = _required(name, "name"), _required(organization_name, "organizationName")
-    if await User.exists(email=email):
+    if await _taken(email):
         raise Conflict("An account with this email already exists", field="email")
     password_hash = await hash_password(password)
     try:
-        async with atomic(actor) as work:
+        # Until the organization exists, every organization's slugs are in play (unit_of_work.py).
+        async with atomic(actor.before_organization()) as work:
             slug = slugify(organization_name, max_length=80) or "org"
             if await Organization.exists(slug=slug):
                 slug = f"{slug}-{secrets.token_hex(3)}"
@@ -69,7 +75,7 @@ async def register(actor: Actor, email: str, password: str, name: str, organizat
             user = await User.create(
                 organization=org, email=email, name=name, role=Role.ADMIN, password_hash=password_hash
             )
-            work.actor = actor.as_user(org.id, user.id)
+            await work.act_as(actor.as_user(org.id, user.id))
             work.audit("organization.create", "Organization", ids.encode("Organization", org.id), name=org.name)
             work.audit("auth.register", "User", ids.encode("User", user.id), email=email)
             work.emit("user.created", userId=ids.encode("User", user.id))
@@ -82,7 +88,7 @@ async def invite(actor: Actor, email: str, name: str, role: Role, password: str)
     email = normalize_email(email)
     check_policy(password, email)
     name = _required(name, "name")
-    if await User.exists(email=email):
+    if await _taken(email):
         raise Conflict("An account with this email already exists", field="email")
     password_hash = await hash_password(password)
     try:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from aim_identity import ids
+from aim_identity import ids, row_security
 from aim_identity.auth import api_keys, login_guard, mfa, tokens
 from aim_identity.auth.keyring import Keyring
 from aim_identity.config import Settings
@@ -58,7 +58,18 @@ class Principal:
 async def authenticate(
     headers: Mapping[str, str], ip_address: str | None, keyring: Keyring, settings: Settings
 ) -> Principal | None:
-    """None when no credential is presented; UNAUTHENTICATED when one is presented and is bad."""
+    """None when no credential is presented; UNAUTHENTICATED when one is presented and is bad. The
+    rest of the task may touch only the caller's organization's rows (row_security.py)."""
+    row_security.enter(None)
+    with row_security.every_organization():  # whose credential this is, the database has yet to say
+        principal = await _presented(headers, ip_address, keyring, settings)
+    row_security.enter(principal.organization_id if principal else None)
+    return principal
+
+
+async def _presented(
+    headers: Mapping[str, str], ip_address: str | None, keyring: Keyring, settings: Settings
+) -> Principal | None:
     authorization = headers.get("authorization") or headers.get("Authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -187,6 +198,11 @@ def _b64_to_b64url(value: str) -> str:
 async def still_valid(principal: Principal) -> Principal | None:
     """The same caller as the database sees it now (new role, or None once revoked or ended), for
     long-lived connections that authenticated once: the same checks as authentication's."""
+    with row_security.organization(principal.organization_id):
+        return await _as_now(principal)
+
+
+async def _as_now(principal: Principal) -> Principal | None:
     if principal.kind == "user":
         user = await fetch_one(_USER_SQL, principal.user_id, principal.token_jti or "", principal.session_id)
         if user is None or user["revoked"] or user["session_ended"]:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
 
+from aim_identity import row_security
 from aim_identity.config import Settings
 from aim_identity.errors import BadUserInput, Forbidden
 from aim_identity.mail import Mailer
@@ -44,7 +45,8 @@ async def request(settings: Settings, mailer: Mailer, email: str) -> None:
     _closed(settings)
     code = "".join(secrets.choice(_ALPHABET) for _ in range(10))
     # The same statements either way; only the message differs.
-    taken = await User.exists(email=email)
+    with row_security.every_organization():  # an address is unique across every organization
+        taken = await User.exists(email=email)
     await RegistrationCode.filter(email=email).delete()
     await RegistrationCode.create(email=email, code_hash=_digest(code), expires_at=datetime.now(UTC) + CODE_TTL)
     if taken:

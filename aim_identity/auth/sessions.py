@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aim_identity import ids
+from aim_identity import ids, row_security
 from aim_identity.actors import Actor
 from aim_identity.auth import login_guard, mfa, tokens
 from aim_identity.auth.accounts import normalize_email
@@ -84,7 +84,9 @@ async def login(
     except BadUserInput:
         raise Unauthenticated("Invalid email or password") from None
     await login_guard.check(settings, login_guard.LOGIN, None, actor.ip_address)
-    user = await User.get_or_none(email=email)
+    with row_security.every_organization():  # the address names the person, whose organization it is
+        user = await User.get_or_none(email=email)
+    row_security.enter(user.organization_id if user else None)
     second_factor = None
     if await login_guard.locked(settings, login_guard.LOGIN, email):
         # A locked account opens to one of its owner's MFA recovery codes (80 bits, each once: no
@@ -107,14 +109,16 @@ async def login(
         user.last_login_at = datetime.now(UTC)
         await user.save(update_fields=["last_login_at"])
         session = await _open(user, uuid.uuid4(), keyring, settings)
-        work.actor = actor.as_user(user.organization_id, user.id)
+        await work.act_as(actor.as_user(user.organization_id, user.id))
         work.audit("auth.login", "User", ids.encode("User", user.id), mfa=second_factor)
     return session
 
 
 async def refresh(actor: Actor, keyring: Keyring, settings: Settings, refresh_token: str) -> Session:
     now = datetime.now(UTC)
-    record = await RefreshToken.get_or_none(token_hash=_hash(refresh_token)).select_related("user")
+    with row_security.every_organization():  # the token names the person, whose organization it is
+        record = await RefreshToken.get_or_none(token_hash=_hash(refresh_token)).select_related("user")
+    row_security.enter(record.user.organization_id if record else None)
     if record is None or (record.revoked_at is not None and record.rotated_at is None):
         raise Unauthenticated("Invalid refresh token")
     user = record.user
@@ -128,7 +132,7 @@ async def refresh(actor: Actor, keyring: Keyring, settings: Settings, refresh_to
         if not await RefreshToken.filter(id=record.id, rotated_at=None, revoked_at=None).update(rotated_at=now):
             raise Unauthenticated("Refresh token already used")
         session = await _open(user, record.family_id, keyring, settings)
-        work.actor = actor.as_user(user.organization_id, user.id)
+        await work.act_as(actor.as_user(user.organization_id, user.id))
         work.audit("auth.refresh", "User", ids.encode("User", user.id))
     return session
 

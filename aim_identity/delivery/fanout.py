@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from strawberry.types.execution import PreExecutionError
 
+from aim_identity import row_security
 from aim_identity.auth.principal import Principal, still_valid
 from aim_identity.events import kinds
 from aim_identity.schema.core.context import Context
@@ -236,7 +237,8 @@ class Fanout:
         channel = self.channels.get(organization_id)
         if channel is None:
             channel = self.channels[organization_id] = Channel(self, organization_id)
-            channel.task = asyncio.create_task(channel.run())
+            with row_security.organization(organization_id):  # its task reads only its organization's rows
+                channel.task = asyncio.create_task(channel.run())
         key = (
             principal.kind,
             principal.role,
@@ -257,7 +259,8 @@ class Fanout:
                 feed=feed,
             )
             group = channel.groups[key] = Group(key, channel, payload, context, feed)
-            group.task = asyncio.create_task(group.run())
+            with row_security.organization(organization_id):
+                group.task = asyncio.create_task(group.run())
         member = Member(connection, operation_id, principal, group)
         if principal.expires_at is not None:
             delay = principal.expires_at - time.time()

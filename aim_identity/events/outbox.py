@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aim_identity import clock, db
+from aim_identity import clock, db, row_security
 from aim_identity.models import OutboxEvent
 from aim_identity.protocol import rfc3339
 
@@ -69,15 +69,21 @@ def as_message(row: OutboxEvent) -> dict[str, Any]:
     }
 
 
+# A subscriber's catch-up (events/broker.py) reads one organization's events, from whichever task
+# the broker's connection runs in.
+
+
 async def latest(organization_id: str) -> int:
-    row = await OutboxEvent.filter(organization_id=organization_id).order_by("-id").first().values("id")
+    with row_security.organization(uuid.UUID(organization_id)):
+        row = await OutboxEvent.filter(organization_id=organization_id).order_by("-id").first().values("id")
     return row["id"] if row else 0
 
 
 async def since(organization_id: str, seq: int) -> list[dict[str, Any]]:
     """The organization's committed events after `seq`, oldest first, published or not yet: the first
     `PAGE` of them."""
-    rows = await OutboxEvent.filter(organization_id=organization_id, id__gt=seq).order_by("id").limit(PAGE)
+    with row_security.organization(uuid.UUID(organization_id)):
+        rows = await OutboxEvent.filter(organization_id=organization_id, id__gt=seq).order_by("id").limit(PAGE)
     return [as_message(row) for row in rows]
 
 

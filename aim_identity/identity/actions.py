@@ -70,7 +70,9 @@ async def authorize(
             # Anyone who knows the agent's ID could have sent it: it is not the agent's evidence, and its
             # sender's address is throttled, before anything is written.
             await login_guard.check(settings, login_guard.SIGNATURE, None, actor.ip_address)
-        work.actor = actor.as_agent(agent.organization_id, agent.id) if proven else actor.within(agent.organization_id)
+        await work.act_as(
+            actor.as_agent(agent.organization_id, agent.id) if proven else actor.within(agent.organization_id)
+        )
         allowed, spent = False, None  # spent: the nonce, once the request is good enough to spend it
         if retired:
             reason = "signed with a retired key"

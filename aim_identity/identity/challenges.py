@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aim_identity import db, ids, protocol
+from aim_identity import db, ids, protocol, row_security
 from aim_identity.actors import Actor
 from aim_identity.auth import login_guard, tokens
 from aim_identity.auth.keyring import Keyring, b64url
@@ -133,11 +133,14 @@ class IssuedChallenge:
 
 
 async def issue(actor: Actor, settings: Settings, keyring: Keyring, agent_id: uuid.UUID) -> IssuedChallenge:
-    found = await db.fetch(
-        *signer_sql(
-            "SELECT 1 AS found FROM agents a WHERE a.id = $1 AND a.deleted_at IS NULL", actor.organization_id, agent_id
+    with row_security.of_caller(actor.organization_id):
+        found = await db.fetch(
+            *signer_sql(
+                "SELECT 1 AS found FROM agents a WHERE a.id = $1 AND a.deleted_at IS NULL",
+                actor.organization_id,
+                agent_id,
+            )
         )
-    )
     if not found:
         raise NotFound("No such agent")
     ticket = mint(keyring.challenge_key, agent_id, datetime.now(UTC) + timedelta(seconds=settings.challenge_ttl))
@@ -182,7 +185,9 @@ async def answer(actor: Actor, settings: Settings, keyring: Keyring, challenge_i
         reason, proven = await _judge(agent, message, raw_signature)
         if proven and reason is None and ticket is not None:
             reason = await _spend(agent, ticket, keyring, now)
-        work.actor = actor.as_agent(agent.organization_id, agent.id) if proven else actor.within(agent.organization_id)
+        await work.act_as(
+            actor.as_agent(agent.organization_id, agent.id) if proven else actor.within(agent.organization_id)
+        )
         if reason in (Reason.CHALLENGE_ALREADY_USED, Reason.KEY_REVOKED):
             await _misused(work, actor, agent, reason, challenge_id)
         if proven:

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aim_identity import ids
+from aim_identity import ids, row_security
 from aim_identity.actors import Actor
 from aim_identity.auth import login_guard
 from aim_identity.auth.keyring import Keyring
@@ -47,7 +47,8 @@ def _signer(actor: Actor, server_id: uuid.UUID):
 
 
 async def issue(actor: Actor, settings: Settings, keyring: Keyring, server_id: uuid.UUID) -> challenges.IssuedChallenge:
-    server = await _signer(actor, server_id).first()
+    with row_security.of_caller(actor.organization_id):
+        server = await _signer(actor, server_id).first()
     if server is None:
         raise NotFound("No such MCP server")
     if server.public_key is None:
@@ -85,7 +86,7 @@ async def answer(actor: Actor, settings: Settings, keyring: Keyring, challenge_i
         reason, proven = _judge(server, ticket.message(keyring.challenge_key) if ticket else None, raw_signature)
         if proven and reason is None and ticket is not None:
             reason = await _spend(server, ticket, now)
-        work.actor = actor.within(server.organization_id)
+        await work.act_as(actor.within(server.organization_id))
         if reason == Reason.CHALLENGE_ALREADY_USED:
             await _replayed(work, actor, server, challenge_id)
         before = after = server.trust_score

@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 
-from aim_identity import db, ids
+from aim_identity import db, ids, row_security
 from aim_identity.actors import Actor
 from aim_identity.auth import tokens
 from aim_identity.auth.keyring import Keyring, b64url
@@ -68,11 +68,13 @@ async def resource_server(client_id: str | None, secret: str | None) -> MCPServe
         server_id = ids.decode(client_id, "MCPServer")
     except (BadUserInput, NotFound):  # not a global ID, or not of that type
         raise _refused() from None
-    server = await MCPServer.get_or_none(id=server_id, deleted_at=None)
+    with row_security.every_organization():  # the credentials name their server, whose organization it is
+        server = await MCPServer.get_or_none(id=server_id, deleted_at=None)
     if server is None or server.client_secret_hash is None:
         raise _refused()
     if not hmac.compare_digest(server.client_secret_hash, _digest(secret)):
         raise _refused()
+    row_security.enter(server.organization_id)  # the rest of the request is the server's organization's
     return server
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 
-from aim_identity import db, ids
+from aim_identity import db, ids, row_security
 from aim_identity.actors import Actor
 from aim_identity.auth import principal, tokens
 from aim_identity.auth.keyring import Keyring, b64url
@@ -56,7 +56,10 @@ async def client_credentials(settings: Settings, keyring: Keyring, actor: Actor,
             f"authenticate with a client assertion (client_assertion_type {metadata.CLIENT_ASSERTION_TYPE})"
         )
     resource = _resource(form)
-    client = await assertions.authenticate(settings, form["client_assertion"], form.get("client_id"), actor, resource)
+    with row_security.every_organization():  # the assertion names its agent, whose organization it is
+        client = await assertions.authenticate(
+            settings, form["client_assertion"], form.get("client_id"), actor, resource
+        )
     return await _issue(settings, keyring, actor, client.agent, form, "client_credentials", client.jti)
 
 
@@ -74,16 +77,17 @@ async def token_exchange(settings: Settings, keyring: Keyring, actor: Actor, for
         agent_id = ids.decode(claims["sub"], "Agent")
     except (Unauthenticated, BadUserInput, NotFound, KeyError) as exc:
         raise InvalidGrantError(description=printable(f"the subject token is not a valid agent token: {exc}")) from None
-    agent = await assertions.load(agent_id, resource)
-    if agent is None:
-        raise InvalidGrantError(description="the agent is gone")
-    try:
-        await principal.from_agent_token(subject_token, keyring, settings)
-    except Unauthenticated:  # AIM signed it, but it is dead: logged out, its key rotated, or the agent stopped
-        if agent.status in (AgentStatus.SUSPENDED, AgentStatus.REVOKED):
-            what = f"is {agent.status.value.lower()} and traded an agent token"
-            await assertions.misuse(agent, actor, "Inactive agent asked for a token", what)
-        raise InvalidGrantError(description="the agent token is no longer valid") from None
+    with row_security.every_organization():  # the token names its agent, whose organization it is
+        agent = await assertions.load(agent_id, resource)
+        if agent is None:
+            raise InvalidGrantError(description="the agent is gone")
+        try:
+            await principal.from_agent_token(subject_token, keyring, settings)
+        except Unauthenticated:  # AIM signed it, but it is dead: logged out, its key rotated, or the agent stopped
+            if agent.status in (AgentStatus.SUSPENDED, AgentStatus.REVOKED):
+                what = f"is {agent.status.value.lower()} and traded an agent token"
+                await assertions.misuse(agent, actor, "Inactive agent asked for a token", what)
+            raise InvalidGrantError(description="the agent token is no longer valid") from None
     return await _issue(settings, keyring, actor, agent, form, metadata.TOKEN_EXCHANGE, None)
 
 
@@ -96,6 +100,7 @@ async def _issue(
     grant_type: str,
     assertion_jti: str | None,
 ) -> Issued:
+    row_security.enter(agent.organization_id)  # the rest of the request is the agent's organization's
     server = _server(agent)
     scope = _scope(agent.grants, form.get("scope"))
     now = datetime.now(UTC).replace(microsecond=0)

@@ -41,7 +41,9 @@ async def woken_by_commits(database_url: str, wake: Callable[[], None] = nudge) 
         yield
         return
     parts = urlsplit(database_url)
-    connection = await asyncpg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", "")))
+    connection = await asyncpg.connect(
+        urlunsplit(("postgresql", parts.netloc, parts.path, "", "")), server_settings={"role": db.API_ROLE}
+    )
     await connection.add_listener(CHANNEL, lambda *_: wake())
     try:
         yield

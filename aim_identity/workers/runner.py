@@ -10,6 +10,7 @@ import asyncio
 
 from tortoise import Tortoise
 
+from aim_identity import row_security
 from aim_identity.config import Settings
 from aim_identity.db import tortoise_config
 from aim_identity.events.broker import Broker
@@ -18,6 +19,7 @@ from aim_identity.workers import checkpoints, detection, housekeeping, mcp_watch
 
 async def run(settings: Settings) -> None:
     await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+    row_security.enter_every_organization()  # the workers' work is about every organization
     broker = Broker(settings.redis_url)
     await broker.connect()
     try:

@@ -8,9 +8,8 @@ import asyncio
 import importlib
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
 from tortoise import Tortoise
 
@@ -30,33 +29,34 @@ async def trail(org: Org, entries: int = 8) -> list[AuditLogEntry]:
     return list(await AuditLogEntry.filter(organization_id=organization_id).order_by("sequence"))
 
 
-@asynccontextmanager
-async def triggers_off() -> AsyncIterator[None]:
-    """As a superuser would: the append-only triggers off for what is done inside, on again after."""
-    connection = Tortoise.get_connection("default")
-    postgres = connection.capabilities.dialect == "postgres"
-    if postgres:
-        await connection.execute_script("ALTER TABLE audit_log DISABLE TRIGGER USER")
-    else:
-        await connection.execute_script("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
-    try:
-        yield
-    finally:
-        if postgres:
-            await connection.execute_script("ALTER TABLE audit_log ENABLE TRIGGER USER")
-        else:
-            await connection.execute_script(APPEND_ONLY.SQLITE)
-
-
 async def tamper(*statements: tuple) -> None:
-    """Runs each (sql, *params) with the triggers off; `$n` placeholders, UUIDs as they are."""
+    """Runs each (sql, *params) as a superuser would: as the tables' owner (whom row-level security
+    does not bind), with the append-only triggers off; `$n` placeholders, UUIDs as they are."""
     connection = Tortoise.get_connection("default")
-    sqlite = connection.capabilities.dialect == "sqlite"
-    async with triggers_off():
+    if connection.capabilities.dialect == "postgres":
+        owner = await asyncpg.connect(
+            host=connection.host,
+            port=connection.port,
+            user=connection.user,
+            password=connection.password,
+            database=connection.database,
+        )
+        try:
+            async with owner.transaction():
+                await owner.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+                for sql, *params in statements:
+                    await owner.execute(sql, *params)
+                await owner.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
+        finally:
+            await owner.close()
+        return
+    await connection.execute_script("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+    try:
         for sql, *params in statements:
-            if sqlite:
-                sql, params = sql.replace("$", "?"), [str(p) if isinstance(p, uuid.UUID) else p for p in params]
+            sql, params = sql.replace("$", "?"), [str(p) if isinstance(p, uuid.UUID) else p for p in params]
             await connection.execute_query(sql, params)
+    finally:
+        await connection.execute_script(APPEND_ONLY.SQLITE)
 
 
 async def verdict(org: Org) -> dict:

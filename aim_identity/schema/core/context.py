@@ -9,6 +9,7 @@ from typing import Any
 
 from strawberry.types import Info as StrawberryInfo
 
+from aim_identity import row_security
 from aim_identity.actors import Actor
 from aim_identity.auth.keyring import Keyring
 from aim_identity.auth.principal import Principal
@@ -51,6 +52,7 @@ class Context:
 
     def act_as(self, principal: Principal) -> None:
         """After register, login or refresh, the rest of the response is read as the new session."""
+        row_security.enter(principal.organization_id)
         self.principal = principal
         self.loaders = Loaders(principal.organization_id, principal.agent_id)
 
