@@ -3,6 +3,7 @@ filter (aim_identity/row_security.py, migration 0020)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 
@@ -139,13 +140,19 @@ async def test_a_mutation_touches_only_its_actors_organization_whatever_its_task
 
 
 async def test_a_pooled_session_is_told_each_takers_organization(two_organizations):
-    """Sessions are reused across tasks of different organizations: each read sees its own."""
+    """Sessions pass between tasks of different organizations, one after another and all at once:
+    each read sees its own organization's rows."""
     mine, theirs = (ids.decode(o.id, "Organization") for o in two_organizations)
-    for _ in range(3 * db.POOL_SIZE):
-        for organization_id in (mine, theirs, None):
-            with row_security.organization(organization_id):
-                seen = {r["organization_id"] for r in await db.fetch("SELECT organization_id FROM agents")}
-            assert seen == ({organization_id} if organization_id else set())
+
+    async def seen_by(organization_id) -> set:
+        with row_security.organization(organization_id):
+            return {r["organization_id"] for r in await db.fetch("SELECT organization_id FROM agents")}
+
+    scopes = [mine, theirs, None] * db.POOL_SIZE
+    for organization_id in scopes:
+        assert await seen_by(organization_id) == ({organization_id} if organization_id else set())
+    together = await asyncio.gather(*(seen_by(o) for o in scopes))
+    assert together == [({o} if o else set()) for o in scopes]
 
 
 async def test_the_api_keeps_foreign_rows_out_with_the_application_filter_removed(two_organizations, monkeypatch):
