@@ -61,8 +61,7 @@ async def authenticate(
     """None when no credential is presented; UNAUTHENTICATED when one is presented and is bad. The
     rest of the task may touch only the caller's organization's rows (row_security.py)."""
     row_security.enter(None)
-    with row_security.every_organization():  # whose credential this is, the database has yet to say
-        principal = await _presented(headers, ip_address, keyring, settings)
+    principal = await _presented(headers, ip_address, keyring, settings)
     row_security.enter(principal.organization_id if principal else None)
     return principal
 
@@ -89,7 +88,8 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
     jti, user_id, session_id = claims.get("jti", ""), _subject(claims, "User"), _session(claims)
     # Every request pays for this, so it is one round trip: the user's role, whether the token or its
     # session was ended, and the organization's data version, read fresh from the database each time.
-    user = await fetch_one(_USER_SQL, user_id, jti, session_id)
+    with row_security.organization(_organization(claims)):
+        user = await fetch_one(_USER_SQL, user_id, jti, session_id)
     if user is None:
         if await RevokedAccessToken.exists(jti=jti):  # a rare failure: keep the revoked message first
             raise Unauthenticated("Token revoked")
@@ -132,7 +132,8 @@ async def from_agent_token(token: str, keyring: Keyring, settings: Settings) -> 
     claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
     agent_id = _subject(claims, "Agent")
     # Only the columns the check needs (a whole row would decode its trust factors too), in one round trip.
-    agent = await fetch_one(_AGENT_SQL, agent_id, claims.get("jti", ""))
+    with row_security.organization(_organization(claims)):
+        agent = await fetch_one(_AGENT_SQL, agent_id, claims.get("jti", ""))
     # A token bound to a key the agent no longer holds, ended by logout, or of an agent no longer active
     # (or deleted), is dead.
     bound_key = claims.get("cnf", {}).get("jwk", {}).get("x")
@@ -165,7 +166,8 @@ async def _api_key(key: str, ip_address: str | None, settings: Settings) -> Prin
     # A valid key is always let in: many clients behind one address (a NAT) are not held to the
     # failures of one of them. A wrong key is counted by its prefix and its address, and an address past
     # the limit is told to slow down.
-    found = await api_keys.find_active(key)
+    with row_security.every_organization():  # a key names no organization until it is found
+        found = await api_keys.find_active(key)
     if found is None:
         await login_guard.record_failure(login_guard.API_KEY, key[: api_keys.PREFIX_LENGTH], ip_address)
         await login_guard.check(settings, login_guard.API_KEY, None, ip_address)
@@ -189,6 +191,14 @@ def _subject(claims: dict, type_name: str) -> uuid.UUID:
         return ids.decode(str(claims["sub"]), type_name)
     except NotFound:
         raise Unauthenticated("Invalid token subject") from None
+
+
+def _organization(claims: dict) -> uuid.UUID:
+    """The organization AIM signed the token for: its lookups read only that organization's rows."""
+    try:
+        return ids.decode(str(claims["org"]), "Organization")
+    except (KeyError, NotFound):
+        raise Unauthenticated("The token names no organization") from None
 
 
 def _b64_to_b64url(value: str) -> str:

@@ -479,6 +479,9 @@ FORGERIES = {
     "expired": lambda org: signed(good_claims(org, iat=int(time.time()) - 7200, exp=int(time.time()) - 60)),
     "no-exp": lambda org: signed(good_claims(org, exp=None)),
     "no-sub": lambda org: signed(good_claims(org, sub=None)),
+    # Signed with AIM's key, but not for the user's organization: its lookups see no such user.
+    "no-org": lambda org: signed({k: v for k, v in good_claims(org).items() if k != "org"}),
+    "other-org": lambda org: signed({**good_claims(org), "org": ids.encode("Organization", uuid.uuid4())}),
     "wrong-typ": lambda org: signed(good_claims(org), typ="JWT"),
     "unknown-kid": lambda org: signed(good_claims(org), kid="0123456789abcdef"),
     "other-ed25519-key": lambda org: signed(good_claims(org), Ed25519PrivateKey.generate()),

@@ -472,6 +472,22 @@ async def test_agent_token_reads_its_own_agent(org, anonymous):
     assert (await as_agent(OWN_AGENT, id=other.id))["agent"] is None
 
 
+async def test_an_agent_token_signed_for_another_organization_reads_nothing(org, other_org, anonymous):
+    """Signed with AIM's own key, the agent's claims with the organization swapped: authentication
+    reads the agent in the organization the token names, finds none, and refuses it."""
+    agent = await create_agent(org.admin.api)
+    token = (await verify(anonymous, agent))["agentToken"]
+    claims, header = jwt.decode(token, options={"verify_signature": False}), jwt.get_unverified_header(token)
+    key = Keyring.derive(TEST_SECRET).current.private_key
+
+    def resigned(**changes) -> Api:
+        return anonymous.as_token(jwt.encode({**claims, **changes}, key, algorithm="EdDSA", headers=header))
+
+    assert (await resigned()(OWN_AGENT, id=agent.id))["agent"]["id"] == agent.id  # the control
+    for forged in (resigned(org=other_org.id), resigned(org=None)):
+        assert await refusal(forged, OWN_AGENT, id=agent.id) == "UNAUTHENTICATED"
+
+
 async def refusal(api: Api, query: str, **variables) -> str:
     """How a call is refused: its GraphQL error code, or the HTTP status if it never got that far."""
     try:
