@@ -56,20 +56,20 @@ def create_app(settings: Settings | None = None, *, checks: bool = True) -> Star
             keyring, Fanout(schema, broker, keyring, settings), Throttle(settings.redis_url), mailer, blocklist
         )
         # In development one process does everything; production runs these in `aimctl worker`.
-        with row_security.every_organization():  # the workers' tasks are about every organization
-            background = (
-                []
-                if settings.production
-                else [
-                    asyncio.create_task(relay.run(broker)),
-                    asyncio.create_task(detection.run()),
-                    asyncio.create_task(checkpoints.run(settings)),
-                    asyncio.create_task(housekeeping.run(settings)),
-                    asyncio.create_task(mcp_watch.run(settings)),
-                    asyncio.create_task(rescoring.run(settings)),
-                    asyncio.create_task(webhooks.run(settings)),
-                ]
-            )
+        row_security.enter_every_organization()  # the workers' tasks below are about every organization
+        background = (
+            []
+            if settings.production
+            else [
+                asyncio.create_task(relay.run(broker)),
+                asyncio.create_task(detection.run()),
+                asyncio.create_task(checkpoints.run(settings)),
+                asyncio.create_task(housekeeping.run(settings)),
+                asyncio.create_task(mcp_watch.run(settings)),
+                asyncio.create_task(rescoring.run(settings)),
+                asyncio.create_task(webhooks.run(settings)),
+            ]
+        )
         try:
             yield
         finally:

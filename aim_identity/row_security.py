@@ -28,9 +28,13 @@ def current() -> str:
     return _current.get()
 
 
+def _of(organization_id: uuid.UUID | None) -> str:
+    return str(organization_id) if organization_id else NO_ORGANIZATION
+
+
 def enter(organization_id: uuid.UUID | None) -> None:
     """For the rest of this task: only this organization's rows (none without one)."""
-    _current.set(str(organization_id) if organization_id else NO_ORGANIZATION)
+    _current.set(_of(organization_id))
 
 
 def enter_every_organization() -> None:
@@ -38,18 +42,17 @@ def enter_every_organization() -> None:
     _current.set(EVERY_ORGANIZATION)
 
 
-@contextmanager
-def organization(organization_id: uuid.UUID | None) -> Iterator[None]:
-    token = _current.set(str(organization_id) if organization_id else NO_ORGANIZATION)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+def organization(organization_id: uuid.UUID | None) -> AbstractContextManager[None]:
+    return _within(_of(organization_id))
+
+
+def every_organization() -> AbstractContextManager[None]:
+    return _within(EVERY_ORGANIZATION)
 
 
 @contextmanager
-def every_organization() -> Iterator[None]:
-    token = _current.set(EVERY_ORGANIZATION)
+def _within(held: str) -> Iterator[None]:
+    token = _current.set(held)
     try:
         yield
     finally:

@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from slugify import slugify
 from tortoise.exceptions import IntegrityError
 
-from aim_identity import ids, row_security
+from aim_identity import ids
 from aim_identity.actors import Actor
 from aim_identity.audit import chain
 from aim_identity.auth import login_guard, registration
@@ -49,17 +49,12 @@ async def sign_up(
     return await register(actor, email, password, name, organization_name)
 
 
-async def _taken(email: str) -> bool:
-    with row_security.every_organization():  # an address is unique across every organization
-        return await User.exists(email=email)
-
-
 async def register(actor: Actor, email: str, password: str, name: str, organization_name: str) -> User:
     """An organization and its first administrator (a sign-up, or `aimctl create-admin`)."""
     email = normalize_email(email)
     check_policy(password, email)
     name, organization_name = _required(name, "name"), _required(organization_name, "organizationName")
-    if await _taken(email):
+    if await registration.address_taken(email):
         raise Conflict("An account with this email already exists", field="email")
     password_hash = await hash_password(password)
     try:
@@ -88,7 +83,7 @@ async def invite(actor: Actor, email: str, name: str, role: Role, password: str)
     email = normalize_email(email)
     check_policy(password, email)
     name = _required(name, "name")
-    if await _taken(email):
+    if await registration.address_taken(email):
         raise Conflict("An account with this email already exists", field="email")
     password_hash = await hash_password(password)
     try:

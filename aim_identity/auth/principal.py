@@ -88,11 +88,7 @@ async def _user(token: str, keyring: Keyring, settings: Settings) -> Principal:
     jti, user_id, session_id = claims.get("jti", ""), _subject(claims, "User"), _session(claims)
     # Every request pays for this, so it is one round trip: the user's role, whether the token or its
     # session was ended, and the organization's data version, read fresh from the database each time.
-    organization_id = _organization(claims)
-    with row_security.organization(organization_id):
-        user = await fetch_one(_USER_SQL, user_id, jti, session_id)
-    if user is not None and uuid.UUID(str(user["organization_id"])) != organization_id:
-        user = None  # signed for another organization: the database's wall says the same on PostgreSQL
+    user = await _signed_for(claims, _USER_SQL, user_id, jti, session_id)
     if user is None:
         if await RevokedAccessToken.exists(jti=jti):  # a rare failure: keep the revoked message first
             raise Unauthenticated("Token revoked")
@@ -135,11 +131,7 @@ async def from_agent_token(token: str, keyring: Keyring, settings: Settings) -> 
     claims = tokens.verify(keyring, token, typ=tokens.AGENT_TYP, audience=tokens.AGENT_AUD, issuer=settings.issuer)
     agent_id = _subject(claims, "Agent")
     # Only the columns the check needs (a whole row would decode its trust factors too), in one round trip.
-    organization_id = _organization(claims)
-    with row_security.organization(organization_id):
-        agent = await fetch_one(_AGENT_SQL, agent_id, claims.get("jti", ""))
-    if agent is not None and uuid.UUID(str(agent["organization_id"])) != organization_id:
-        agent = None  # as for a person's token
+    agent = await _signed_for(claims, _AGENT_SQL, agent_id, claims.get("jti", ""))
     # A token bound to a key the agent no longer holds, ended by logout, or of an agent no longer active
     # (or deleted), is dead.
     bound_key = claims.get("cnf", {}).get("jwk", {}).get("x")
@@ -199,12 +191,17 @@ def _subject(claims: dict, type_name: str) -> uuid.UUID:
         raise Unauthenticated("Invalid token subject") from None
 
 
-def _organization(claims: dict) -> uuid.UUID:
-    """The organization AIM signed the token for: its lookups read only that organization's rows."""
+async def _signed_for(claims: dict, sql: str, *params) -> dict | None:
+    """A token's row (`sql` reads its organization_id), read only in the organization AIM signed the
+    token for: one signed for another finds none, by the application's check and, on PostgreSQL, by
+    the database's wall."""
     try:
-        return ids.decode(str(claims["org"]), "Organization")
+        organization_id = ids.decode(str(claims["org"]), "Organization")
     except (KeyError, NotFound):
         raise Unauthenticated("The token names no organization") from None
+    with row_security.organization(organization_id):
+        row = await fetch_one(sql, *params)
+    return row if row and uuid.UUID(str(row["organization_id"])) == organization_id else None
 
 
 def _b64_to_b64url(value: str) -> str:

@@ -39,14 +39,18 @@ def _closed(settings: Settings) -> None:
         raise Forbidden("Sign-up is closed here: an administrator invites people")
 
 
+async def address_taken(email: str) -> bool:
+    with row_security.every_organization():  # an address is unique across every organization
+        return await User.exists(email=email)
+
+
 async def request(settings: Settings, mailer: Mailer, email: str) -> None:
     """Sends the address (normalized) a sign-up code, or, if it already has an account, a notice; either
     way the answer is the same."""
     _closed(settings)
     code = "".join(secrets.choice(_ALPHABET) for _ in range(10))
     # The same statements either way; only the message differs.
-    with row_security.every_organization():  # an address is unique across every organization
-        taken = await User.exists(email=email)
+    taken = await address_taken(email)
     await RegistrationCode.filter(email=email).delete()
     await RegistrationCode.create(email=email, code_hash=_digest(code), expires_at=datetime.now(UTC) + CODE_TTL)
     if taken:

@@ -21,7 +21,6 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from aim_identity import row_security
 from aim_identity.auth.keyring import Keyring
 from aim_identity.auth.principal import Principal, authenticate
 from aim_identity.config import Settings
@@ -103,8 +102,6 @@ class Endpoint(GraphQL[Context, None]):
                 )
             except AimError as error:  # reported as a GraphQL error by whatever field needs a caller
                 request.state.caller = (None, error)
-        principal, _ = request.state.caller
-        row_security.enter(principal.organization_id if principal else None)  # whichever task asks
         return request.state.caller
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
